@@ -1,0 +1,1 @@
+"""Survey simulator: the embedded default input, written exactly as a telescope pipeline would."""

@@ -1,0 +1,103 @@
+"""Typed settings of the simulated survey, built from the ``simulate:`` section of the config."""
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from bayesrb.errors import BadInputError
+
+
+@dataclass(frozen=True)
+class SurveySettings:
+    """Everything that defines the simulated survey; see ``config/README.md`` for each key.
+
+    Magnitudes are AB-like instrumental magnitudes, fluxes in ADU per sub-exposure, angles in degrees
+    unless the name says ``arcsec``, times in MJD (UTC) or seconds.
+    """
+
+    seed: int = 1
+    start_mjd: float = 61000.0
+    n_fields: int = 4
+    field_spacing_deg: float = 1.0
+    n_nights: int = 3
+    visits_per_night: int = 1
+    night_spacing_days: float = 1.0
+    image_size: tuple[int, int] = (1024, 1024)
+    pixel_scale_arcsec: float = 1.24
+    observatory_lon_deg: float = -17.8792
+    observatory_lat_deg: float = 28.7603
+    observatory_height_m: float = 2300.0
+    n_subexposures: int = 4
+    subexposure_time_s: float = 60.0
+    subexposure_cadence_s: float = 75.0
+    zero_point: float = 25.6
+    sky_adu: float = 300.0
+    gain_e_per_adu: float = 1.0
+    read_noise_e: float = 10.0
+    saturation_adu: float = 60000.0
+    fwhm_range_arcsec: tuple[float, float] = (1.5, 4.0)
+    fwhm_field_variation: float = 0.08
+    moffat_beta: float = 3.0
+    pointing_jitter_arcsec: float = 15.0
+    rotation_jitter_deg: float = 0.05
+    template_fwhm_arcsec: float = 1.3
+    template_n_combine: int = 9
+    template_offset_arcsec: float = 20.0
+    template_rotation_deg: float = 0.1
+    star_density_per_deg2: float = 6000.0
+    star_mag_range: tuple[float, float] = (9.0, 21.5)
+    star_lf_slope: float = 0.3
+    galaxy_density_per_deg2: float = 1500.0
+    galaxy_mag_range: tuple[float, float] = (14.0, 21.0)
+    galaxy_hlr_range_arcsec: tuple[float, float] = (1.0, 5.0)
+    variable_fraction: float = 0.03
+    variable_amplitude_range_mag: tuple[float, float] = (0.1, 1.0)
+    agn_fraction: float = 0.03
+    agn_variability_mag: float = 0.3
+    supernovae_per_field: int = 3
+    nuclear_transients_per_field: int = 1
+    hostless_transients_per_field: int = 1
+    transient_peak_mag_range: tuple[float, float] = (16.5, 20.5)
+    minor_planets_per_visit: int = 15
+    minor_planet_mag_range: tuple[float, float] = (15.5, 21.0)
+    cosmic_rays_per_megapixel: float = 30.0
+    hot_pixels_per_megapixel: float = 40.0
+    bad_columns: int = 2
+    satellite_probability: float = 0.2
+    catalogue_limit_mag: float = 21.0
+    catalogue_completeness: float = 0.95
+    star_galaxy_confusion: float = 0.02
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> "SurveySettings":
+        """Build settings from the config's ``simulate`` mapping.
+
+        Parameters
+        ----------
+        section : dict
+            Keys of this class; missing keys take their defaults.
+
+        Returns
+        -------
+        SurveySettings
+
+        Raises
+        ------
+        BadInputError
+            If a key is unknown (most likely a typo).
+        """
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(section) - set(known))
+        if unknown:
+            raise BadInputError("config simulate", f"unknown key(s) {unknown}; known keys are {sorted(known)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
+        return cls(**values)
+
+    @property
+    def field_width_deg(self) -> float:
+        """Width of the science image along x, in degrees."""
+        return self.image_size[0] * self.pixel_scale_arcsec / 3600.0
+
+    @property
+    def field_height_deg(self) -> float:
+        """Height of the science image along y, in degrees."""
+        return self.image_size[1] * self.pixel_scale_arcsec / 3600.0

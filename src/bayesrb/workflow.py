@@ -1,0 +1,150 @@
+"""What the Snakemake workflow needs to know before it runs: the visits, their fields and input paths.
+
+The Snakefile stays declarative: ``workflow/rules/common.smk`` builds one :class:`WorkflowPlan` from
+the validated config and its input functions ask it for paths.
+"""
+
+import csv
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bayesrb.errors import BadInputError
+from bayesrb.simulate.plan import survey_plan
+from bayesrb.simulate.settings import SurveySettings
+
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
+MANIFEST_REQUIRED = ("visit", "field", "science", "template")
+
+
+@dataclass(frozen=True)
+class VisitInputs:
+    """The input files of one visit. ``difference`` is ``None`` when the workflow makes it."""
+
+    visit: str
+    field: str
+    science: str
+    template: str
+    difference: str | None = None
+
+
+def config_hash(config: dict, sections: tuple[str, ...]) -> str:
+    """A short SHA-256 of the named config sections (stable: keys sorted), stored with outputs."""
+    payload = json.dumps({s: config.get(s) for s in sections}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _check_name(manifest: Path, line: int, column: str, value: str) -> str:
+    if not re.fullmatch(NAME_PATTERN, value):
+        raise BadInputError(manifest, f"line {line}: {column} {value!r} must match {NAME_PATTERN}")
+    return value
+
+
+def _resolve(manifest: Path, value: str) -> str:
+    path = Path(value)
+    return str(path if path.is_absolute() else (manifest.parent / path))
+
+
+def read_manifest(path: str) -> list[VisitInputs]:
+    """Read a FITS manifest: a CSV of visit, field, science, template and optionally difference.
+
+    Parameters
+    ----------
+    path : str
+        The manifest. Relative image paths are resolved against its directory.
+
+    Returns
+    -------
+    list of VisitInputs
+
+    Raises
+    ------
+    BadInputError
+        Missing file or columns, an empty manifest, bad or duplicate visit names, empty paths.
+    """
+    manifest = Path(path)
+    if not manifest.is_file():
+        raise BadInputError(manifest, "FITS manifest not found (config survey.fits_manifest)")
+    with manifest.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in MANIFEST_REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BadInputError(manifest, f"missing column(s) {missing}; need {list(MANIFEST_REQUIRED)}")
+        visits = [_manifest_row(manifest, n, row) for n, row in enumerate(reader, start=2)]
+    if not visits:
+        raise BadInputError(manifest, "lists no visits")
+    names = [v.visit for v in visits]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BadInputError(manifest, f"duplicate visit name(s) {duplicates}")
+    return visits
+
+
+def _manifest_row(manifest: Path, line: int, row: dict) -> VisitInputs:
+    for column in ("science", "template"):
+        if not (row.get(column) or "").strip():
+            raise BadInputError(manifest, f"line {line}: empty {column} path")
+    difference = (row.get("difference") or "").strip()
+    return VisitInputs(
+        visit=_check_name(manifest, line, "visit", row["visit"].strip()),
+        field=_check_name(manifest, line, "field", row["field"].strip()),
+        science=_resolve(manifest, row["science"].strip()),
+        template=_resolve(manifest, row["template"].strip()),
+        difference=_resolve(manifest, difference) if difference else None,
+    )
+
+
+class WorkflowPlan:
+    """Visits and input paths of a workflow run, for either survey source.
+
+    Parameters
+    ----------
+    config : dict
+        The validated Snakemake config (defaults filled in).
+    """
+
+    def __init__(self, config: dict):
+        self.results = config["results"]
+        self.source = config["survey"]["source"]
+        if self.source == "simulate":
+            self.visits = self._simulated_visits(config["simulate"])
+        else:
+            if not config["survey"]["fits_manifest"]:
+                raise BadInputError("config survey.fits_manifest", "is required when survey.source is 'fits'")
+            self.visits = {v.visit: v for v in read_manifest(config["survey"]["fits_manifest"])}
+
+    def _simulated_visits(self, section: dict) -> dict[str, VisitInputs]:
+        survey = f"{self.results}/survey"
+        return {
+            v.visit_id: VisitInputs(v.visit_id, v.field.name, f"{survey}/visits/{v.visit_id}/science.fits",
+                                    f"{survey}/templates/{v.field.name}.fits")
+            for v in survey_plan(SurveySettings.from_config(section))
+        }
+
+    @property
+    def visit_ids(self) -> list[str]:
+        """Every visit id, in plan order."""
+        return list(self.visits)
+
+    @property
+    def fields(self) -> list[str]:
+        """Every field name, in order of first appearance."""
+        return list(dict.fromkeys(v.field for v in self.visits.values()))
+
+    def science(self, visit: str) -> str:
+        """Science FITS of ``visit``."""
+        return self.visits[visit].science
+
+    def template(self, visit: str) -> str:
+        """Template FITS of ``visit``."""
+        return self.visits[visit].template
+
+    def difference(self, visit: str) -> str:
+        """Difference FITS of ``visit``: the user's, if the manifest gives one, else the workflow's."""
+        return self.visits[visit].difference or f"{self.results}/difference/{visit}.fits"
+
+    def shards(self) -> list[str]:
+        """Every per-visit stamp shard."""
+        return [f"{self.results}/stamps/{v}.zarr" for v in self.visits]

@@ -1,0 +1,13 @@
+"""Adapter: rule simulate_survey -> bayesrb.simulate.files.write_survey."""
+
+from bayesrb.logs import log_to
+from bayesrb.simulate.files import CATALOGUE_NAMES, write_survey
+
+with log_to(snakemake.log[0]):
+    write_survey(
+        snakemake.params.simulate,
+        plan_path=snakemake.output.plan,
+        orbits_path=snakemake.output.orbits,
+        sky_path=snakemake.output.sky,
+        catalogue_paths=dict(zip(CATALOGUE_NAMES, snakemake.output.catalogues, strict=True)),
+    )
