@@ -1,4 +1,5 @@
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, ren
 from bayesrb.simulate.settings import SurveySettings
 from bayesrb.simulate.sky import magnitudes_at, make_field_sky, power_law_magnitudes, transient_magnitude
 
-SCHEMA = "workflow/schemas/config.schema.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
 
 
 def test_star_flux_within_one_percent():
@@ -125,3 +127,9 @@ def test_schema_defaults_match_settings():
 def test_unknown_simulate_key_is_rejected():
     with pytest.raises(BadInputError, match="n_feilds"):
         SurveySettings.from_config({"n_feilds": 3})
+
+
+def test_config_reference_is_current():
+    from bayesrb.configdoc import render
+
+    assert (ROOT / "config/README.md").read_text() == render(SCHEMA), "run: python -m bayesrb.configdoc > config/README.md"
