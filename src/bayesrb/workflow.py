@@ -145,6 +145,12 @@ class WorkflowPlan:
         """Difference FITS of ``visit``: the user's, if the manifest gives one, else the workflow's."""
         return self.visits[visit].difference or f"{self.results}/difference/{visit}.fits"
 
+    def truth(self, visit: str) -> list[str]:
+        """The truth table of a simulated visit, as a one-element list; empty for real data."""
+        if self.source != "simulate":
+            return []
+        return [f"{self.results}/survey/visits/{visit}/truth.ecsv"]
+
     def shards(self) -> list[str]:
         """Every per-visit stamp shard."""
         return [f"{self.results}/stamps/{v}.zarr" for v in self.visits]

@@ -33,3 +33,13 @@ def template_fits(wildcards):
 def difference_fits(wildcards):
     """Difference FITS of the visit (made by the workflow unless the manifest gives one)."""
     return PLAN.difference(wildcards.visit)
+
+
+def truth_table(wildcards):
+    """Truth table of a simulated visit (none for real data)."""
+    return PLAN.truth(wildcards.visit)
+
+
+def has_external_difference(wildcards):
+    """Whether the manifest gives this visit's difference image."""
+    return PLAN.visits[wildcards.visit].difference is not None

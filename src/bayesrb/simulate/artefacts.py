@@ -80,10 +80,10 @@ class CameraDefects:
         image[:, self.bad_columns] += self.bad_column_adu
 
     def truth(self, shape: tuple[int, int]) -> list[dict]:
-        """Truth rows: each hot pixel, and each bad column at its centre row."""
+        """Truth rows: each hot pixel, and each bad column as a vertical line (``angle_deg`` 90)."""
         centre_row = np.full(len(self.bad_columns), (shape[0] - 1) / 2)
         return [truth_rows("hot_pixel", self.hot_x, self.hot_y),
-                truth_rows("bad_column", self.bad_columns, centre_row)]
+                truth_rows("bad_column", self.bad_columns, centre_row, angle_deg=np.full(len(self.bad_columns), 90.0))]
 
 
 def add_satellite_trail(image: np.ndarray, rng: np.random.Generator, fwhm_px: float) -> dict:

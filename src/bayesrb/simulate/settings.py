@@ -37,11 +37,11 @@ class SurveySettings:
     fwhm_range_arcsec: tuple[float, float] = (1.5, 4.0)
     fwhm_field_variation: float = 0.08
     moffat_beta: float = 3.0
-    pointing_jitter_arcsec: float = 15.0
+    pointing_jitter_arcsec: float = 10.0
     rotation_jitter_deg: float = 0.05
     template_fwhm_arcsec: float = 1.3
     template_n_combine: int = 9
-    template_offset_arcsec: float = 20.0
+    template_offset_arcsec: float = 10.0
     template_rotation_deg: float = 0.1
     star_density_per_deg2: float = 6000.0
     star_mag_range: tuple[float, float] = (9.0, 21.5)

@@ -1,0 +1,37 @@
+"""Command-line interface: ``bayesrb benchmark`` (more sub-commands come with later stages)."""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bayesrb.benchmark import report
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    results = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-")) / "results"
+    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
+               "--config", f"results={results}", "--quiet", "rules"]
+    print(f"running the workflow into {results} ...", file=sys.stderr, flush=True)
+    if subprocess.run(command).returncode != 0:
+        return 1
+    print(report(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bayesrb`` command."""
+    parser = argparse.ArgumentParser(prog="bayesrb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    bench = sub.add_parser("benchmark", help="run the workflow on a config and print stamps/s per core and peak RSS")
+    bench.add_argument("--configfile", default="config/config.yaml", help="config to benchmark (default: the default)")
+    bench.add_argument("--cores", type=int, default=2, help="cores for Snakemake (jobs run single-threaded)")
+    bench.add_argument("--results", help="directory for the run (default: a new temporary directory)")
+    bench.set_defaults(func=_benchmark)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

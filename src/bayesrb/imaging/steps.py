@@ -1,0 +1,104 @@
+"""File-level imaging steps, one per workflow rule: subtraction and detection of one visit."""
+
+import logging
+import time
+
+import numpy as np
+import sep
+from astropy.table import Table
+
+from bayesrb.atomic import atomic_path
+from bayesrb.imaging.align import align_template
+from bayesrb.imaging.detect import detect
+from bayesrb.imaging.fitsio import read_difference, read_image, write_difference
+from bayesrb.imaging.subtract import Difference, subtract
+
+log = logging.getLogger(__name__)
+
+
+def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile_size: int = 1024,
+                   kernel_half_width: int = 0, background_order: int = 1, min_template_coverage: float = 0.5,
+                   n_threads: int = 1) -> None:
+    """Align the template onto the science image, subtract, and write D, its noise map and mask.
+
+    Parameters
+    ----------
+    science_path, template_path : str
+        Input FITS files (see :func:`bayesrb.imaging.fitsio.read_image` for what they must hold).
+    out_path : str
+        Output FITS with DIFF, NOISE and MASK extensions, written atomically.
+    tile_size, kernel_half_width, background_order : int
+        Passed to :func:`bayesrb.imaging.subtract.subtract`; ``kernel_half_width = 0`` derives it.
+    min_template_coverage : float
+        Smallest fraction of the science image the template must cover.
+    n_threads : int
+        Threads for sfft.
+    """
+    start = time.perf_counter()
+    science, template = read_image(science_path), read_image(template_path)
+    aligned = align_template(template, science, min_coverage=min_template_coverage)
+    result = subtract(science, aligned, template.header, tile_size=tile_size,
+                      kernel_half_width=kernel_half_width or None, background_order=background_order,
+                      n_threads=n_threads)
+    write_difference(out_path, result.difference, result.noise, result.mask, science.header)
+    log.info("%s: difference written in %.1f s (kernel hw %d, noise scale %.3f)", science_path,
+             time.perf_counter() - start, result.kernel_half_width, result.noise_scale)
+
+
+def external_difference(path: str) -> Difference:
+    """A difference image made elsewhere (one image HDU): noise from its own background RMS map.
+
+    Parameters
+    ----------
+    path : str
+        FITS file whose primary HDU is the difference image, with a celestial WCS.
+
+    Returns
+    -------
+    Difference
+        Noise is sep's spatially varying background RMS; the mask flags non-finite pixels.
+    """
+    image = read_image(path)
+    invalid = ~np.isfinite(image.data)
+    background = sep.Background(np.where(invalid, 0, image.data).astype(np.float32), mask=invalid)
+    noise = background.rms().astype(np.float32)
+    return Difference(difference=image.data, noise=np.where(invalid, np.nan, noise), mask=invalid)
+
+
+def detect_visit(difference_path: str, science_path: str, out_path: str, *, external: bool = False,
+                 threshold: float = 5.0, min_area: int = 5, edge_margin_px: int = 10) -> None:
+    """Detect positive and negative candidates in a difference image and write them as ECSV.
+
+    Parameters
+    ----------
+    difference_path : str
+        The workflow's difference file, or (``external=True``) a user's single-HDU difference image.
+    science_path : str
+        The science image: its header gives the zero point (``MAGZP``) and WCS.
+    out_path : str
+        Candidate table (ECSV), written atomically.
+    external : bool
+        Whether ``difference_path`` was made outside the workflow.
+    threshold, min_area, edge_margin_px
+        Passed to :func:`bayesrb.imaging.detect.detect`.
+    """
+    science = read_image(science_path)
+    if external:
+        difference = external_difference(difference_path)
+    else:
+        stored = read_difference(difference_path)
+        difference = Difference(difference=stored.difference, noise=stored.noise, mask=stored.mask)
+    zero_point = float(science.header.get("MAGZP", 0.0))
+    if "MAGZP" not in science.header:
+        log.warning("%s: no MAGZP in header; magnitudes use zero point 0", science_path)
+    candidates = detect(difference, science.wcs, zero_point, threshold=threshold, min_area=min_area,
+                        edge_margin_px=edge_margin_px)
+    log.info("%s: %d candidates (%d positive)", difference_path, len(candidates),
+             int(np.sum(np.asarray(candidates["sign"]) > 0)))
+    write_candidates(candidates, out_path)
+
+
+def write_candidates(candidates: Table, path: str) -> None:
+    """Write a candidate table as ECSV, atomically."""
+    with atomic_path(path) as tmp:
+        candidates.write(tmp, format="ascii.ecsv")

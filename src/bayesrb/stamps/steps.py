@@ -1,0 +1,69 @@
+"""File-level stamp step: cut one visit's candidates into a zarr shard."""
+
+import logging
+
+import numpy as np
+from astropy.table import Table
+
+from bayesrb.imaging.align import align_template
+from bayesrb.imaging.fitsio import pixel_scale_arcsec, read_difference, read_image, read_subexposures
+from bayesrb.imaging.steps import external_difference
+from bayesrb.simulate.truth import match_truth
+from bayesrb.stamps.extract import extract_stamps
+from bayesrb.stamps.shard import write_shard
+
+log = logging.getLogger(__name__)
+CANDIDATE_COLUMNS = ("x", "y", "ra", "dec", "mag", "mag_err", "snr", "fwhm", "sign", "flags")
+
+
+def candidate_meta(visit: str, candidates: Table, stamp_flags: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-candidate meta columns of a shard: ids, detection columns, stamp flags, no label yet."""
+    n = len(candidates)
+    meta = {"candidate_id": np.array([f"{visit}-{i:05d}" for i in range(n)], dtype=str),
+            "visit": np.full(n, visit, dtype=str)}
+    meta |= {column: np.asarray(candidates[column]) for column in CANDIDATE_COLUMNS}
+    meta |= {"stamp_flags": stamp_flags, "label": np.full(n, -1, dtype=np.int8), "kind": np.full(n, "", dtype=str)}
+    return meta
+
+
+def stamp_visit(visit: str, science_path: str, template_path: str, difference_path: str, candidates_path: str,
+                out_path: str, *, size: int, channels: list[str], seed: int, config_hash: str,
+                truth_path: str | None = None, external_difference_image: bool = False) -> None:
+    """Cut stamps of every candidate of a visit and write them as one zarr v3 shard, atomically.
+
+    Parameters
+    ----------
+    visit : str
+        Visit id; candidate ids are ``{visit}-{index:05d}``.
+    science_path, template_path, difference_path, candidates_path : str
+        Inputs: science FITS (stack + SUBEXPn extensions), template FITS, difference FITS, candidates.
+    out_path : str
+        The shard directory.
+    size : int
+        Stamp side, pixels (odd).
+    channels : list of str
+        Stamp channels, in order.
+    seed : int
+        Seed of the survey, recorded in the shard's attrs.
+    config_hash : str
+        Hash of the config sections that shaped the shard, recorded in its attrs.
+    truth_path : str, optional
+        Simulated surveys: the visit's truth table, matched to add ``truth_*`` columns.
+    external_difference_image : bool
+        Whether the difference image was made outside the workflow (one HDU, no noise map).
+    """
+    science = read_image(science_path)
+    aligned = align_template(read_image(template_path), science)
+    difference = (external_difference(difference_path).difference if external_difference_image
+                  else read_difference(difference_path).difference)
+    candidates = Table.read(candidates_path, format="ascii.ecsv")
+    x, y = np.asarray(candidates["x"], float), np.asarray(candidates["y"], float)
+    stamps, stamp_flags = extract_stamps(science.data, aligned, difference, read_subexposures(science_path),
+                                         x, y, size=size, channels=channels)
+    meta = candidate_meta(visit, candidates, stamp_flags)
+    if truth_path:
+        meta |= match_truth(x, y, Table.read(truth_path, format="ascii.ecsv"))
+    attrs = {"units": "adu", "pixel_scale_arcsec": pixel_scale_arcsec(science.wcs), "stamp_size": size,
+             "seed": seed, "config_hash": config_hash, "visit": visit}
+    write_shard(out_path, stamps, channels, meta, attrs)
+    log.info("%s: %d stamps of %dx%dx%d", visit, len(stamps), size, size, len(channels))

@@ -1,0 +1,114 @@
+"""The tiny end-to-end workflow (.test/config/config.yaml) run by Snakemake itself, plus its failure modes."""
+
+import filecmp
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from bayesrb.stamps.shard import SHARD_META_COLUMNS, read_shard
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / ".test/config/config.yaml"
+VISITS = ("F00-n00-v00", "F01-n00-v00", "F00-n01-v00", "F01-n01-v00")
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(results: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(TINY),
+               "--config", f"results={results}", *args]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if check and run.returncode != 0:
+        raise AssertionError(f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}")
+    return run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    results = tmp_path_factory.mktemp("tiny") / "results"
+    snakemake(results)
+    return results
+
+
+def same_tree(a: Path, b: Path) -> bool:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
+
+
+def test_every_visit_has_a_valid_shard(tiny_run):
+    total, kinds = 0, []
+    for visit in VISITS:
+        shard = read_shard(tiny_run / "stamps" / f"{visit}.zarr")
+        assert shard.stamps.dtype == np.float32 and shard.stamps.shape[1:] == (31, 31, 4)
+        assert shard.channels == ("science", "template", "difference", "subframe_ptp")
+        assert set(SHARD_META_COLUMNS) <= set(shard.meta)
+        assert np.all(shard.meta["visit"] == visit)
+        assert np.all(np.isfinite(shard.stamps))
+        assert shard.attrs["stamp_size"] == 31 and shard.attrs["seed"] == 7
+        total += len(shard)
+        kinds += list(shard.meta["truth_kind"])
+    assert total > 20
+    assert kinds.count("mp") >= 2, "minor planets placed by the simulator must be detected"
+    assert set(kinds) & {"variable_star", "sn", "hostless", "nuclear", "agn"}, "real variability must be detected"
+
+
+def test_every_rule_logged_and_benchmarked(tiny_run):
+    for rule in ("subtract", "detect", "extract_stamps", "simulate_visit"):
+        assert len(list((tiny_run / "benchmarks" / rule).glob("*.tsv"))) == len(VISITS)
+        assert len(list((tiny_run / "logs" / rule).glob("*.log"))) == len(VISITS)
+
+
+def test_same_seed_gives_byte_identical_shards(tiny_run, tmp_path):
+    again = tmp_path / "results"
+    target = again / "stamps" / f"{VISITS[0]}.zarr"
+    snakemake(again, str(target))
+    assert same_tree(tiny_run / "stamps" / f"{VISITS[0]}.zarr", target)
+
+
+def test_unknown_config_key_is_one_clear_error(tmp_path):
+    run = snakemake(tmp_path / "results", "-n", "--config", "stamps={'size': 31, 'colour': 1}", check=False)
+    assert run.returncode != 0
+    assert "colour" in run.stdout + run.stderr
+
+
+def _manifest(tmp_path: Path, tiny_run: Path) -> Path:
+    """A FITS-source manifest over simulator output: one good visit, one external difference, one corrupt."""
+    survey = tiny_run / "survey"
+    good = survey / "visits" / VISITS[0] / "science.fits"
+    corrupt = tmp_path / "corrupt.fits"
+    corrupt.write_bytes(good.read_bytes()[: 2880 * 3])
+    external = tmp_path / "external_diff.fits"
+    with fits.open(tiny_run / "difference" / f"{VISITS[1]}.fits") as hdul:
+        fits.PrimaryHDU(hdul["DIFF"].data, hdul["DIFF"].header).writeto(external)
+    template = survey / "templates"
+    rows = ["visit,field,science,template,difference",
+            f"good,F00,{good},{template / 'F00.fits'},",
+            f"prediff,F01,{survey / 'visits' / VISITS[1] / 'science.fits'},{template / 'F01.fits'},{external}",
+            f"broken,F00,{corrupt},{template / 'F00.fits'},"]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+def test_fits_source_matches_simulate_source_and_isolates_bad_files(tiny_run, tmp_path):
+    manifest = _manifest(tmp_path, tiny_run)
+    results = tmp_path / "results"
+    run = snakemake(results, "--keep-going", "--config", "survey={'source': 'fits', 'fits_manifest': '%s'}" % manifest,
+                    check=False)
+    assert run.returncode != 0  # the corrupt visit fails ...
+    assert not (results / "stamps" / "broken.zarr").exists()  # ... and leaves nothing behind
+    message = (results / "logs" / "subtract" / "broken.log").read_text()
+    assert "corrupt.fits" in message and ("truncated" in message or "corrupt" in message)
+    fits_shard = read_shard(results / "stamps" / "good.zarr")  # the good visits complete
+    simulated = read_shard(tiny_run / "stamps" / f"{VISITS[0]}.zarr")
+    assert np.array_equal(fits_shard.stamps, simulated.stamps)
+    assert np.array_equal(fits_shard.meta["x"], simulated.meta["x"])
+    assert "truth_kind" not in fits_shard.meta
+    prediff = read_shard(results / "stamps" / "prediff.zarr")
+    assert len(prediff) > 0 and np.all(np.isfinite(prediff.stamps))
+

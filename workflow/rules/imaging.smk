@@ -1,0 +1,37 @@
+# Real imaging steps: template alignment + PSF-matched subtraction, then detection.
+
+
+rule subtract:
+    input:
+        science=science_fits,
+        template=template_fits,
+    output:
+        f"{RESULTS}/difference/{{visit}}.fits",
+    params:
+        imaging=config["imaging"],
+    threads: config["threads"]["subtract"]
+    resources:
+        mem_mb=2500,
+    log:
+        f"{LOGS}/subtract/{{visit}}.log",
+    benchmark:
+        f"{BENCHMARKS}/subtract/{{visit}}.tsv"
+    script:
+        "../scripts/subtract.py"
+
+
+rule detect:
+    input:
+        difference=difference_fits,
+        science=science_fits,
+    output:
+        f"{RESULTS}/candidates/{{visit}}.ecsv",
+    params:
+        imaging=config["imaging"],
+        external=has_external_difference,
+    log:
+        f"{LOGS}/detect/{{visit}}.log",
+    benchmark:
+        f"{BENCHMARKS}/detect/{{visit}}.tsv"
+    script:
+        "../scripts/detect.py"
