@@ -12,6 +12,8 @@ rule subtract:
     threads: config["threads"]["subtract"]
     resources:
         mem_mb=2500,
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/subtract/{{visit}}.log",
     benchmark:
@@ -29,6 +31,8 @@ rule detect:
     params:
         imaging=config["imaging"],
         external=has_external_difference,
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/detect/{{visit}}.log",
     benchmark:

@@ -9,6 +9,8 @@ rule simulate_survey:
         catalogues=expand(f"{RESULTS}/survey/catalogues/{{name}}.ecsv", name=CATALOGUES),
     params:
         simulate=config["simulate"],
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/simulate_survey.log",
     benchmark:
@@ -24,6 +26,8 @@ rule simulate_template:
         f"{RESULTS}/survey/templates/{{field}}.fits",
     params:
         simulate=config["simulate"],
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/simulate_template/{{field}}.log",
     benchmark:
@@ -41,6 +45,8 @@ rule simulate_visit:
         truth=f"{RESULTS}/survey/visits/{{visit}}/truth.ecsv",
     params:
         simulate=config["simulate"],
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/simulate_visit/{{visit}}.log",
     benchmark:

@@ -15,6 +15,8 @@ rule extract_stamps:
         seed=config["simulate"]["seed"],
         config_hash=STAMPS_HASH,
         external=has_external_difference,
+    conda:
+        "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/extract_stamps/{{visit}}.log",
     benchmark:
