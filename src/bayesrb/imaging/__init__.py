@@ -1,0 +1,9 @@
+"""Real image-processing steps: FITS I/O, template alignment, PSF-matched subtraction, detection.
+
+Import the steps from their modules (the package does not import sfft/numba or sep eagerly)::
+
+    from bayesrb.imaging.fitsio import read_image, write_difference
+    from bayesrb.imaging.align import align_template
+    from bayesrb.imaging.subtract import subtract, Difference
+    from bayesrb.imaging.detect import detect
+"""

@@ -1,0 +1,290 @@
+"""Reading survey images and writing difference images, with one clear error per bad input.
+
+Conventions: arrays are indexed ``[row, col]``; pixel coordinates are ``(x, y)`` with ``x = col`` and
+``y = row``, 0-based (astropy's ``origin=0``). Every array returned here is float32 in native byte order,
+so it can go straight into ``sep`` and ``sfft``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
+from astropy.utils.exceptions import AstropyWarning
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from bayesrb.atomic import atomic_path
+from bayesrb.errors import BadInputError
+
+#: FITS errors that mean "this file cannot be read as FITS".
+_FITS_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, VerifyError)
+#: Header keywords that describe the data layout, never copied between HDUs.
+_STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "XTENSION", "PCOUNT",
+               "GCOUNT", "EXTNAME", "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM")
+
+
+@dataclass
+class Image:
+    """A 2-D image with its header and celestial WCS.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        float32, native byte order, shape ``(H, W)`` indexed ``[row, col]``.
+    header : astropy.io.fits.Header
+        The HDU's header.
+    wcs : astropy.wcs.WCS
+        The celestial WCS; ``wcs.pixel_to_world(x, y)`` takes 0-based ``(x, y) = (col, row)``.
+    source : str
+        The file it was read from (used in error messages).
+    """
+
+    data: np.ndarray
+    header: fits.Header
+    wcs: WCS
+    source: str = "<memory>"
+
+
+class DifferenceFile(NamedTuple):
+    """What :func:`read_difference` returns (a tuple, so it can be unpacked)."""
+
+    difference: np.ndarray
+    noise: np.ndarray
+    mask: np.ndarray
+    header: fits.Header
+    wcs: WCS
+
+
+def pixel_scale_arcsec(wcs: WCS) -> float:
+    """Mean pixel scale (arcsec / px) of a celestial WCS."""
+    return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+
+
+def _open(path: str | os.PathLike) -> fits.HDUList:
+    """Open a FITS file fully into memory, turning every failure into a :class:`BadInputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "file does not exist (or is not a regular file)")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+            for hdu in hdul:  # force every data block to be read now, inside the error handling
+                _ = hdu.data
+    except _FITS_ERRORS as exc:
+        raise BadInputError(path, f"corrupt or truncated FITS file ({exc})") from exc
+    for w in caught:
+        if "truncated" in str(w.message).lower():
+            hdul.close()
+            raise BadInputError(path, f"truncated FITS file ({w.message})")
+    return hdul
+
+
+def _as_image_array(hdu, path, ext) -> np.ndarray:
+    """Validate the data of one HDU and return it as native float32."""
+    if hdu.data is None:
+        raise BadInputError(path, f"HDU {ext!r} has no image data")
+    if hdu.data.ndim != 2:
+        raise BadInputError(path, f"HDU {ext!r} is not a 2-D image (shape {hdu.data.shape})")
+    try:
+        data = np.asarray(hdu.data).astype(np.float32)  # astype to native float32 also byte-swaps
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(path, f"HDU {ext!r} does not hold numeric image data ({exc})") from exc
+    finite = np.isfinite(data)
+    if not finite.any():
+        raise BadInputError(path, f"HDU {ext!r} contains no finite pixels (all NaN)")
+    values = data[finite]
+    if values.min() == values.max():
+        raise BadInputError(path, f"HDU {ext!r} is constant (every finite pixel = {values.min():g})")
+    return data
+
+
+def _celestial_wcs(header: fits.Header, shape, path, ext) -> WCS:
+    """A valid 2-D celestial WCS from ``header`` or a :class:`BadInputError`."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AstropyWarning)
+            wcs = WCS(header)
+    except Exception as exc:  # astropy raises several unrelated types for broken WCS keywords
+        raise BadInputError(path, f"HDU {ext!r} has an invalid WCS ({exc})") from exc
+    if any("'cdfix'" in str(w.message) for w in caught):  # astropy silently replaced a singular CD matrix
+        raise BadInputError(path, f"HDU {ext!r} has an invalid WCS (singular CD matrix)")
+    if not wcs.has_celestial or wcs.naxis != 2:
+        raise BadInputError(path, f"HDU {ext!r} has no celestial WCS (need CTYPE1/2 = RA---xxx/DEC--xxx)")
+    wcs = wcs.celestial
+    try:
+        centre = wcs.all_pix2world([[shape[1] / 2.0, shape[0] / 2.0]], 0)
+        scale = proj_plane_pixel_scales(wcs)
+    except Exception as exc:
+        raise BadInputError(path, f"HDU {ext!r} has an unusable WCS ({exc})") from exc
+    if not np.all(np.isfinite(centre)) or not np.all(np.isfinite(scale) & (scale > 0)):
+        raise BadInputError(path, f"HDU {ext!r} has a degenerate WCS (non-finite or zero pixel scale)")
+    return wcs
+
+
+def read_image(path: str | os.PathLike, ext: int | str = 0) -> Image:
+    """Read one image HDU with its celestial WCS.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A FITS file.
+    ext : int or str, optional
+        HDU index or EXTNAME (default: the primary HDU).
+
+    Returns
+    -------
+    Image
+        float32 native-endian data indexed ``[row, col]``, the header and the celestial WCS.
+
+    Raises
+    ------
+    BadInputError
+        Naming ``path``: missing file, corrupt or truncated FITS, missing HDU, no 2-D image data,
+        missing or invalid celestial WCS, all-NaN or constant image.
+    """
+    hdul = _open(path)
+    with hdul:
+        try:
+            hdu = hdul[ext]
+        except (KeyError, IndexError) as exc:
+            raise BadInputError(path, f"has no HDU {ext!r}") from exc
+        data = _as_image_array(hdu, path, ext)
+        header = hdu.header.copy()
+    wcs = _celestial_wcs(header, data.shape, path, ext)
+    return Image(data=data, header=header, wcs=wcs, source=str(path))
+
+
+def _subexposure_index(hdu) -> int | None:
+    """The number ``n`` of an ``EXTNAME = SUBEXPn`` HDU, else None."""
+    name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+    if name.startswith("SUBEXP") and name[6:].isdigit():
+        return int(name[6:])
+    return None
+
+
+def read_subexposures(path: str | os.PathLike) -> np.ndarray:
+    """Read the ``SUBEXP1..n`` extensions of a science file as one stack.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A science FITS file whose primary HDU is the stack.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``(n, H, W)`` ordered by the extension number, indexed ``[i, row, col]``;
+        shape ``(0, H, W)`` when the file has no sub-exposures.
+
+    Raises
+    ------
+    BadInputError
+        If the file cannot be read or a sub-exposure's shape differs from the primary image.
+    """
+    hdul = _open(path)
+    with hdul:
+        primary = hdul[0].data
+        if primary is None or primary.ndim != 2:
+            raise BadInputError(path, "primary HDU is not a 2-D image")
+        shape = primary.shape
+        subs = sorted((n, hdu) for hdu in hdul[1:] if (n := _subexposure_index(hdu)) is not None)
+        stack = np.empty((len(subs), *shape), dtype=np.float32)
+        for i, (n, hdu) in enumerate(subs):
+            if hdu.data is None or hdu.data.shape != shape:
+                got = None if hdu.data is None else hdu.data.shape
+                raise BadInputError(path, f"SUBEXP{n} has shape {got}, the stack has {shape}")
+            stack[i] = hdu.data
+    return stack
+
+
+def _clean_header(header: fits.Header | None) -> fits.Header:
+    """A copy of ``header`` without the keywords that describe the data layout."""
+    out = fits.Header() if header is None else header.copy(strip=True)
+    for key in _STRUCTURAL:
+        out.remove(key, ignore_missing=True, remove_all=True)
+    return out
+
+
+def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.ndarray, mask: np.ndarray,
+                     header: fits.Header | None) -> None:
+    """Write a difference image atomically.
+
+    The file has an empty primary HDU carrying ``header`` (minus layout keywords) and the image
+    extensions ``DIFF`` (float32 ADU), ``NOISE`` (float32, 1-sigma of DIFF per pixel, ADU) and ``MASK``
+    (uint8, 1 where DIFF is meaningless). Each extension also carries ``header``'s WCS keywords.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file; written to a temporary sibling and renamed on success.
+    difference, noise, mask : numpy.ndarray
+        Same-shape 2-D arrays indexed ``[row, col]``.
+    header : astropy.io.fits.Header or None
+        Usually the science header (WCS, MJD-OBS, MAGZP, ...).
+
+    Raises
+    ------
+    ValueError
+        If the three arrays are not 2-D of one shape.
+    """
+    difference, noise, mask = np.asarray(difference), np.asarray(noise), np.asarray(mask)
+    if difference.ndim != 2 or difference.shape != noise.shape or difference.shape != mask.shape:
+        raise ValueError(f"difference {difference.shape}, noise {noise.shape} and mask {mask.shape} must be "
+                         "2-D arrays of one shape")
+    primary_header = _clean_header(header)
+    ext_header = fits.Header()
+    if header is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)
+            ext_header = WCS(header).celestial.to_header()
+    hdul = fits.HDUList([
+        fits.PrimaryHDU(header=primary_header),
+        fits.ImageHDU(difference.astype(np.float32), header=ext_header, name="DIFF"),
+        fits.ImageHDU(noise.astype(np.float32), header=ext_header, name="NOISE"),
+        fits.ImageHDU(mask.astype(np.uint8), header=ext_header, name="MASK"),
+    ])
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp)
+
+
+def read_difference(path: str | os.PathLike) -> DifferenceFile:
+    """Read a file written by :func:`write_difference`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The difference-image file.
+
+    Returns
+    -------
+    DifferenceFile
+        ``(difference, noise, mask, header, wcs)``: float32, float32 and bool arrays indexed
+        ``[row, col]``, the primary header and the celestial WCS.
+
+    Raises
+    ------
+    BadInputError
+        If the file cannot be read, lacks one of DIFF/NOISE/MASK, or has no celestial WCS.
+    """
+    hdul = _open(path)
+    with hdul:
+        arrays = {}
+        for name in ("DIFF", "NOISE", "MASK"):
+            if name not in hdul:
+                raise BadInputError(path, f"has no {name} extension (not a bayesrb difference image)")
+            if hdul[name].data is None or hdul[name].data.ndim != 2:
+                raise BadInputError(path, f"extension {name} is not a 2-D image")
+            arrays[name] = np.asarray(hdul[name].data)
+        header = hdul[0].header.copy()
+        wcs_header = hdul["DIFF"].header.copy()
+    wcs = _celestial_wcs(wcs_header, arrays["DIFF"].shape, path, "DIFF")
+    return DifferenceFile(difference=arrays["DIFF"].astype(np.float32), noise=arrays["NOISE"].astype(np.float32),
+                          mask=arrays["MASK"].astype(bool), header=header, wcs=wcs)

@@ -1,0 +1,140 @@
+"""FITS reading/writing: round trips and one clear BadInputError per kind of bad input."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from imaging_fakes import make_pair, make_wcs_header
+
+from bayesrb.errors import BadInputError
+from bayesrb.imaging.align import align_template
+from bayesrb.imaging.fitsio import read_difference, read_image, read_subexposures, write_difference
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    return make_pair(tmp_path_factory.mktemp("pair"), shape=(64, 64), n_stars=10, saturated_star=False)
+
+
+def _write(path, data, header=None):
+    fits.PrimaryHDU(data, header=header).writeto(path, overwrite=True)
+    return path
+
+
+def test_read_image_and_subexposures(pair):
+    img = read_image(pair.science_path)
+    assert img.data.dtype == np.float32 and img.data.dtype.isnative
+    assert img.data.shape == (64, 64)
+    assert img.wcs.has_celestial and img.source == str(pair.science_path)
+    ra, dec = img.wcs.all_pix2world([[31.5, 31.5]], 0)[0]
+    assert abs(ra - 150.0) < 1e-6 and abs(dec - 2.0) < 1e-6
+    subs = read_subexposures(pair.science_path)
+    assert subs.shape == (3, 64, 64) and subs.dtype == np.float32
+    np.testing.assert_allclose(np.median(subs, axis=0), img.data, rtol=1e-6)
+    assert read_subexposures(pair.template_path).shape == (0, 64, 64)
+
+
+def test_big_endian_is_swapped(tmp_path):
+    data = np.arange(64.0).reshape(8, 8).astype(">f4")
+    img = read_image(_write(tmp_path / "be.fits", data, make_wcs_header((8, 8))))
+    assert img.data.dtype.isnative
+    np.testing.assert_array_equal(img.data, np.arange(64.0).reshape(8, 8))
+
+
+def test_difference_round_trip(tmp_path, pair):
+    img = read_image(pair.science_path)
+    rng = np.random.default_rng(1)
+    d, n = rng.normal(size=(64, 64)).astype(np.float32), np.full((64, 64), 2.0, np.float32)
+    d[0, 0] = np.nan
+    m = np.zeros((64, 64), bool)
+    m[:3] = True
+    out = tmp_path / "sub" / "diff.fits"
+    write_difference(out, d, n, m, img.header)
+    back = read_difference(out)
+    np.testing.assert_array_equal(back.difference, d)
+    np.testing.assert_array_equal(back.noise, n)
+    np.testing.assert_array_equal(back.mask, m)
+    assert back.header["MAGZP"] == img.header["MAGZP"]
+    np.testing.assert_allclose(back.wcs.wcs.crval, img.wcs.wcs.crval)
+    assert [p.name for p in out.parent.iterdir()] == ["diff.fits"]  # no temporary left behind
+
+
+def _expect_bad(path, fragment, reader=read_image):
+    with pytest.raises(BadInputError) as info:
+        reader(path)
+    assert str(path) in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    _expect_bad(tmp_path / "nope.fits", "does not exist")
+
+
+def test_truncated_file(tmp_path, pair):
+    raw = pair.science_path.read_bytes()
+    path = tmp_path / "truncated.fits"
+    path.write_bytes(raw[: 2880 + 4000])  # header plus part of the primary data
+    _expect_bad(path, "truncated")
+
+
+def test_garbage_bytes(tmp_path):
+    path = tmp_path / "garbage.fits"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    _expect_bad(path, "corrupt")
+    _expect_bad(path, "corrupt", reader=read_subexposures)
+
+
+def test_no_image_data(tmp_path):
+    _expect_bad(_write(tmp_path / "empty.fits", None, make_wcs_header((8, 8))), "no image data")
+
+
+def test_not_2d(tmp_path):
+    _expect_bad(_write(tmp_path / "cube.fits", np.ones((2, 8, 8), np.float32)), "not a 2-D image")
+
+
+def test_missing_wcs(tmp_path):
+    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
+    _expect_bad(_write(tmp_path / "nowcs.fits", data), "no celestial WCS")
+
+
+def test_invalid_wcs(tmp_path):
+    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
+    header = make_wcs_header((8, 8))
+    for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+        header[key] = 0.0
+    _expect_bad(_write(tmp_path / "badwcs.fits", data, header), "WCS")
+
+
+def test_all_nan(tmp_path):
+    _expect_bad(_write(tmp_path / "nan.fits", np.full((8, 8), np.nan, np.float32), make_wcs_header((8, 8))),
+                "no finite pixels")
+
+
+def test_constant(tmp_path):
+    _expect_bad(_write(tmp_path / "const.fits", np.full((8, 8), 7.0, np.float32), make_wcs_header((8, 8))),
+                "constant")
+
+
+def test_template_without_overlap(tmp_path, pair):
+    sci = read_image(pair.science_path)
+    far = make_wcs_header((64, 64), ra0=151.0)
+    tmpl_path = _write(tmp_path / "far.fits", read_image(pair.template_path).data, far)
+    with pytest.raises(BadInputError) as info:
+        align_template(read_image(tmpl_path), sci)
+    assert str(tmpl_path) in str(info.value) and "does not overlap" in str(info.value)
+
+
+def test_template_with_too_little_overlap(tmp_path, pair):
+    sci = read_image(pair.science_path)
+    edge = make_wcs_header((64, 64), shift_px=(60.0, 0.0))  # 4 columns of overlap = 6 %
+    tmpl_path = _write(tmp_path / "edge.fits", read_image(pair.template_path).data, edge)
+    aligned = align_template(read_image(tmpl_path), sci, min_coverage=0.01)
+    assert 0.02 < np.isfinite(aligned).mean() < 0.1
+    with pytest.raises(BadInputError, match="covers only"):
+        align_template(read_image(tmpl_path), sci, min_coverage=0.2)
+
+
+def test_unknown_projection(tmp_path):
+    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
+    header = make_wcs_header((8, 8))
+    header["CTYPE1"], header["CTYPE2"] = "RA---XYZ", "DEC--XYZ"
+    _expect_bad(_write(tmp_path / "proj.fits", data, header), "WCS")
