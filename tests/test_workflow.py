@@ -18,9 +18,9 @@ VISITS = ("F00-n00-v00", "F01-n00-v00", "F00-n01-v00", "F01-n01-v00")
 pytestmark = pytest.mark.slow
 
 
-def snakemake(results: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(TINY),
-               "--config", f"results={results}", *args]
+def snakemake(results: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
+    command = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(TINY),
+               "--config", f"results={results}", *config]
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if check and run.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}")
@@ -71,7 +71,7 @@ def test_same_seed_gives_byte_identical_shards(tiny_run, tmp_path):
 
 
 def test_unknown_config_key_is_one_clear_error(tmp_path):
-    run = snakemake(tmp_path / "results", "-n", "--config", "stamps={'size': 31, 'colour': 1}", check=False)
+    run = snakemake(tmp_path / "results", "-n", config=("stamps={'size': 31, 'colour': 1}",), check=False)
     assert run.returncode != 0
     assert "colour" in run.stdout + run.stderr
 
@@ -98,7 +98,7 @@ def _manifest(tmp_path: Path, tiny_run: Path) -> Path:
 def test_fits_source_matches_simulate_source_and_isolates_bad_files(tiny_run, tmp_path):
     manifest = _manifest(tmp_path, tiny_run)
     results = tmp_path / "results"
-    run = snakemake(results, "--keep-going", "--config", "survey={'source': 'fits', 'fits_manifest': '%s'}" % manifest,
+    run = snakemake(results, "--keep-going", config=(f"survey={{'source': 'fits', 'fits_manifest': '{manifest}'}}",),
                     check=False)
     assert run.returncode != 0  # the corrupt visit fails ...
     assert not (results / "stamps" / "broken.zarr").exists()  # ... and leaves nothing behind

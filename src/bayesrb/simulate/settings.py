@@ -39,7 +39,7 @@ class SurveySettings:
     moffat_beta: float = 3.0
     pointing_jitter_arcsec: float = 10.0
     rotation_jitter_deg: float = 0.05
-    template_fwhm_arcsec: float = 1.3
+    template_fwhm_arcsec: float = 2.2
     template_n_combine: int = 9
     template_offset_arcsec: float = 10.0
     template_rotation_deg: float = 0.1

@@ -20,9 +20,9 @@ def candidate_meta(visit: str, candidates: Table, stamp_flags: np.ndarray) -> di
     """Per-candidate meta columns of a shard: ids, detection columns, stamp flags, no label yet."""
     n = len(candidates)
     meta = {"candidate_id": np.array([f"{visit}-{i:05d}" for i in range(n)], dtype=str),
-            "visit": np.full(n, visit, dtype=str)}
+            "visit": np.full(n, visit)}
     meta |= {column: np.asarray(candidates[column]) for column in CANDIDATE_COLUMNS}
-    meta |= {"stamp_flags": stamp_flags, "label": np.full(n, -1, dtype=np.int8), "kind": np.full(n, "", dtype=str)}
+    meta |= {"stamp_flags": stamp_flags, "label": np.full(n, -1, dtype=np.int8), "kind": np.full(n, "")}
     return meta
 
 
