@@ -132,4 +132,5 @@ def test_unknown_simulate_key_is_rejected():
 def test_config_reference_is_current():
     from bayesrb.configdoc import render
 
-    assert (ROOT / "config/README.md").read_text() == render(SCHEMA), "run: python -m bayesrb.configdoc > config/README.md"
+    regenerate = "run: python -m bayesrb.configdoc > config/README.md"
+    assert (ROOT / "config/README.md").read_text() == render(SCHEMA), regenerate
