@@ -112,3 +112,29 @@ def test_fits_source_matches_simulate_source_and_isolates_bad_files(tiny_run, tm
     prediff = read_shard(results / "stamps" / "prediff.zarr")
     assert len(prediff) > 0 and np.all(np.isfinite(prediff.stamps))
 
+
+
+def test_wrong_config_type_is_one_clear_error(tmp_path):
+    run = snakemake(tmp_path / "results", "-n", config=("stamps={'size': 'big'}",), check=False)
+    assert run.returncode != 0
+    assert "'big' is not of type 'integer'" in run.stdout + run.stderr
+
+
+def test_empty_candidate_list_gives_empty_shard(tiny_run, tmp_path):
+    from astropy.table import Table
+
+    from bayesrb.imaging.detect import empty_candidates
+    from bayesrb.stamps.steps import stamp_visit
+
+    visit = VISITS[0]
+    empty = tmp_path / "none.ecsv"
+    Table(empty_candidates()).write(empty, format="ascii.ecsv")
+    survey = tiny_run / "survey"
+    out = tmp_path / "empty.zarr"
+    stamp_visit(visit, str(survey / "visits" / visit / "science.fits"), str(survey / "templates" / "F00.fits"),
+                str(tiny_run / "difference" / f"{visit}.fits"), str(empty), str(out), size=31,
+                channels=["science", "template", "difference", "subframe_ptp"], seed=7, config_hash="test",
+                truth_path=str(survey / "visits" / visit / "truth.ecsv"))
+    shard = read_shard(out)
+    assert shard.stamps.shape == (0, 31, 31, 4)
+    assert len(shard.meta["candidate_id"]) == 0 and "truth_kind" in shard.meta
