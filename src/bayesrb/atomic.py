@@ -43,3 +43,15 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         _remove(tmp)
         raise
+
+
+def write_ecsv(table, path: str | os.PathLike) -> None:
+    """Write an astropy table as ECSV, atomically.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+    path : str or os.PathLike
+    """
+    with atomic_path(path) as tmp:
+        table.write(tmp, format="ascii.ecsv")

@@ -5,9 +5,8 @@ import time
 
 import numpy as np
 import sep
-from astropy.table import Table
 
-from bayesrb.atomic import atomic_path
+from bayesrb.atomic import write_ecsv
 from bayesrb.imaging.align import align_template
 from bayesrb.imaging.detect import detect
 from bayesrb.imaging.fitsio import read_difference, read_image, write_difference
@@ -95,10 +94,4 @@ def detect_visit(difference_path: str, science_path: str, out_path: str, *, exte
                         edge_margin_px=edge_margin_px)
     log.info("%s: %d candidates (%d positive)", difference_path, len(candidates),
              int(np.sum(np.asarray(candidates["sign"]) > 0)))
-    write_candidates(candidates, out_path)
-
-
-def write_candidates(candidates: Table, path: str) -> None:
-    """Write a candidate table as ECSV, atomically."""
-    with atomic_path(path) as tmp:
-        candidates.write(tmp, format="ascii.ecsv")
+    write_ecsv(candidates, out_path)

@@ -8,7 +8,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 
-from bayesrb.atomic import atomic_path
+from bayesrb.atomic import atomic_path, write_ecsv
 from bayesrb.minorplanets.mpcorb import read_mpcorb, write_mpcorb
 from bayesrb.simulate.plan import plan_table, survey_fields, survey_plan
 from bayesrb.simulate.settings import SurveySettings
@@ -17,12 +17,6 @@ from bayesrb.simulate.survey import simulate_template, simulate_visit, survey_ca
 
 log = logging.getLogger(__name__)
 CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn")
-
-
-def write_table(table: Table, path: str | Path) -> None:
-    """Write an astropy table as ECSV, atomically."""
-    with atomic_path(path) as tmp:
-        table.write(tmp, format="ascii.ecsv")
 
 
 def write_fits(hdul: fits.HDUList, path: str | Path) -> None:
@@ -48,11 +42,11 @@ def write_survey(section: dict, plan_path: str, orbits_path: str, sky_path: str,
     skies = [make_field_sky(field, settings) for field in survey_fields(settings)]
     orbits = survey_orbits(visits, settings)
     log.info("survey: %d fields, %d visits, %d orbits", len(skies), len(visits), len(orbits))
-    write_table(plan_table(visits), plan_path)
+    write_ecsv(plan_table(visits), plan_path)
     write_mpcorb(orbits, orbits_path)
-    write_table(vstack(skies), sky_path)
+    write_ecsv(vstack(skies), sky_path)
     for name, table in survey_catalogues(skies, settings).items():
-        write_table(table, catalogue_paths[name])
+        write_ecsv(table, catalogue_paths[name])
         log.info("catalogue %s: %d sources", name, len(table))
 
 
@@ -78,5 +72,5 @@ def write_visit(section: dict, visit_id: str, sky_path: str, orbits_path: str, s
     start = time.perf_counter()
     hdul, truth = simulate_visit(visit, _field_sky(sky_path, visit.field.name), read_mpcorb(orbits_path), settings)
     write_fits(hdul, science_path)
-    write_table(truth, truth_path)
+    write_ecsv(truth, truth_path)
     log.info("visit %s: %d truth rows, %.1f s", visit_id, len(truth), time.perf_counter() - start)
