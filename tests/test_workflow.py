@@ -138,3 +138,16 @@ def test_empty_candidate_list_gives_empty_shard(tiny_run, tmp_path):
     shard = read_shard(out)
     assert shard.stamps.shape == (0, 31, 31, 4)
     assert len(shard.meta["candidate_id"]) == 0 and "truth_kind" in shard.meta
+
+
+def test_benchmark_summary_counts_every_stamp_and_visit(tiny_run):
+    from bayesrb.benchmark import PIPELINE_RULES, report, rule_costs, throughput
+
+    stamps = sum(len(read_shard(tiny_run / "stamps" / f"{v}.zarr")) for v in VISITS)
+    figures = throughput(tiny_run)
+    assert figures["stamps"] == stamps and figures["visits"] == len(VISITS)
+    costs = rule_costs(tiny_run, PIPELINE_RULES)
+    assert [c.rule for c in costs] == list(PIPELINE_RULES) and all(c.jobs == len(VISITS) for c in costs)
+    assert figures["seconds"] == pytest.approx(sum(c.seconds for c in costs))
+    assert figures["stamps_per_second_per_core"] == pytest.approx(stamps / figures["seconds"])
+    assert f"stamps: {stamps} from {len(VISITS)} visits" in report(tiny_run)
