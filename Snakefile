@@ -8,9 +8,13 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/imaging.smk"
 include: "workflow/rules/stamps.smk"
+include: "workflow/rules/labels.smk"
+include: "workflow/rules/dataset.smk"
 
 
 rule all:
     input:
-        PLAN.shards(),
+        rules.build_dataset.output,
+        rules.dataset_figures.output,
+        purity_reports(),
     default_target: True

@@ -160,7 +160,7 @@ def test_failure_midway_leaves_nothing(tmp_path, rng, monkeypatch):
         written.append(sorted(p.name for p in Path(meta_group.store.root).iterdir()))
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(shard_module, "_write_meta", exploding_write_meta)
+    monkeypatch.setattr(shard_module, "write_meta_columns", exploding_write_meta)
     path = tmp_path / "new.zarr"
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_shard(path, make_stamps(5, rng), CHANNELS_BASE, make_meta(5, rng), ATTRS)
@@ -176,7 +176,7 @@ def test_failure_midway_keeps_old_shard(tmp_path, rng, monkeypatch):
     def exploding_write_meta(meta_group, columns):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(shard_module, "_write_meta", exploding_write_meta)
+    monkeypatch.setattr(shard_module, "write_meta_columns", exploding_write_meta)
     with pytest.raises(KeyboardInterrupt):
         write_shard(path, make_stamps(8, rng), CHANNELS_BASE, make_meta(8, rng), ATTRS)
     assert all_file_bytes(path) == before

@@ -7,10 +7,17 @@ import yaml
 
 from bayesrb.errors import BadInputError
 from bayesrb.simulate.artefacts import CameraDefects, add_cosmic_rays, saturate_with_bleed
-from bayesrb.simulate.plan import survey_fields, survey_plan
+from bayesrb.simulate.plan import FIELD_LATITUDE_DEG, plan_table, survey_fields, survey_plan
 from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, render_points
 from bayesrb.simulate.settings import SurveySettings
-from bayesrb.simulate.sky import magnitudes_at, make_field_sky, power_law_magnitudes, transient_magnitude
+from bayesrb.simulate.sky import (
+    EXPONENTIAL_DISC_HLR_SCALE_LENGTHS,
+    magnitudes_at,
+    make_field_sky,
+    power_law_magnitudes,
+    transient_magnitude,
+)
+from bayesrb.simulate.survey import template_geometry, visit_geometry
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -77,11 +84,117 @@ def test_transient_light_curve():
 
 
 def test_plan_ids_unique_and_ordered():
-    settings = SurveySettings(n_fields=3, n_nights=2, visits_per_night=2)
+    settings = SurveySettings(n_fields=3, n_eval_fields=1, n_nights=2, visits_per_night=2)
     visits = survey_plan(settings)
-    assert len(visits) == 12
-    assert len({v.visit_id for v in visits}) == 12
+    assert len(visits) == 16  # (3 training + 1 evaluation field) x 2 nights x 2 visits
+    assert len({v.visit_id for v in visits}) == 16
     assert np.all(np.diff([v.mjd for v in visits]) > 0)
+
+
+def test_evaluation_fields_follow_the_training_fields():
+    settings = SurveySettings(n_fields=3, n_eval_fields=2, n_nights=2)
+    fields = survey_fields(settings)
+    assert [f.name for f in fields] == ["F00", "F01", "F02", "E00", "E01"]
+    assert [f.index for f in fields] == [0, 1, 2, 3, 4]
+    assert [f.evaluation for f in fields] == [False, False, False, True, True]
+    table = plan_table(survey_plan(settings))
+    assert list(table["visit"][3:5]) == ["E00-n00-v00", "E01-n00-v00"]
+    assert list(table["evaluation"]) == [name.startswith("E") for name in table["field"]]
+    assert table["evaluation"].dtype == bool
+
+
+def _separation_deg(a, b) -> float:
+    """Great-circle distance between the centres of fields ``a`` and ``b``, degrees."""
+    ra_a, dec_a, ra_b, dec_b = np.radians([a.ra_deg, a.dec_deg, b.ra_deg, b.dec_deg])
+    cos_sep = np.sin(dec_a) * np.sin(dec_b) + np.cos(dec_a) * np.cos(dec_b) * np.cos(ra_a - ra_b)
+    return float(np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0))))
+
+
+def test_training_positions_do_not_depend_on_evaluation_fields():
+    alone = survey_fields(SurveySettings(n_fields=4, n_eval_fields=0))
+    fields = survey_fields(SurveySettings(n_fields=4, n_eval_fields=3))
+    assert [(f.name, f.ra_deg, f.dec_deg) for f in fields[:4]] == [(f.name, f.ra_deg, f.dec_deg) for f in alone]
+    # E00 continues the line: one spacing (1 deg) along the ecliptic, on the other side of it
+    expected = np.hypot(1.0, 2 * FIELD_LATITUDE_DEG)
+    assert _separation_deg(fields[3], fields[4]) == pytest.approx(expected, abs=0.01)
+    assert _separation_deg(fields[4], fields[5]) == pytest.approx(expected, abs=0.01)
+
+
+def _image_grid(shape, step: int = 16):
+    """Pixel (x, y) of a grid over an image of array shape ``(ny, nx)``, its edges included."""
+    x = np.unique(np.append(np.arange(0, shape[1], step), shape[1] - 1))
+    y = np.unique(np.append(np.arange(0, shape[0], step), shape[0] - 1))
+    gx, gy = np.meshgrid(x, y)
+    return gx.ravel().astype(float), gy.ravel().astype(float)
+
+
+def _overlaps(wcs_a, wcs_b, shape) -> bool:
+    """Whether any grid pixel of image ``a`` lands on image ``b`` (both of array shape ``shape``)."""
+    ra, dec = wcs_a.all_pix2world(*_image_grid(shape), 0)
+    x, y = wcs_b.all_world2pix(ra, dec, 0)
+    return bool(np.any((x > -0.5) & (x < shape[1] - 0.5) & (y > -0.5) & (y < shape[0] - 0.5)))
+
+
+def _smallest_accepted_spacing(**settings) -> SurveySettings:
+    """Settings with the smallest ``field_spacing_deg`` (on a 0.01 deg grid) that the clearance check accepts."""
+    for spacing in np.arange(0.05, 3.0, 0.01):
+        try:
+            survey_fields(SurveySettings(field_spacing_deg=round(spacing, 2), **settings))
+        except BadInputError:
+            continue
+        return SurveySettings(field_spacing_deg=round(spacing, 2), **settings)
+    raise AssertionError("no spacing accepted")
+
+
+@pytest.mark.parametrize("image_size", [(1024, 1024), (2048, 1536)])
+def test_no_evaluation_image_overlaps_a_training_image(image_size):
+    settings = _smallest_accepted_spacing(image_size=image_size, n_fields=3, n_eval_fields=2, n_nights=2)
+    diagonal_deg = np.hypot(*image_size) * settings.pixel_scale_arcsec / 3600
+    assert settings.field_spacing_deg < diagonal_deg  # close to the limit, not trivially clear
+    shape = (image_size[1], image_size[0])
+    images = {False: [], True: []}
+    for visit in survey_plan(settings):
+        images[visit.field.evaluation].append(visit_geometry(visit, settings)[0])
+    for field in survey_fields(settings):
+        images[field.evaluation].append(template_geometry(field, settings))
+    assert len(images[True]) == 2 * 2 + 2
+    for evaluation in images[True]:
+        for training in images[False]:
+            assert not _overlaps(evaluation, training, shape) and not _overlaps(training, evaluation, shape)
+
+
+def test_too_small_field_spacing_is_rejected():
+    with pytest.raises(BadInputError, match="field_spacing_deg = 0.2 is too small"):
+        survey_fields(SurveySettings(field_spacing_deg=0.2))  # E00 would be 0.4 deg from F02; images 0.5 deg across
+    assert len(survey_fields(SurveySettings(field_spacing_deg=0.2, n_eval_fields=0))) == 4  # training only: as before
+
+
+def _kind_counts(sky) -> dict[str, int]:
+    kinds = np.asarray(sky["kind"])
+    return {kind: int(np.sum(kinds == kind)) for kind in ("sn", "nuclear", "hostless")}
+
+
+def test_evaluation_fields_take_the_evaluation_transient_counts():
+    settings = SurveySettings(n_fields=2, n_eval_fields=1)
+    training, _, evaluation = survey_fields(settings)
+    assert _kind_counts(make_field_sky(training, settings)) == {"sn": 3, "nuclear": 1, "hostless": 1}
+    assert _kind_counts(make_field_sky(evaluation, settings)) == {"sn": 40, "nuclear": 12, "hostless": 12}
+
+
+def test_evaluation_supernovae_sit_at_exponential_disc_host_offsets():
+    settings = SurveySettings(n_fields=1, n_eval_fields=1, eval_supernovae_per_field=400)
+    sky = make_field_sky(survey_fields(settings)[1], settings)
+    sn = sky[sky["kind"] == "sn"]
+    assert len(sn) == 400 and np.all(sn["host_id"] >= 0)
+    hosts = sky[np.argsort(sky["source_id"])][np.searchsorted(np.sort(sky["source_id"]), sn["host_id"])]
+    assert np.all(hosts["kind"] == "galaxy") and np.array_equal(hosts["source_id"], sn["host_id"])
+    assert np.allclose(sn["host_hlr_arcsec"], hosts["hlr_arcsec"])
+    separation = 3600 * np.hypot((sn["ra"] - hosts["ra"]) * np.cos(np.radians(hosts["dec"])), sn["dec"] - hosts["dec"])
+    assert np.allclose(separation, sn["host_offset_arcsec"], atol=0.01)
+    in_hlr = np.asarray(sn["host_offset_arcsec"] / sn["host_hlr_arcsec"])
+    # Gamma(2, hlr / 1.678): median 1 hlr (standard error ~0.05 for 400), mean 2 / 1.678 hlr (~0.04)
+    assert np.median(in_hlr) == pytest.approx(1.0, abs=0.15)
+    assert np.mean(in_hlr) == pytest.approx(2 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, abs=0.15)
 
 
 def test_bleed_conserves_saturation_and_extends_along_column():

@@ -29,3 +29,22 @@ def test_match_points_lines_and_misses():
 def test_empty_inputs():
     m = match_truth(np.array([]), np.array([]), _truth([{"kind": "mp"}]))
     assert all(len(v) == 0 for v in m.values())
+    assert {"truth_host_offset_arcsec", "truth_host_hlr_arcsec"} <= set(m)
+
+
+def test_host_columns_follow_the_matched_entry(tmp_path):
+    truth = _truth([
+        {"kind": "sn", "x": 40.0, "y": 40.0, "source_id": 3, "host_id": 9, "host_offset_arcsec": 2.5,
+         "host_hlr_arcsec": 3.0},
+        {"kind": "nuclear", "x": 90.0, "y": 10.0, "source_id": 4, "host_id": 8, "host_offset_arcsec": 0.04,
+         "host_hlr_arcsec": 1.5},
+        {"kind": "hostless", "x": 10.0, "y": 90.0, "source_id": 5},
+    ])
+    truth.write(tmp_path / "truth.ecsv", format="ascii.ecsv")  # as the workflow reads it back
+    truth = Table.read(tmp_path / "truth.ecsv", format="ascii.ecsv")
+    m = match_truth(np.array([41.0, 90.0, 10.0, 60.0]), np.array([40.0, 11.0, 90.0, 60.0]), truth)
+    assert list(m["truth_kind"]) == ["sn", "nuclear", "hostless", ""]
+    assert np.array_equal(m["truth_host_offset_arcsec"][:2], [2.5, 0.04])
+    assert np.array_equal(m["truth_host_hlr_arcsec"][:2], [3.0, 1.5])
+    assert np.all(np.isnan(m["truth_host_offset_arcsec"][2:])) and np.all(np.isnan(m["truth_host_hlr_arcsec"][2:]))
+    assert m["truth_host_offset_arcsec"].dtype == float

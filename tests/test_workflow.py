@@ -1,6 +1,7 @@
 """The tiny end-to-end workflow (.test/config/config.yaml) run by Snakemake itself, plus its failure modes."""
 
 import filecmp
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -8,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 
+from bayesrb.dataset.store import open_dataset
 from bayesrb.stamps.shard import SHARD_META_COLUMNS, read_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / ".test/config/config.yaml"
-VISITS = ("F00-n00-v00", "F01-n00-v00", "F00-n01-v00", "F01-n01-v00")
+VISITS = tuple(f"{field}-n{night:02d}-v00" for night in range(2) for field in ("F00", "F01", "F02", "E00"))
+TRAINING_VISITS = tuple(v for v in VISITS if not v.startswith("E"))
 
 pytestmark = pytest.mark.slow
 
@@ -58,16 +62,51 @@ def test_every_visit_has_a_valid_shard(tiny_run):
 
 
 def test_every_rule_logged_and_benchmarked(tiny_run):
-    for rule in ("subtract", "detect", "extract_stamps", "simulate_visit"):
-        assert len(list((tiny_run / "benchmarks" / rule).glob("*.tsv"))) == len(VISITS)
-        assert len(list((tiny_run / "logs" / rule).glob("*.log"))) == len(VISITS)
+    for rule in ("subtract", "detect", "extract_stamps", "simulate_visit", "label_visit", "augment_visit"):
+        visits = TRAINING_VISITS if rule == "augment_visit" else VISITS
+        assert len(list((tiny_run / "benchmarks" / rule).glob("*.tsv"))) == len(visits)
+        assert len(list((tiny_run / "logs" / rule).glob("*.log"))) == len(visits)
+    for rule in ("build_dataset", "label_purity", "dataset_figures"):
+        assert (tiny_run / "benchmarks" / f"{rule}.tsv").is_file() and (tiny_run / "logs" / f"{rule}.log").is_file()
 
 
-def test_same_seed_gives_byte_identical_shards(tiny_run, tmp_path):
+def test_same_seed_gives_byte_identical_shards_labels_and_augmentation(tiny_run, tmp_path):
     again = tmp_path / "results"
-    target = again / "stamps" / f"{VISITS[0]}.zarr"
-    snakemake(again, str(target))
-    assert same_tree(tiny_run / "stamps" / f"{VISITS[0]}.zarr", target)
+    targets = [f"stamps/{VISITS[0]}.zarr", f"labels/{VISITS[0]}.ecsv", f"augment/{VISITS[0]}.zarr"]
+    snakemake(again, *(str(again / t) for t in targets))
+    assert same_tree(tiny_run / targets[0], again / targets[0])
+    assert filecmp.cmp(tiny_run / targets[1], again / targets[1], shallow=False)
+    assert same_tree(tiny_run / targets[2], again / targets[2])
+
+
+def test_minor_planets_placed_by_the_simulator_are_labelled_real(tiny_run):
+    n_mp = 0
+    for visit in VISITS:
+        labels = Table.read(tiny_run / "labels" / f"{visit}.ecsv")
+        meta = read_shard(tiny_run / "stamps" / f"{visit}.zarr").meta
+        row = {c: i for i, c in enumerate(meta["candidate_id"])}
+        for candidate, kind, designation in zip(labels["candidate_id"], labels["kind"], labels["mp_designation"],
+                                                strict=True):
+            if kind == "mp":
+                n_mp += 1
+                assert meta["truth_kind"][row[candidate]] == "mp"
+                assert meta["truth_designation"][row[candidate]] == designation
+    assert n_mp >= 4
+
+
+def test_dataset_splits_by_field_and_keeps_evaluation_out_of_training(tiny_run):
+    dataset = open_dataset(tiny_run / "dataset" / "dataset.zarr")
+    split, field, kind = (np.asarray(dataset.meta[c]) for c in ("split", "field", "kind"))
+    assert all(len(set(split[field == f])) == 1 for f in set(field)), "a field is in two splits"
+    assert set(split[field == "E00"]) == {"eval"} and "E00" not in set(field[split != "eval"])
+    assert not any(k.startswith("injected_") for k in kind[split != "eval"])
+    assert {"mp", "randjunk", "syntransient", "glxresid"} <= set(kind[split == "train"])
+    assert set(kind[split == "eval"]) & {"injected_sn", "injected_nuclear", "injected_hostless"}
+    assert np.array_equal(np.unique(dataset.meta["label"]), [0, 1])
+    purity = json.loads((tiny_run / "dataset" / "purity.json").read_text())
+    assert purity["classes"]["real"]["n"] == int(((kind == "mp") & (split != "eval")).sum())
+    for name in ("gallery", "label_counts", "magnitudes", "host_offsets"):
+        assert (tiny_run / "figures" / "dataset" / f"{name}.png").stat().st_size > 10_000
 
 
 def test_unknown_config_key_is_one_clear_error(tmp_path):

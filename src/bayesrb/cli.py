@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayesrb benchmark`` (more sub-commands come with later stages)."""
+"""Command-line interface: ``bayesrb benchmark`` and ``bayesrb purity`` (more sub-commands come with later stages)."""
 
 import argparse
 import subprocess
@@ -7,6 +7,9 @@ import tempfile
 from pathlib import Path
 
 from bayesrb.benchmark import report
+from bayesrb.dataset.purity import format_purity
+from bayesrb.dataset.steps import training_purity
+from bayesrb.errors import BadInputError
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -20,6 +23,17 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purity(args: argparse.Namespace) -> int:
+    try:
+        purity = training_purity(args.store)
+    except ValueError as error:  # a BadInputError names the store itself
+        message = error if isinstance(error, BadInputError) else f"{args.store}: {error}"
+        print(f"bayesrb purity: {message}", file=sys.stderr)
+        return 1
+    print(format_purity(purity))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesrb`` command."""
     parser = argparse.ArgumentParser(prog="bayesrb", description=__doc__)
@@ -29,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--cores", type=int, default=2, help="cores for Snakemake (jobs run single-threaded)")
     bench.add_argument("--results", help="directory for the run (default: a new temporary directory)")
     bench.set_defaults(func=_benchmark)
+    purity = sub.add_parser("purity", help="print the purity of a data set's automatic labels against the "
+                                           "simulator's truth")
+    purity.add_argument("store", help="data-set store (zarr directory) built from a simulated survey")
+    purity.set_defaults(func=_purity)
     args = parser.parse_args(argv)
     return args.func(args)
 

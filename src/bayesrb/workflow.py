@@ -21,13 +21,18 @@ MANIFEST_REQUIRED = ("visit", "field", "science", "template")
 
 @dataclass(frozen=True)
 class VisitInputs:
-    """The input files of one visit. ``difference`` is ``None`` when the workflow makes it."""
+    """The input files of one visit.
+
+    ``difference`` is ``None`` when the workflow makes it; ``evaluation`` marks the evaluation-only visits of a
+    simulated survey, which never reach training.
+    """
 
     visit: str
     field: str
     science: str
     template: str
     difference: str | None = None
+    evaluation: bool = False
 
 
 def config_hash(config: dict, sections: tuple[str, ...]) -> str:
@@ -108,6 +113,8 @@ class WorkflowPlan:
     def __init__(self, config: dict):
         self.results = config["results"]
         self.source = config["survey"]["source"]
+        self.label_inputs = config["labels"]
+        self.augment = config["augment"]["enabled"]
         if self.source == "simulate":
             self.visits = self._simulated_visits(config["simulate"])
         else:
@@ -119,7 +126,7 @@ class WorkflowPlan:
         survey = f"{self.results}/survey"
         return {
             v.visit_id: VisitInputs(v.visit_id, v.field.name, f"{survey}/visits/{v.visit_id}/science.fits",
-                                    f"{survey}/templates/{v.field.name}.fits")
+                                    f"{survey}/templates/{v.field.name}.fits", evaluation=v.field.evaluation)
             for v in survey_plan(SurveySettings.from_config(section))
         }
 
@@ -154,3 +161,55 @@ class WorkflowPlan:
     def shards(self) -> list[str]:
         """Every per-visit stamp shard."""
         return [f"{self.results}/stamps/{v}.zarr" for v in self.visits]
+
+    def _survey_file(self, key: str, simulated: str) -> list[str]:
+        """The file the ``labels:`` config names, else the simulated survey's (one-element list; empty if none)."""
+        if self.label_inputs[key]:
+            return [self.label_inputs[key]]
+        return [f"{self.results}/survey/{simulated}"] if self.source == "simulate" else []
+
+    def orbit_file(self) -> list[str]:
+        """The MPCORB orbit file used for minor-planet labels, if any."""
+        return self._survey_file("orbits", "orbits/MPCORB.DAT")
+
+    def galaxy_catalogue(self) -> list[str]:
+        """The galaxy catalogue that hosts synthetic transients, if any."""
+        return self._survey_file("galaxies", "catalogues/galaxies.ecsv")
+
+    def avoid_catalogues(self) -> list[str]:
+        """Catalogues whose positions bogus samples and hosts stay clear of: variables, AGN, known transients."""
+        paths = self._survey_file("variables", "catalogues/variables.ecsv")
+        paths += self._survey_file("agn", "catalogues/agn.ecsv")
+        return paths + self._survey_file("known_transients", "catalogues/transients.ecsv")
+
+    def human_labels(self) -> list[str]:
+        """The human labels CSV, if one is given."""
+        return [self.label_inputs["human_labels"]] if self.label_inputs["human_labels"] else []
+
+    def dataset_sources(self) -> list[dict]:
+        """Per visit: visit, field, shard, labels, augmentation shard (``""`` for none) and evaluation flag."""
+        augmentations = set(self.augmentations())
+        sources = []
+        for visit, inputs in self.visits.items():
+            augment = f"{self.results}/augment/{visit}.zarr"
+            sources.append({"visit": visit, "field": inputs.field, "shard": f"{self.results}/stamps/{visit}.zarr",
+                            "labels": f"{self.results}/labels/{visit}.ecsv",
+                            "augment": augment if augment in augmentations else "", "evaluation": inputs.evaluation})
+        return sources
+
+    def is_evaluation(self, visit: str) -> bool:
+        """Whether ``visit`` is an evaluation-only visit."""
+        return self.visits[visit].evaluation
+
+    def labels(self) -> list[str]:
+        """Every per-visit label table."""
+        return [f"{self.results}/labels/{v}.ecsv" for v in self.visits]
+
+    def augmentations(self) -> list[str]:
+        """The synthetic-transient shard of every training visit.
+
+        Empty when augmentation is off or no galaxy catalogue is available; evaluation-only visits get none.
+        """
+        if not (self.augment and self.galaxy_catalogue()):
+            return []
+        return [f"{self.results}/augment/{v}.zarr" for v, inputs in self.visits.items() if not inputs.evaluation]

@@ -1,6 +1,7 @@
 # Helpers of the workflow: config validation, the plan of visits and the input functions.
 from snakemake.utils import validate
 
+from bayesrb.dataset.steps import DATASET_FIGURES
 from bayesrb.workflow import WorkflowPlan, config_hash
 
 
@@ -10,9 +11,11 @@ PLAN = WorkflowPlan(config)
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-CATALOGUES = ("stars", "galaxies", "variables", "agn")
+from bayesrb.simulate.files import CATALOGUE_NAMES as CATALOGUES
 SIMULATE_HASH = config_hash(config, ("simulate",))
 STAMPS_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps"))
+LABELS_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "labels", "augment"))
+DATASET_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "labels", "augment", "dataset"))
 
 
 wildcard_constraints:
@@ -43,3 +46,30 @@ def truth_table(wildcards):
 def has_external_difference(wildcards):
     """Whether the manifest gives this visit's difference image."""
     return PLAN.visits[wildcards.visit].difference is not None
+
+
+def is_evaluation_visit(wildcards):
+    """Whether the visit is evaluation-only (labelled from the simulator's truth, never trained on)."""
+    return PLAN.is_evaluation(wildcards.visit)
+
+
+def orbit_file(wildcards):
+    """The MPCORB orbit file for minor-planet labels (empty list: none)."""
+    return PLAN.orbit_file()
+
+
+def galaxy_catalogue(wildcards):
+    """The galaxy catalogue that hosts synthetic transients."""
+    return PLAN.galaxy_catalogue()
+
+
+def avoid_catalogues(wildcards):
+    """Catalogues that bogus samples and synthetic hosts stay clear of."""
+    return PLAN.avoid_catalogues()
+
+
+def purity_reports():
+    """The label-purity report, which needs the simulator's truth (simulated surveys only)."""
+    if PLAN.source != "simulate":
+        return []
+    return [f"{RESULTS}/dataset/purity.txt"]

@@ -16,7 +16,7 @@ from bayesrb.simulate.sky import make_field_sky
 from bayesrb.simulate.survey import simulate_template, simulate_visit, survey_catalogues, survey_orbits
 
 log = logging.getLogger(__name__)
-CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn")
+CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn", "transients")
 
 
 def write_fits(hdul: fits.HDUList, path: str | Path) -> None:

@@ -56,6 +56,10 @@ class SurveySettings:
     supernovae_per_field: int = 3
     nuclear_transients_per_field: int = 1
     hostless_transients_per_field: int = 1
+    n_eval_fields: int = 2
+    eval_supernovae_per_field: int = 40
+    eval_nuclear_transients_per_field: int = 12
+    eval_hostless_transients_per_field: int = 12
     transient_peak_mag_range: tuple[float, float] = (16.5, 20.5)
     minor_planets_per_visit: int = 15
     minor_planet_mag_range: tuple[float, float] = (15.5, 21.0)
@@ -66,6 +70,7 @@ class SurveySettings:
     catalogue_limit_mag: float = 21.0
     catalogue_completeness: float = 0.95
     star_galaxy_confusion: float = 0.02
+    known_transient_fraction: float = 0.9
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> "SurveySettings":
@@ -91,6 +96,24 @@ class SurveySettings:
             raise BadInputError("config simulate", f"unknown key(s) {unknown}; known keys are {sorted(known)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
         return cls(**values)
+
+    def transient_counts(self, evaluation: bool) -> dict[str, int]:
+        """Transients per field of each kind (``sn``, ``nuclear``, ``hostless``).
+
+        Parameters
+        ----------
+        evaluation : bool
+            Whether the field is an evaluation-only field, which takes the ``eval_*`` counts.
+
+        Returns
+        -------
+        dict of str to int
+        """
+        if evaluation:
+            return {"sn": self.eval_supernovae_per_field, "nuclear": self.eval_nuclear_transients_per_field,
+                    "hostless": self.eval_hostless_transients_per_field}
+        return {"sn": self.supernovae_per_field, "nuclear": self.nuclear_transients_per_field,
+                "hostless": self.hostless_transients_per_field}
 
     @property
     def field_width_deg(self) -> float:

@@ -20,6 +20,7 @@ HOSTLESS_CLEARANCE_ARCSEC = 10.0
 TRANSIENT_RISE_DAYS = 8.0
 TRANSIENT_DECLINE_MAG_PER_DAY = 0.03
 TRANSIENT_MAX_AGE_DAYS = 30.0
+EXPONENTIAL_DISC_HLR_SCALE_LENGTHS = 1.678  # an exponential disc's half-light radius in scale lengths
 INVISIBLE_MAG = 99.0
 
 POINT_KINDS = ("star", "variable_star", "agn", "sn", "nuclear", "hostless")
@@ -135,8 +136,7 @@ def _transient_table(rng, kind, ra, dec, settings, **columns):
     return _table(np.full(n, kind), ra, dec, mag, peak_mjd=peak_mjd, **columns)
 
 
-def _hostless_transients(rng, field: Field, galaxies: Table, settings: SurveySettings):
-    n = settings.hostless_transients_per_field
+def _hostless_transients(rng, n: int, field: Field, galaxies: Table, settings: SurveySettings):
     half_w, half_h = settings.field_width_deg * 0.45, settings.field_height_deg * 0.45
     ra, dec = [], []
     while len(ra) < n:
@@ -148,21 +148,44 @@ def _hostless_transients(rng, field: Field, galaxies: Table, settings: SurveySet
     return _transient_table(rng, "hostless", np.array(ra), np.array(dec), settings)
 
 
-def make_transients(rng, field: Field, galaxies: Table, settings: SurveySettings) -> list[Table]:
-    """Supernovae at exponential-disc host offsets, nuclear transients and hostless transients."""
-    n_sn, n_nuc = settings.supernovae_per_field, settings.nuclear_transients_per_field
-    sn_offsets = rng.gamma(2.0, 1.0 / 1.678, n_sn)
+def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, counts: dict[str, int],
+                    settings: SurveySettings) -> list[Table]:
+    """Supernovae at exponential-disc host offsets, nuclear transients and hostless transients.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    field : Field
+    galaxies : astropy.table.Table
+        The field's galaxies (with ``source_id``), from which hosts are drawn.
+    counts : dict of str to int
+        Number of transients of each kind ``sn``, ``nuclear`` and ``hostless``
+        (see :meth:`SurveySettings.transient_counts`).
+    settings : SurveySettings
+
+    Returns
+    -------
+    list of astropy.table.Table
+        Up to one table per kind; a hosted kind is left out when its count is zero or no galaxy is bright
+        enough to host it.
+    """
+    n_sn, n_nuc = counts["sn"], counts["nuclear"]
+    # supernovae trace the disc light: radii in an exponential disc follow r exp(-r / h), a Gamma(2, h) with
+    # scale length h = hlr / 1.678; offsets here are in units of the host's half-light radius (hlr)
+    sn_offsets = rng.gamma(2.0, 1.0 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, n_sn)
     nuclear_offsets = np.abs(rng.normal(0.0, 0.05, n_nuc))
     tables = [
         _hosted_transients(rng, "sn", n_sn, galaxies, sn_offsets, settings),
         _hosted_transients(rng, "nuclear", n_nuc, galaxies, nuclear_offsets, settings),
-        _hostless_transients(rng, field, galaxies, settings),
+        _hostless_transients(rng, counts["hostless"], field, galaxies, settings),
     ]
     return [t for t in tables if t is not None]
 
 
 def make_field_sky(field: Field, settings: SurveySettings) -> Table:
     """Every source of one field, deterministically from the survey seed and the field index.
+
+    Evaluation fields get the ``eval_*`` transient counts, training fields the ``*_per_field`` ones.
 
     Parameters
     ----------
@@ -180,7 +203,8 @@ def make_field_sky(field: Field, settings: SurveySettings) -> Table:
     stars = make_stars(rng, field, settings)
     galaxies = make_galaxies(rng, field, settings)
     galaxies["source_id"] = field.index * 10_000_000 + 5_000_000 + np.arange(len(galaxies))
-    others = [make_agn(rng, galaxies, settings), *make_transients(rng, field, galaxies, settings)]
+    transients = make_transients(rng, field, galaxies, settings.transient_counts(field.evaluation), settings)
+    others = [make_agn(rng, galaxies, settings), *transients]
     sky = vstack([stars, galaxies, *others], metadata_conflicts="silent")
     is_galaxy = np.asarray(sky["kind"] == "galaxy")
     source_id = np.asarray(sky["source_id"].filled(-1), dtype=np.int64)

@@ -13,9 +13,9 @@ from astropy.table import Table, vstack
 from astropy.wcs import WCS
 
 from bayesrb import __version__
-from bayesrb.minorplanets.ephemeris import observe
 from bayesrb.minorplanets.mpcorb import Orbits
 from bayesrb.minorplanets.synthetic import orbits_through_fields
+from bayesrb.minorplanets.visibility import minor_planets_on_image
 from bayesrb.seeding import rng_for
 from bayesrb.simulate.artefacts import (
     CameraDefects,
@@ -27,10 +27,11 @@ from bayesrb.simulate.artefacts import (
 from bayesrb.simulate.plan import Field, Visit
 from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, render_points
 from bayesrb.simulate.settings import SurveySettings
-from bayesrb.simulate.sky import INVISIBLE_MAG, POINT_KINDS, magnitudes_at
+from bayesrb.simulate.sky import INVISIBLE_MAG, POINT_KINDS, TRANSIENT_KINDS, magnitudes_at
 
 BRIGHT_STAR_MAG = 13.0
 VISIBLE_MAG = 24.0
+MP_MARGIN_PX = 20.0  # minor planets this far off the image still spill light onto it
 TRUTH_DEFAULTS = {
     "kind": "", "x": np.nan, "y": np.nan, "ra": np.nan, "dec": np.nan, "mag": np.nan, "template_mag": np.nan,
     "source_id": -1, "designation": "", "sub_index": -1, "host_id": -1, "host_offset_arcsec": np.nan,
@@ -127,15 +128,6 @@ def _subexposure_mjds(visit: Visit, settings: SurveySettings) -> np.ndarray:
     return visit.mjd + seconds / 86400.0
 
 
-def minor_planets_at(orbits: Orbits, mjd: float, wcs: WCS, shape, location: EarthLocation) -> dict:
-    """Pixel positions and magnitudes of the minor planets that fall on the image at ``mjd``."""
-    ephemeris = observe(orbits, mjd, location)
-    x, y = wcs.all_world2pix(ephemeris.ra_deg, ephemeris.dec_deg, 0)
-    on = (x > -20) & (x < shape[1] + 20) & (y > -20) & (y < shape[0] + 20) & (ephemeris.mag_v < VISIBLE_MAG)
-    return {"x": x[on], "y": y[on], "ra": ephemeris.ra_deg[on], "dec": ephemeris.dec_deg[on],
-            "mag": ephemeris.mag_v[on], "designation": np.asarray(orbits.designation)[on]}
-
-
 def _mp_truth(per_sub: list[dict]) -> dict:
     """One truth row per minor planet, at its mean position over the sub-exposures it was on."""
     designations = np.unique(np.concatenate([p["designation"] for p in per_sub]))
@@ -193,6 +185,9 @@ def _header(wcs: WCS, settings: SurveySettings, fwhm_arcsec: float, **cards) -> 
     header["GAIN"] = (settings.gain_e_per_adu, "[e-/ADU]")
     header["RDNOISE"] = (settings.read_noise_e, "read noise [e-]")
     header["PIXSCALE"] = (settings.pixel_scale_arcsec, "[arcsec/pixel]")
+    header["OBSGEO-L"] = (settings.observatory_lon_deg, "observatory east longitude [deg]")
+    header["OBSGEO-B"] = (settings.observatory_lat_deg, "observatory latitude [deg]")
+    header["OBSGEO-H"] = (settings.observatory_height_m, "observatory height [m]")
     header["ORIGIN"] = f"bayesrb {__version__} simulator"
     for key, value in cards.items():
         header[key.upper()] = value
@@ -232,7 +227,8 @@ def simulate_visit(visit: Visit, sky: Table, orbits: Orbits, settings: SurveySet
     subexposures, planets = [], []
     for k, mjd in enumerate(_subexposure_mjds(visit, settings)):
         image = scene.copy()
-        planets.append(minor_planets_at(orbits, mjd, wcs, shape, location))
+        planets.append(minor_planets_on_image(orbits, mjd, wcs, shape, location, margin_px=MP_MARGIN_PX,
+                                             limit_mag=VISIBLE_MAG))
         mp_flux = flux_from_mag(planets[-1]["mag"], settings.zero_point)
         render_points(image, psf, planets[-1]["x"], planets[-1]["y"], mp_flux)
         if rng.uniform() < settings.satellite_probability:
@@ -307,8 +303,9 @@ def survey_catalogues(skies: list[Table], settings: SurveySettings) -> dict[str,
     Returns
     -------
     dict of str to astropy.table.Table
-        ``stars``, ``galaxies``, ``variables`` and ``agn``, each with ``id``, ``ra``, ``dec``, ``mag``
-        (galaxies also ``hlr_arcsec``).
+        ``stars``, ``galaxies``, ``variables`` and ``agn``, each with ``source_id``, ``ra``, ``dec``, ``mag``
+        (galaxies also ``hlr_arcsec``); and ``transients``, the known (reported) transients, a random
+        ``known_transient_fraction`` of them, with their peak magnitude.
     """
     rng = rng_for(settings.seed, "catalogues")
     sky = vstack(skies)
@@ -327,4 +324,7 @@ def survey_catalogues(skies: list[Table], settings: SurveySettings) -> dict[str,
     galaxies = catalogues["galaxies"]
     point_like = np.isnan(np.asarray(galaxies["hlr_arcsec"], dtype=float))
     galaxies["hlr_arcsec"][point_like] = settings.fwhm_range_arcsec[0] / 2
-    return {name: _observed(rng, table, settings) for name, table in catalogues.items()}
+    observed = {name: _observed(rng, table, settings) for name, table in catalogues.items()}
+    transients = sky[np.isin(kind, TRANSIENT_KINDS)][columns]
+    reported = rng.uniform(size=len(transients)) < settings.known_transient_fraction
+    return observed | {"transients": transients[reported]}

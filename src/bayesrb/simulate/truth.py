@@ -30,13 +30,16 @@ def match_truth(x: np.ndarray, y: np.ndarray, truth: Table, radius_px: float = T
     dict of str to numpy.ndarray
         ``truth_kind`` (``""`` when nothing matched), ``truth_source_id`` (-1 for artefacts and
         minor planets), ``truth_designation`` (minor planets), ``truth_mag`` (NaN when unknown) and
-        ``truth_separation_px`` (NaN when nothing matched).
+        ``truth_separation_px`` (NaN when nothing matched), ``truth_host_offset_arcsec`` and
+        ``truth_host_hlr_arcsec`` (the host galaxy's offset and half-light radius for hosted sources,
+        NaN otherwise).
     """
     n = len(x)
     columns = {
         "truth_kind": np.full(n, "", dtype=object), "truth_source_id": np.full(n, -1, dtype=np.int64),
         "truth_designation": np.full(n, "", dtype=object), "truth_mag": np.full(n, np.nan),
-        "truth_separation_px": np.full(n, np.nan),
+        "truth_separation_px": np.full(n, np.nan), "truth_host_offset_arcsec": np.full(n, np.nan),
+        "truth_host_hlr_arcsec": np.full(n, np.nan),
     }
     if n == 0 or len(truth) == 0:
         return {k: v.astype(str) if v.dtype == object else v for k, v in columns.items()}
@@ -46,7 +49,8 @@ def match_truth(x: np.ndarray, y: np.ndarray, truth: Table, radius_px: float = T
     columns["truth_kind"][hit] = np.asarray(truth["kind"])[rows]
     columns["truth_source_id"][hit] = np.asarray(truth["source_id"])[rows]
     columns["truth_designation"][hit] = np.asarray(truth["designation"])[rows]
-    columns["truth_mag"][hit] = np.asarray(truth["mag"], dtype=float)[rows]
+    for name in ("mag", "host_offset_arcsec", "host_hlr_arcsec"):
+        columns[f"truth_{name}"][hit] = np.asarray(truth[name], dtype=float)[rows]
     columns["truth_separation_px"][hit] = distance[hit]
     return {k: v.astype(str) if v.dtype == object else v for k, v in columns.items()}
 

@@ -37,6 +37,7 @@ __all__ = [
     "Shard",
     "write_shard",
     "read_shard",
+    "read_shard_meta",
 ]
 
 #: Required meta columns and the dtype each is stored with (``str`` = variable-length UTF-8).
@@ -67,8 +68,8 @@ SHARD_REQUIRED_ATTRS: tuple[str, ...] = ("units", "pixel_scale_arcsec", "stamp_s
 #: Number of stamps per chunk of the ``stamps`` array (fewer if the shard is smaller).
 STAMPS_PER_CHUNK: int = 256
 
-_STAMP_CODECS = (zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),)
-_META_CODECS = (zarr.codecs.ZstdCodec(level=3),)
+STAMP_CODECS = (zarr.codecs.BloscCodec(cname="zstd", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),)
+META_CODECS = (zarr.codecs.ZstdCodec(level=3),)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def write_shard(
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         group.attrs.update(group_attrs)
         _write_stamps(group, stamps, channels, group_attrs["units"])
-        _write_meta(group.create_group("meta"), columns)
+        write_meta_columns(group.create_group("meta"), columns)
 
 
 def read_shard(path: str | os.PathLike) -> Shard:
@@ -162,15 +163,38 @@ def read_shard(path: str | os.PathLike) -> Shard:
         (channel count, required meta columns, column lengths).
     """
     group = _open_group(path)
-    stamps_array = group.get("stamps")
-    if not isinstance(stamps_array, zarr.Array) or stamps_array.ndim != 4:
-        raise BadInputError(path, "not a stamp shard: no 4-D 'stamps' array")
+    stamps_array = _stamps_array(path, group)
     channels = tuple(stamps_array.attrs.get("channels", ()))
     if len(channels) != stamps_array.shape[3]:
         raise BadInputError(path, f"'stamps' has {stamps_array.shape[3]} channels but its attrs name {len(channels)}")
-    meta = _read_meta(path, group, stamps_array.shape[0])
+    meta = read_meta_columns(path, group, stamps_array.shape[0])
     stamps = np.asarray(stamps_array[...], dtype=np.float32)
     return Shard(stamps=stamps, channels=channels, meta=meta, attrs=dict(group.attrs))
+
+
+def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read only the meta columns and group attributes of a stamp shard (no stamps).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The shard directory.
+
+    Returns
+    -------
+    meta : dict of str to numpy.ndarray
+        The meta columns, as in :class:`Shard`.
+    attrs : dict
+        The group attributes.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        As :func:`read_shard`.
+    """
+    group = _open_group(path)
+    stamps_array = _stamps_array(path, group)
+    return read_meta_columns(path, group, stamps_array.shape[0]), dict(group.attrs)
 
 
 def _check_stamps(stamps, channels) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -249,7 +273,7 @@ def _write_stamps(group: zarr.Group, stamps: np.ndarray, channels: tuple[str, ..
         shape=stamps.shape,
         dtype=np.float32,
         chunks=(max(1, min(n, STAMPS_PER_CHUNK)), height, width, n_channels),
-        compressors=_STAMP_CODECS,
+        compressors=STAMP_CODECS,
         fill_value=0.0,
     )
     array.attrs.update(channels=list(channels), units=units, axes=["candidate", "row", "col", "channel"])
@@ -257,7 +281,7 @@ def _write_stamps(group: zarr.Group, stamps: np.ndarray, channels: tuple[str, ..
         array[...] = stamps
 
 
-def _write_meta(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -> None:
+def write_meta_columns(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -> None:
     """Write each meta column as a single-chunk 1-D array."""
     for name, values in columns.items():
         is_text = values.dtype.kind in "UST"
@@ -266,7 +290,7 @@ def _write_meta(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -> None:
             shape=values.shape,
             dtype=str if is_text else values.dtype,
             chunks=(max(1, len(values)),),
-            compressors=_META_CODECS,
+            compressors=META_CODECS,
         )
         if len(values):
             array[...] = values
@@ -285,7 +309,15 @@ def _open_group(path: str | os.PathLike) -> zarr.Group:
     return group
 
 
-def _read_meta(path, group: zarr.Group, n: int) -> dict[str, np.ndarray]:
+def _stamps_array(path, group: zarr.Group) -> zarr.Array:
+    """The shard's 4-D ``stamps`` array, or BadInputError naming the shard."""
+    stamps_array = group.get("stamps")
+    if not isinstance(stamps_array, zarr.Array) or stamps_array.ndim != 4:
+        raise BadInputError(path, "not a stamp shard: no 4-D 'stamps' array")
+    return stamps_array
+
+
+def read_meta_columns(path, group: zarr.Group, n: int) -> dict[str, np.ndarray]:
     """Read every meta column; check the required ones exist and that all have length ``n``."""
     meta_group = group.get("meta")
     if not isinstance(meta_group, zarr.Group):

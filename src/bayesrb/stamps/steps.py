@@ -6,7 +6,7 @@ import numpy as np
 from astropy.table import Table
 
 from bayesrb.imaging.align import align_template
-from bayesrb.imaging.fitsio import pixel_scale_arcsec, read_difference, read_image, read_subexposures
+from bayesrb.imaging.fitsio import Image, pixel_scale_arcsec, read_difference, read_image, read_subexposures
 from bayesrb.imaging.steps import external_difference
 from bayesrb.simulate.truth import match_truth
 from bayesrb.stamps.extract import extract_stamps
@@ -24,6 +24,28 @@ def candidate_meta(visit: str, candidates: Table, stamp_flags: np.ndarray) -> di
     meta |= {column: np.asarray(candidates[column]) for column in CANDIDATE_COLUMNS}
     meta |= {"stamp_flags": stamp_flags, "label": np.full(n, -1, dtype=np.int8), "kind": np.full(n, "")}
     return meta
+
+
+def load_visit_images(science_path: str, template_path: str, difference_path: str,
+                      external_difference_image: bool) -> tuple[Image, np.ndarray, np.ndarray, np.ndarray]:
+    """Read the images stamps are cut from, all on the science grid.
+
+    Returns
+    -------
+    science : bayesrb.imaging.fitsio.Image
+        The science stack with header and WCS.
+    template : numpy.ndarray
+        The template reprojected onto the science grid (NaN where it does not cover).
+    difference : numpy.ndarray
+        The difference image.
+    subexposures : numpy.ndarray
+        ``(n_sub, H, W)``; ``n_sub = 0`` when the science file has none.
+    """
+    science = read_image(science_path)
+    aligned = align_template(read_image(template_path), science)
+    difference = (external_difference(difference_path).difference if external_difference_image
+                  else read_difference(difference_path).difference)
+    return science, aligned, difference, read_subexposures(science_path)
 
 
 def stamp_visit(visit: str, science_path: str, template_path: str, difference_path: str, candidates_path: str,
@@ -52,14 +74,12 @@ def stamp_visit(visit: str, science_path: str, template_path: str, difference_pa
     external_difference_image : bool
         Whether the difference image was made outside the workflow (one HDU, no noise map).
     """
-    science = read_image(science_path)
-    aligned = align_template(read_image(template_path), science)
-    difference = (external_difference(difference_path).difference if external_difference_image
-                  else read_difference(difference_path).difference)
+    science, aligned, difference, subexposures = load_visit_images(science_path, template_path, difference_path,
+                                                                   external_difference_image)
     candidates = Table.read(candidates_path, format="ascii.ecsv")
     x, y = np.asarray(candidates["x"], float), np.asarray(candidates["y"], float)
-    stamps, stamp_flags = extract_stamps(science.data, aligned, difference, read_subexposures(science_path),
-                                         x, y, size=size, channels=channels)
+    stamps, stamp_flags = extract_stamps(science.data, aligned, difference, subexposures, x, y, size=size,
+                                         channels=channels)
     meta = candidate_meta(visit, candidates, stamp_flags)
     if truth_path:
         meta |= match_truth(x, y, Table.read(truth_path, format="ascii.ecsv"))

@@ -1,0 +1,104 @@
+"""File-level data-set steps, one per workflow rule: build the store, measure label purity, draw its figures."""
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bayesrb.atomic import atomic_path
+from bayesrb.dataset.purity import format_purity, label_purity
+from bayesrb.dataset.splits import EVAL_SPLIT
+from bayesrb.dataset.store import VisitSource, build_dataset, open_dataset
+from bayesrb.figures.dataset import host_offset_distributions, label_counts, magnitude_distributions, stamp_gallery
+from bayesrb.figures.style import save_figure
+from bayesrb.seeding import rng_for
+
+log = logging.getLogger(__name__)
+
+#: The data-set figures, by output name.
+DATASET_FIGURES = ("gallery", "label_counts", "magnitudes", "host_offsets")
+GALLERY_ROWS_PER_KIND = 4
+
+
+def write_json(payload: Mapping[str, Any], path: str) -> None:
+    """Write a JSON document (sorted keys, indented), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=float)
+        handle.write("\n")
+
+
+def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summary_path: str, *,
+                       section: Mapping[str, Any], human_labels: str = "", attrs: Mapping[str, Any]) -> None:
+    """Build the data-set store from every visit's shard, labels and augmentation, and write its summary.
+
+    Parameters
+    ----------
+    visits : sequence of mapping
+        Per visit: ``visit``, ``field``, ``shard``, ``labels``, ``augment`` (``""`` for none) and
+        ``evaluation``.
+    out_path, summary_path : str
+        The store directory and a JSON summary (split ranges and fields, counts per kind and class).
+    section : mapping
+        The config's ``dataset:`` section (seed, fractions, chunk and shard sizes).
+    human_labels : str
+        Optional CSV of human labels.
+    attrs : mapping
+        Extra store attributes (config hash).
+    """
+    sources = [VisitSource(v["visit"], v["field"], v["shard"], v["labels"], v["augment"] or None, v["evaluation"])
+               for v in visits]
+    summary = build_dataset(out_path, sources, fractions=section["fractions"], seed=section["seed"],
+                            human_labels=human_labels or None, chunk_stamps=section["chunk_stamps"],
+                            shard_stamps=section["shard_stamps"], attrs=attrs)
+    write_json(summary, summary_path)
+    log.info("data set %s: %d stamps; %s", out_path, summary["n_stamps"], summary["class_counts"])
+
+
+def training_purity(store_path: str) -> dict:
+    """Purity of the automatic labels of the training fields (splits train, val, test) of a data-set store.
+
+    The evaluation-only fields are left out: they are packed with transients on purpose and are never trained on.
+    """
+    meta = open_dataset(store_path).meta
+    training = np.asarray(meta["split"]) != EVAL_SPLIT
+    return label_purity({name: values[training] for name, values in meta.items()})
+
+
+def write_purity(store_path: str, text_path: str, json_path: str) -> None:
+    """Compare the training fields' automatic labels with the simulator's truth; write the report as text and JSON."""
+    report = training_purity(store_path)
+    text = format_purity(report)
+    with atomic_path(text_path) as tmp, open(tmp, "w") as handle:
+        handle.write(text + "\n")
+    write_json(report, json_path)
+    log.info("label purity\n%s", text)
+
+
+def gallery_rows(kinds: np.ndarray, per_kind: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices of up to ``per_kind`` randomly chosen examples of every kind."""
+    picks = [rng.choice(np.flatnonzero(kinds == kind), size=min(per_kind, int((kinds == kind).sum())), replace=False)
+             for kind in np.unique(kinds)]
+    return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=int)
+
+
+def write_dataset_figures(store_path: str, outputs: Mapping[str, str], *, seed: int) -> None:
+    """Draw the data-set figures (see :data:`DATASET_FIGURES`) and save each to its output path.
+
+    Only the gallery's examples are read from the stamps, so memory does not grow with the data set.
+    """
+    dataset = open_dataset(store_path)
+    meta = dataset.meta
+    rows = gallery_rows(np.asarray(meta["kind"]), GALLERY_ROWS_PER_KIND, rng_for(seed, "gallery"))
+    stamps = (dataset.stamps.get_orthogonal_selection((rows,)) if len(rows)
+              else np.zeros((0, *dataset.stamps.shape[1:]), np.float32))
+    figures = {
+        "gallery": lambda: stamp_gallery(stamps, dataset.channels, np.asarray(meta["kind"])[rows],
+                                         rows_per_kind=GALLERY_ROWS_PER_KIND),
+        "label_counts": lambda: label_counts(meta),
+        "magnitudes": lambda: magnitude_distributions(meta),
+        "host_offsets": lambda: host_offset_distributions(meta),
+    }
+    for name in DATASET_FIGURES:
+        save_figure(figures[name](), outputs[name])

@@ -1,0 +1,1 @@
+"""Labels: automatic real/bogus labels, their purity filters and data-driven augmentation."""

@@ -1,0 +1,97 @@
+"""When and from where a visit was observed, read from its science FITS file as a telescope pipeline writes it."""
+
+import os
+from dataclasses import dataclass
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import EarthLocation
+from astropy.io import fits
+from astropy.time import Time
+from astropy.wcs import WCS
+
+from bayesrb.errors import BadInputError
+from bayesrb.imaging.fitsio import read_image
+
+
+@dataclass(frozen=True)
+class VisitObservation:
+    """Epoch, site and geometry of one visit.
+
+    Attributes
+    ----------
+    mjd_utc : float
+        Mid-point of the visit (MJD, UTC): the mean of the sub-exposures' ``MJD-OBS`` when the file has
+        ``SUBEXPn`` extensions, else the primary's ``MJD-OBS`` (or ``DATE-OBS``) plus half of ``EXPTIME``.
+    location : astropy.coordinates.EarthLocation
+        The observatory, from the FITS standard keys ``OBSGEO-L/B/H`` (degrees, degrees, metres) or
+        ``OBSGEO-X/Y/Z`` (metres).
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the science image.
+    shape : tuple of int
+        Image shape ``(rows, cols)``.
+    gain : float
+        ``GAIN`` in e-/ADU (1 when absent).
+    """
+
+    mjd_utc: float
+    location: EarthLocation
+    wcs: WCS
+    shape: tuple[int, int]
+    gain: float
+
+
+def _start_mjd(header: fits.Header, path) -> float:
+    if "MJD-OBS" in header:
+        return float(header["MJD-OBS"])
+    if "DATE-OBS" in header:
+        try:
+            return float(Time(header["DATE-OBS"], scale="utc").mjd)
+        except ValueError as error:
+            raise BadInputError(path, f"unreadable DATE-OBS {header['DATE-OBS']!r} ({error})") from error
+    raise BadInputError(path, "no observation time (need MJD-OBS or DATE-OBS in the primary header)")
+
+
+def _location(header: fits.Header, path) -> EarthLocation:
+    if all(f"OBSGEO-{k}" in header for k in "LBH"):
+        return EarthLocation.from_geodetic(header["OBSGEO-L"] * u.deg, header["OBSGEO-B"] * u.deg,
+                                           header["OBSGEO-H"] * u.m)
+    if all(f"OBSGEO-{k}" in header for k in "XYZ"):
+        return EarthLocation.from_geocentric(header["OBSGEO-X"], header["OBSGEO-Y"], header["OBSGEO-Z"], unit=u.m)
+    raise BadInputError(path, "no observatory location (need OBSGEO-L/B/H or OBSGEO-X/Y/Z in the primary header); "
+                              "minor-planet positions are topocentric")
+
+
+def _subexposure_mjds(path) -> list[float]:
+    with fits.open(path, memmap=False) as hdul:
+        return [float(h.header["MJD-OBS"]) for h in hdul[1:]
+                if str(h.header.get("EXTNAME", "")).upper().startswith("SUBEXP") and "MJD-OBS" in h.header]
+
+
+def read_visit_observation(science_path: str | os.PathLike) -> VisitObservation:
+    """Read a visit's epoch, site, WCS, shape and gain from its science FITS file.
+
+    Parameters
+    ----------
+    science_path : str or os.PathLike
+        Science FITS (primary HDU the stack, optional ``SUBEXPn`` extensions).
+
+    Returns
+    -------
+    VisitObservation
+
+    Raises
+    ------
+    BadInputError
+        Naming the file, for anything :func:`bayesrb.imaging.fitsio.read_image` rejects, no observation
+        time or no observatory location.
+    """
+    image = read_image(science_path)
+    header = image.header
+    sub_mjds = _subexposure_mjds(science_path)
+    if sub_mjds:
+        mjd = float(np.mean(sub_mjds))
+    else:
+        mjd = _start_mjd(header, science_path) + float(header.get("EXPTIME", 0.0)) / 2 / 86400
+    return VisitObservation(mjd_utc=mjd, location=_location(header, science_path), wcs=image.wcs,
+                            shape=image.data.shape, gain=float(header.get("GAIN", 1.0)))

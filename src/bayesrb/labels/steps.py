@@ -1,0 +1,173 @@
+"""File-level labelling steps, one per workflow rule: automatic labels of a visit, synthetic transients."""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+
+from bayesrb.atomic import write_ecsv
+from bayesrb.labels.automatic import (
+    KIND_MINOR_PLANET,
+    KIND_RANDOM_BOGUS,
+    clear_of,
+    match_minor_planets,
+    sample_bogus,
+)
+from bayesrb.labels.catalogues import positions, read_catalogue
+from bayesrb.labels.observing import read_visit_observation
+from bayesrb.minorplanets.mpcorb import read_mpcorb
+from bayesrb.minorplanets.visibility import minor_planets_on_image
+from bayesrb.seeding import rng_for
+from bayesrb.stamps.shard import read_shard_meta
+
+log = logging.getLogger(__name__)
+
+#: Simulator truth kinds of the evaluation-only transients and the label kind each becomes.
+INJECTED_KINDS = {"sn": "injected_sn", "nuclear": "injected_nuclear", "hostless": "injected_hostless"}
+#: Predicted minor planets this far off the image still block bogus candidates near the edge (pixels).
+PREDICTION_MARGIN_PX = 20.0
+
+
+@dataclass(frozen=True)
+class LabelSettings:
+    """How automatic labels are made; see the ``labels:`` section of ``config/README.md``."""
+
+    mp_limit_mag: float = 20.5
+    mp_match_radius_arcsec: float = 3.0
+    bogus_per_visit: int = 60
+    bogus_clear_radius_arcsec: float = 10.0
+    max_bad_orbit_fraction: float = 0.01
+
+
+@dataclass(frozen=True)
+class LabelInputs:
+    """Paths of what labelling reads besides the shard.
+
+    ``orbits`` is the MPCORB file (empty: none, so no minor-planet labels); ``avoid_catalogues`` are the
+    catalogues (variables, AGN, known transients) whose positions the bogus sample stays clear of.
+    """
+
+    science: str
+    orbits: str = ""
+    avoid_catalogues: tuple[str, ...] = ()
+
+
+def _label_table(n: int) -> dict[str, np.ndarray]:
+    return {"label": np.full(n, -1, dtype=np.int8), "kind": np.full(n, "", dtype=object),
+            "mp_designation": np.full(n, "", dtype=object), "mp_predicted_mag": np.full(n, np.nan),
+            "mp_separation_arcsec": np.full(n, np.nan), "host_offset_arcsec": np.full(n, np.nan),
+            "host_offset_hlr": np.full(n, np.nan)}
+
+
+def _predicted_planets(inputs: LabelInputs, settings: LabelSettings) -> Table:
+    observation = read_visit_observation(inputs.science)
+    if not inputs.orbits:
+        log.warning("no orbit file given: no minor-planet labels for %s", inputs.science)
+        return Table({"designation": np.array([], str), "ra": [], "dec": [], "x": [], "y": [], "mag": []})
+    orbits = read_mpcorb(inputs.orbits, max_bad_fraction=settings.max_bad_orbit_fraction)
+    return minor_planets_on_image(orbits, observation.mjd_utc, observation.wcs, observation.shape,
+                                  observation.location, margin_px=PREDICTION_MARGIN_PX)
+
+
+def _avoid_positions(inputs: LabelInputs, planets: Table) -> tuple[np.ndarray, np.ndarray]:
+    return positions([read_catalogue(path) for path in inputs.avoid_catalogues] + [planets])
+
+
+def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.ndarray, avoid_dec: np.ndarray,
+                     settings: LabelSettings, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Label one visit's detections: minor-planet matches real, a purity-filtered random sample bogus.
+
+    Parameters
+    ----------
+    meta : dict of str to numpy.ndarray
+        The visit's shard meta (``ra``, ``dec``, ``sign`` are used).
+    planets : astropy.table.Table
+        Every predicted minor planet on (or near) the image, any magnitude.
+    avoid_ra, avoid_dec : numpy.ndarray
+        Positions that bogus candidates must stay clear of (catalogued variables and AGN, known transients
+        and every predicted minor planet).
+    settings : LabelSettings
+    rng : numpy.random.Generator
+        Draws the bogus sample.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Per detection: ``label`` (1, 0 or -1 = unlabelled), ``kind``, ``mp_designation``,
+        ``mp_predicted_mag`` and ``mp_separation_arcsec``.
+    """
+    n = len(meta["ra"])
+    table = _label_table(n)
+    bright = planets[np.asarray(planets["mag"], float) < settings.mp_limit_mag]
+    match = match_minor_planets(meta["ra"], meta["dec"], meta["sign"], bright, settings.mp_match_radius_arcsec)
+    table["label"][match.candidate] = 1
+    table["kind"][match.candidate] = KIND_MINOR_PLANET
+    table["mp_designation"][match.candidate] = np.asarray(bright["designation"])[match.planet]
+    table["mp_predicted_mag"][match.candidate] = np.asarray(bright["mag"], float)[match.planet]
+    table["mp_separation_arcsec"][match.candidate] = match.separation_arcsec
+    eligible = (table["label"] < 0) & clear_of(meta["ra"], meta["dec"], avoid_ra, avoid_dec,
+                                               settings.bogus_clear_radius_arcsec)
+    bogus = sample_bogus(eligible, settings.bogus_per_visit, rng)
+    table["label"][bogus] = 0
+    table["kind"][bogus] = KIND_RANDOM_BOGUS
+    return table
+
+
+def truth_labels(meta: dict[str, np.ndarray], table: dict[str, np.ndarray]) -> int:
+    """Label the positive detections of simulated evaluation-only transients from the truth, in place.
+
+    These stand in for a spectroscopically confirmed sample; they override automatic labels. Their host offsets
+    (arcsec and host half-light radii) come from the truth too.
+
+    Returns
+    -------
+    int
+        Number of detections labelled from the truth.
+    """
+    if "truth_kind" not in meta:
+        return 0
+    kinds = np.asarray(meta["truth_kind"])
+    injected = np.isin(kinds, list(INJECTED_KINDS)) & (np.asarray(meta["sign"]) > 0)
+    table["label"][injected] = 1
+    table["kind"][injected] = [INJECTED_KINDS[k] for k in kinds[injected]]
+    offset = np.asarray(meta["truth_host_offset_arcsec"], float)
+    table["host_offset_arcsec"][injected] = offset[injected]
+    table["host_offset_hlr"][injected] = (offset / np.asarray(meta["truth_host_hlr_arcsec"], float))[injected]
+    return int(injected.sum())
+
+
+def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: LabelSettings, *, seed: int,
+                evaluation: bool = False) -> None:
+    """Write the automatic labels of one visit's detections as an ECSV table, atomically.
+
+    Parameters
+    ----------
+    shard_path : str
+        The visit's stamp shard (only its meta is read).
+    out_path : str
+        Output ECSV: one row per labelled detection, with ``candidate_id``, ``label``, ``kind`` and the
+        minor-planet match columns.
+    inputs : LabelInputs
+        Science FITS (epoch, site, WCS), orbit file, catalogues to keep bogus clear of, known transients.
+    settings : LabelSettings
+    seed : int
+        Seed of the labelling stage; the bogus sample of a visit is drawn from ``(seed, "bogus", visit)``.
+    evaluation : bool
+        Evaluation-only visit of a simulated survey: its injected transients are labelled from the truth.
+    """
+    meta, attrs = read_shard_meta(shard_path)
+    visit = str(attrs.get("visit", shard_path))
+    planets = _predicted_planets(inputs, settings)
+    avoid_ra, avoid_dec = _avoid_positions(inputs, planets)
+    table = automatic_labels(meta, planets, avoid_ra, avoid_dec, settings, rng_for(seed, "bogus", visit))
+    n_truth = truth_labels(meta, table) if evaluation else 0
+    keep = table["label"] >= 0
+    labels = Table({"candidate_id": meta["candidate_id"][keep]}
+                   | {name: np.asarray(values[keep]).astype(str) if values.dtype == object else values[keep]
+                      for name, values in table.items()})
+    labels.meta.update(visit=visit, n_candidates=len(meta["ra"]), n_predicted_planets=len(planets))
+    write_ecsv(labels, out_path)
+    kinds, counts = np.unique(np.asarray(labels["kind"], dtype=str), return_counts=True)
+    log.info("%s: %d detections, %d predicted minor planets on the image, labels %s (%d from truth)", visit,
+             len(meta["ra"]), len(planets), dict(zip(kinds.tolist(), counts.tolist(), strict=True)), n_truth)

@@ -1,0 +1,48 @@
+# Automatic labels per visit, synthetic transients per training visit.
+
+
+rule label_visit:
+    input:
+        shard=rules.extract_stamps.output[0],
+        science=science_fits,
+        orbits=orbit_file,
+        avoid=avoid_catalogues,
+    output:
+        f"{RESULTS}/labels/{{visit}}.ecsv",
+    params:
+        labels=config["labels"],
+        evaluation=is_evaluation_visit,
+    conda:
+        "../../envs/bayesrb.yaml"
+    log:
+        f"{LOGS}/label_visit/{{visit}}.log",
+    benchmark:
+        f"{BENCHMARKS}/label_visit/{{visit}}.tsv"
+    script:
+        "../scripts/label_visit.py"
+
+
+rule augment_visit:
+    input:
+        shard=rules.extract_stamps.output[0],
+        labels=rules.label_visit.output[0],
+        science=science_fits,
+        template=template_fits,
+        difference=difference_fits,
+        galaxies=galaxy_catalogue,
+        avoid=avoid_catalogues,
+    output:
+        directory(f"{RESULTS}/augment/{{visit}}.zarr"),
+    params:
+        augment=config["augment"],
+        seed=config["labels"]["seed"],
+        config_hash=LABELS_HASH,
+        external=has_external_difference,
+    conda:
+        "../../envs/bayesrb.yaml"
+    log:
+        f"{LOGS}/augment_visit/{{visit}}.log",
+    benchmark:
+        f"{BENCHMARKS}/augment_visit/{{visit}}.tsv"
+    script:
+        "../scripts/augment_visit.py"

@@ -1,0 +1,19 @@
+"""Adapter: rule label_visit -> bayesrb.labels.steps.label_visit."""
+
+from bayesrb.labels.steps import LabelInputs, LabelSettings, label_visit
+from bayesrb.logs import log_to
+from bayesrb.settings import settings_from
+
+with log_to(snakemake.log[0]):
+    label_visit(
+        snakemake.input.shard,
+        snakemake.output[0],
+        LabelInputs(
+            science=snakemake.input.science,
+            orbits=(snakemake.input.orbits or [""])[0],
+            avoid_catalogues=tuple(snakemake.input.avoid),
+        ),
+        settings_from(LabelSettings, snakemake.params.labels),
+        seed=snakemake.params.labels["seed"],
+        evaluation=snakemake.params.evaluation,
+    )
