@@ -243,11 +243,21 @@ def test_no_positions_give_empty_stamps_and_mismatched_lengths_raise(visit):
 def test_visit_images_validate():
     image = np.zeros((10, 12))
     with pytest.raises(ValueError, match="subexposures"):
-        VisitImages(image, image, image, np.zeros((0, 10, 12)), 1.0)
+        VisitImages(image, image, image, np.zeros((2, 10, 11)), 1.0)
     with pytest.raises(ValueError, match="gain"):
         VisitImages(image, image, image, np.zeros((2, 10, 12)), 0.0)
     with pytest.raises(ValueError, match="one grid"):
         VisitImages(image, image[:5], image, np.zeros((2, 10, 12)), 1.0)
+
+
+def test_science_without_subexposures_gets_signal_and_one_exposure_of_noise():
+    shape = (41, 41)
+    images = VisitImages(np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros((0, *shape)), gain=1.0)
+    model = PointSource(flux=5000.0, x=20.0, y=20.0, fwhm_px=3.0, beta=3.0)
+    injected = add_static_source(images, 20.0, 20.0, model, model, np.random.default_rng(0))
+    assert injected.subexposures.shape == (0, *shape)
+    np.testing.assert_array_equal(injected.science, injected.difference)
+    assert abs(injected.science.sum() - 5000.0) < 5 * np.sqrt(5000.0)
 
 
 # --- host offsets --------------------------------------------------------------------------------------------

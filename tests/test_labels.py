@@ -6,7 +6,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from bayesrb.errors import BadInputError
-from bayesrb.labels.automatic import clear_of, match_minor_planets, sample_bogus
+from bayesrb.labels.automatic import clear_of, match_minor_planets, recurrent, sample_bogus
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.labels.observing import read_visit_observation
 from bayesrb.labels.steps import LabelSettings, automatic_labels, truth_labels
@@ -141,3 +141,20 @@ def test_catalogue_errors_name_file_and_problem(tmp_path):
         read_catalogue(bad_value)
     with pytest.raises(BadInputError, match="not found"):
         read_catalogue(tmp_path / "missing.csv")
+
+
+def test_recurrent_detections_far_from_stars_are_flagged():
+    ra = np.array([10.0, 10.1, 10.2, 10.3])
+    dec = np.zeros(4)
+    sign = np.array([1, 1, 1, -1])
+    # another visit saw 0 (unexplained), 1 (but a star is there) and 3 (negative here); nothing near 2
+    others = [(np.array([10.0 + 1 * ARCSEC, 10.1, 10.3]), np.zeros(3))]
+    stars = (np.array([10.1 + 0.5 * ARCSEC]), np.zeros(1))
+    flagged = recurrent(ra, dec, sign, others, *stars, radius_arcsec=2.0)
+    assert flagged.tolist() == [True, False, False, False]
+    assert not recurrent(ra, dec, sign, others, *stars, radius_arcsec=0.0).any()
+    assert not recurrent(ra, dec, sign, [], *stars, radius_arcsec=2.0).any()
+    meta = {"ra": ra, "dec": dec, "sign": sign}
+    table = automatic_labels(meta, _planets([], [], []), np.array([]), np.array([]), LabelSettings(),
+                             np.random.default_rng(0), recurring=flagged)
+    assert table["label"].tolist() == [-1, 0, 0, 0]

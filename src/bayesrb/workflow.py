@@ -197,6 +197,16 @@ class WorkflowPlan:
                             "augment": augment if augment in augmentations else "", "evaluation": inputs.evaluation})
         return sources
 
+    def field_candidates(self, visit: str) -> list[str]:
+        """The candidate tables of the other visits of ``visit``'s field (for the recurrence filter)."""
+        field = self.visits[visit].field
+        return [f"{self.results}/candidates/{v}.ecsv" for v, inputs in self.visits.items()
+                if inputs.field == field and v != visit]
+
+    def star_catalogue(self) -> list[str]:
+        """The star catalogue that explains recurrent detections near stars, if any."""
+        return self._survey_file("stars", "catalogues/stars.ecsv")
+
     def is_evaluation(self, visit: str) -> bool:
         """Whether ``visit`` is an evaluation-only visit."""
         return self.visits[visit].evaluation

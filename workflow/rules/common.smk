@@ -63,6 +63,16 @@ def galaxy_catalogue(wildcards):
     return PLAN.galaxy_catalogue()
 
 
+def field_candidates(wildcards):
+    """Candidate tables of the other visits of the visit's field."""
+    return PLAN.field_candidates(wildcards.visit)
+
+
+def star_catalogue(wildcards):
+    """The star catalogue (recurrent detections near stars stay eligible as bogus)."""
+    return PLAN.star_catalogue()
+
+
 def avoid_catalogues(wildcards):
     """Catalogues that bogus samples and synthetic hosts stay clear of."""
     return PLAN.avoid_catalogues()

@@ -7,6 +7,8 @@ rule label_visit:
         science=science_fits,
         orbits=orbit_file,
         avoid=avoid_catalogues,
+        stars=star_catalogue,
+        field_candidates=field_candidates,
     output:
         f"{RESULTS}/labels/{{visit}}.ecsv",
     params:

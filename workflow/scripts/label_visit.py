@@ -12,6 +12,8 @@ with log_to(snakemake.log[0]):
             science=snakemake.input.science,
             orbits=(snakemake.input.orbits or [""])[0],
             avoid_catalogues=tuple(snakemake.input.avoid),
+            stars=(snakemake.input.stars or [""])[0],
+            field_candidates=tuple(snakemake.input.field_candidates),
         ),
         settings_from(LabelSettings, snakemake.params.labels),
         seed=snakemake.params.labels["seed"],

@@ -231,7 +231,7 @@ class VisitImages:
     difference : numpy.ndarray
         Difference image.
     subexposures : numpy.ndarray
-        Sub-exposures ``(n_sub, rows, cols)``, at least one.
+        Sub-exposures ``(n_sub, rows, cols)``; ``n_sub = 0`` when the science file has none.
     gain : float
         Electrons per ADU; positive (``inf`` adds no photon noise).
     """
@@ -249,8 +249,8 @@ class VisitImages:
             raise ValueError("science, template and difference must be 2-D on one grid, got shapes "
                              f"{[np.shape(a) for a in (self.science, self.template, self.difference)]}")
         subs = self.subexposures.shape
-        if len(subs) != 3 or subs[0] < 1 or subs[1:] != shape:
-            raise ValueError(f"subexposures must have shape (n_sub >= 1, {shape[0]}, {shape[1]}), got {subs}")
+        if len(subs) != 3 or subs[1:] != shape:
+            raise ValueError(f"subexposures must have shape (n_sub, {shape[0]}, {shape[1]}), got {subs}")
         if not self.gain > 0:
             raise ValueError(f"gain must be positive, got {self.gain}")
 
@@ -279,7 +279,7 @@ def add_static_source(images: VisitImages, x: float, y: float, science_model: Po
         Profiles (flux, FWHM, beta) for the science frames and for the difference image; their own centres
         are ignored.
     rng : numpy.random.Generator
-        Source of the noise draws; ``n_sub * rows * cols`` standard normals are drawn.
+        Source of the noise draws; ``max(n_sub, 1) * rows * cols`` standard normals are drawn.
 
     Returns
     -------
@@ -288,13 +288,14 @@ def add_static_source(images: VisitImages, x: float, y: float, science_model: Po
     """
     shape = images.science.shape
     signal = science_model.image(shape, x, y)
-    noise = rng.standard_normal(images.subexposures.shape) * np.sqrt(np.clip(signal, 0.0, None) / images.gain)
+    n_draws = max(images.subexposures.shape[0], 1)  # a science image without sub-exposures is one exposure
+    noise = rng.standard_normal((n_draws, *shape)) * np.sqrt(np.clip(signal, 0.0, None) / images.gain)
     mean_noise = noise.mean(axis=0)
     return VisitImages(
         science=images.science + signal + mean_noise,
         template=images.template,
         difference=images.difference + difference_model.image(shape, x, y) + mean_noise,
-        subexposures=images.subexposures + signal + noise,
+        subexposures=images.subexposures + signal + noise[: images.subexposures.shape[0]],
         gain=images.gain,
     )
 

@@ -104,6 +104,40 @@ def clear_of(ra: np.ndarray, dec: np.ndarray, avoid_ra: np.ndarray, avoid_dec: n
     return clear
 
 
+def recurrent(ra: np.ndarray, dec: np.ndarray, sign: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]],
+              stars_ra: np.ndarray, stars_dec: np.ndarray, radius_arcsec: float) -> np.ndarray:
+    """Whether each positive detection recurs, unexplained, in another visit of the same field.
+
+    A detection recurs when a positive detection of another visit lies within ``radius_arcsec``; it is
+    unexplained when no catalogued star lies within that radius (bright-star residuals recur too, and are bogus).
+    Real transients recur from night to night; cosmic rays, noise peaks and minor planets do not, and hot pixels and
+    bad columns only where the pointing repeats to the pixel.
+
+    Parameters
+    ----------
+    ra, dec, sign : numpy.ndarray
+        The visit's detections (deg; +1 positive, -1 negative).
+    others : list of (numpy.ndarray, numpy.ndarray)
+        ``(ra, dec)`` of the positive detections of each other visit of the field.
+    stars_ra, stars_dec : numpy.ndarray
+        Catalogued stars.
+    radius_arcsec : float
+        Recurrence and star radius; 0 turns the filter off.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask of unexplained recurrent positive detections.
+    """
+    if radius_arcsec <= 0 or not others:
+        return np.zeros(len(ra), dtype=bool)
+    other_ra = np.concatenate([o[0] for o in others])
+    other_dec = np.concatenate([o[1] for o in others])
+    seen_again = ~clear_of(ra, dec, other_ra, other_dec, radius_arcsec)
+    near_star = ~clear_of(ra, dec, stars_ra, stars_dec, radius_arcsec)
+    return seen_again & ~near_star & (np.asarray(sign) > 0)
+
+
 def sample_bogus(eligible: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Draw up to ``n`` distinct indices uniformly among the eligible detections, returned sorted.
 

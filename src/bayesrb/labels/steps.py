@@ -12,6 +12,7 @@ from bayesrb.labels.automatic import (
     KIND_RANDOM_BOGUS,
     clear_of,
     match_minor_planets,
+    recurrent,
     sample_bogus,
 )
 from bayesrb.labels.catalogues import positions, read_catalogue
@@ -37,6 +38,7 @@ class LabelSettings:
     mp_match_radius_arcsec: float = 3.0
     bogus_per_visit: int = 60
     bogus_clear_radius_arcsec: float = 10.0
+    recurrence_radius_arcsec: float = 2.0
     max_bad_orbit_fraction: float = 0.01
 
 
@@ -45,12 +47,15 @@ class LabelInputs:
     """Paths of what labelling reads besides the shard.
 
     ``orbits`` is the MPCORB file (empty: none, so no minor-planet labels); ``avoid_catalogues`` are the
-    catalogues (variables, AGN, known transients) whose positions the bogus sample stays clear of.
+    catalogues (variables, AGN, known transients) whose positions the bogus sample stays clear of; ``stars`` the
+    star catalogue and ``field_candidates`` the candidate tables of the field's other visits (recurrence filter).
     """
 
     science: str
     orbits: str = ""
     avoid_catalogues: tuple[str, ...] = ()
+    stars: str = ""
+    field_candidates: tuple[str, ...] = ()
 
 
 def _label_table(n: int) -> dict[str, np.ndarray]:
@@ -74,8 +79,20 @@ def _avoid_positions(inputs: LabelInputs, planets: Table) -> tuple[np.ndarray, n
     return positions([read_catalogue(path) for path in inputs.avoid_catalogues] + [planets])
 
 
+def _recurring(meta: dict[str, np.ndarray], inputs: LabelInputs, settings: LabelSettings) -> np.ndarray:
+    others = []
+    for path in inputs.field_candidates:
+        table = read_catalogue(path, ("ra", "dec", "sign"))
+        positive = np.asarray(table["sign"]) > 0
+        others.append((np.asarray(table["ra"], float)[positive], np.asarray(table["dec"], float)[positive]))
+    stars_ra, stars_dec = positions([read_catalogue(inputs.stars)] if inputs.stars else [])
+    return recurrent(meta["ra"], meta["dec"], meta["sign"], others, stars_ra, stars_dec,
+                     settings.recurrence_radius_arcsec)
+
+
 def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.ndarray, avoid_dec: np.ndarray,
-                     settings: LabelSettings, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                     settings: LabelSettings, rng: np.random.Generator,
+                     recurring: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Label one visit's detections: minor-planet matches real, a purity-filtered random sample bogus.
 
     Parameters
@@ -90,6 +107,9 @@ def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.n
     settings : LabelSettings
     rng : numpy.random.Generator
         Draws the bogus sample.
+    recurring : numpy.ndarray, optional
+        Detections that recur unexplained in other visits of the field (see
+        :func:`bayesrb.labels.automatic.recurrent`); kept out of the bogus sample.
 
     Returns
     -------
@@ -108,6 +128,8 @@ def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.n
     table["mp_separation_arcsec"][match.candidate] = match.separation_arcsec
     eligible = (table["label"] < 0) & clear_of(meta["ra"], meta["dec"], avoid_ra, avoid_dec,
                                                settings.bogus_clear_radius_arcsec)
+    if recurring is not None:
+        eligible &= ~recurring
     bogus = sample_bogus(eligible, settings.bogus_per_visit, rng)
     table["label"][bogus] = 0
     table["kind"][bogus] = KIND_RANDOM_BOGUS
@@ -160,7 +182,8 @@ def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: L
     visit = str(attrs.get("visit", shard_path))
     planets = _predicted_planets(inputs, settings)
     avoid_ra, avoid_dec = _avoid_positions(inputs, planets)
-    table = automatic_labels(meta, planets, avoid_ra, avoid_dec, settings, rng_for(seed, "bogus", visit))
+    recurring = _recurring(meta, inputs, settings)
+    table = automatic_labels(meta, planets, avoid_ra, avoid_dec, settings, rng_for(seed, "bogus", visit), recurring)
     n_truth = truth_labels(meta, table) if evaluation else 0
     keep = table["label"] >= 0
     labels = Table({"candidate_id": meta["candidate_id"][keep]}
@@ -169,5 +192,6 @@ def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: L
     labels.meta.update(visit=visit, n_candidates=len(meta["ra"]), n_predicted_planets=len(planets))
     write_ecsv(labels, out_path)
     kinds, counts = np.unique(np.asarray(labels["kind"], dtype=str), return_counts=True)
-    log.info("%s: %d detections, %d predicted minor planets on the image, labels %s (%d from truth)", visit,
-             len(meta["ra"]), len(planets), dict(zip(kinds.tolist(), counts.tolist(), strict=True)), n_truth)
+    log.info("%s: %d detections, %d predicted minor planets on the image, %d recurrent, labels %s (%d from truth)",
+             visit, len(meta["ra"]), len(planets), int(recurring.sum()),
+             dict(zip(kinds.tolist(), counts.tolist(), strict=True)), n_truth)

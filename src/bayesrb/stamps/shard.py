@@ -229,7 +229,7 @@ def _cast_column(name: str, values, dtype) -> np.ndarray:
         raise ValueError(f"invalid meta column name {name!r}")
     array = np.asarray(values)
     if dtype is str or (dtype is None and array.dtype.kind in "OUST"):
-        return np.atleast_1d(_as_numpy(array) if array.dtype.kind in "OT" else array.astype(str))
+        return np.atleast_1d(as_numpy(array) if array.dtype.kind in "OT" else array.astype(str))
     if dtype is None:
         return np.atleast_1d(array)
     try:
@@ -325,7 +325,7 @@ def read_meta_columns(path, group: zarr.Group, n: int) -> dict[str, np.ndarray]:
     arrays = dict(meta_group.arrays())
     extra = sorted(set(arrays) - set(SHARD_META_COLUMNS))
     order = [name for name in SHARD_META_COLUMNS if name in arrays] + extra
-    meta = {name: _as_numpy(arrays[name][...]) for name in order}
+    meta = {name: as_numpy(arrays[name][...]) for name in order}
     missing = [name for name in SHARD_META_COLUMNS if name not in meta]
     if missing:
         raise BadInputError(path, f"meta is missing required column(s): {', '.join(missing)}")
@@ -335,7 +335,7 @@ def read_meta_columns(path, group: zarr.Group, n: int) -> dict[str, np.ndarray]:
     return meta
 
 
-def _as_numpy(values: np.ndarray) -> np.ndarray:
+def as_numpy(values: np.ndarray) -> np.ndarray:
     """Return string columns (NumPy ``StringDType`` or object) as ``str`` (``<U``) arrays."""
     values = np.asarray(values)
     if values.dtype.kind in "OT":
