@@ -10,6 +10,7 @@ include: "workflow/rules/imaging.smk"
 include: "workflow/rules/stamps.smk"
 include: "workflow/rules/labels.smk"
 include: "workflow/rules/dataset.smk"
+include: "workflow/rules/model.smk"
 
 
 rule all:
@@ -17,4 +18,6 @@ rule all:
         rules.build_dataset.output,
         rules.dataset_figures.output,
         purity_reports(),
+        expand(rules.score_dataset.output, experiment=EXPERIMENTS),
+        expand(rules.training_curves.output, experiment=EXPERIMENTS),
     default_target: True

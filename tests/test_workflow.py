@@ -190,3 +190,22 @@ def test_benchmark_summary_counts_every_stamp_and_visit(tiny_run):
     assert figures["seconds"] == pytest.approx(sum(c.seconds for c in costs))
     assert figures["stamps_per_second_per_core"] == pytest.approx(stamps / figures["seconds"])
     assert f"stamps: {stamps} from {len(VISITS)} visits" in report(tiny_run)
+
+
+def test_every_experiment_is_trained_and_scores_every_candidate(tiny_run):
+    import pyarrow.parquet as pq
+
+    from bayesrb.model.score import SCORE_COLUMNS
+
+    dataset = open_dataset(tiny_run / "dataset" / "dataset.zarr")
+    for experiment, kind in (("bcnn", "bayesian"), ("mc_dropout", "mc_dropout")):
+        scores = pq.read_table(tiny_run / "experiments" / experiment / "scores.parquet")
+        assert tuple(scores.column_names) == SCORE_COLUMNS
+        assert scores.schema.metadata[b"model_kind"].decode() == kind
+        assert scores["candidate_id"].to_pylist() == dataset.meta["candidate_id"].tolist()
+        mean = scores["score_mean"].to_numpy()
+        assert np.all((mean >= 0) & (mean <= 1))
+        assert np.all(scores["score_p05"].to_numpy() <= scores["score_p95"].to_numpy())
+        history = json.loads((tiny_run / "experiments" / experiment / "training" / "history.json").read_text())
+        assert [entry["epoch"] for entry in history] == [1, 2]
+        assert (tiny_run / "experiments" / experiment / "figures" / "training_curves.png").stat().st_size > 10_000

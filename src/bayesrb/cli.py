@@ -1,4 +1,4 @@
-"""Command-line interface: ``bayesrb benchmark`` and ``bayesrb purity`` (more sub-commands come with later stages)."""
+"""Command-line interface: `bayesrb benchmark`, `bayesrb purity` and `bayesrb score`."""
 
 import argparse
 import subprocess
@@ -34,6 +34,19 @@ def _purity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from bayesrb.model.score import score_store  # JAX starts only for the commands that need it
+
+    try:
+        n = score_store(args.model, args.stamps, args.out, n_samples=args.samples, batch_size=args.batch_size,
+                        seed=args.seed)
+    except BadInputError as error:
+        print(f"bayesrb score: {error}", file=sys.stderr)
+        return 1
+    print(f"scored {n} candidates -> {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesrb`` command."""
     parser = argparse.ArgumentParser(prog="bayesrb", description=__doc__)
@@ -47,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "simulator's truth")
     purity.add_argument("store", help="data-set store (zarr directory) built from a simulated survey")
     purity.set_defaults(func=_purity)
+    score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")
+    score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")
+    score.add_argument("--stamps", required=True, help="a data-set store or a per-visit stamp shard (zarr)")
+    score.add_argument("--out", required=True, help="output Parquet file")
+    score.add_argument("--samples", type=int, help="posterior samples per candidate (default: the model's)")
+    score.add_argument("--batch-size", type=int, help="candidates per scoring step (default: the model's)")
+    score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
+    score.set_defaults(func=_score)
     args = parser.parse_args(argv)
     return args.func(args)
 

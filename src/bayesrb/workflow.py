@@ -101,6 +101,45 @@ def _manifest_row(manifest: Path, line: int, row: dict) -> VisitInputs:
     )
 
 
+def experiment_models(config: dict) -> dict[str, dict]:
+    """The model settings of every experiment: the ``model:`` section with the experiment's overrides merged in.
+
+    Parameters
+    ----------
+    config : dict
+        The validated config (``model`` and ``experiments`` sections).
+
+    Returns
+    -------
+    dict of str to dict
+        Per experiment name, a complete ``model`` mapping (nested ``network`` merged key by key).
+
+    Raises
+    ------
+    BadInputError
+        For a bad experiment name or an override key that ``model:`` does not have.
+    """
+    models = {}
+    for name, overrides in config["experiments"].items():
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise BadInputError("config experiments", f"name {name!r} must match {NAME_PATTERN}")
+        models[name] = _merged(config["model"], overrides or {}, f"config experiments.{name}")
+    return models
+
+
+def _merged(base: dict, overrides: dict, where: str) -> dict:
+    if not isinstance(overrides, dict):
+        raise BadInputError(where, f"must be a mapping of keys to override, got {overrides!r}")
+    unknown = sorted(set(overrides) - set(base))
+    if unknown:
+        raise BadInputError(where, f"unknown key(s) {unknown}; known keys are {sorted(base)}")
+    merged = dict(base)
+    for key, value in overrides.items():
+        nested = isinstance(base[key], dict)
+        merged[key] = _merged(base[key], value, f"{where}.{key}") if nested else value
+    return merged
+
+
 class WorkflowPlan:
     """Visits and input paths of a workflow run, for either survey source.
 

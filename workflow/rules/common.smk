@@ -2,12 +2,13 @@
 from snakemake.utils import validate
 
 from bayesrb.dataset.steps import DATASET_FIGURES
-from bayesrb.workflow import WorkflowPlan, config_hash
+from bayesrb.workflow import WorkflowPlan, config_hash, experiment_models
 
 
 validate(config, "../schemas/config.schema.yaml")
 
 PLAN = WorkflowPlan(config)
+EXPERIMENTS = experiment_models(config)
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
@@ -19,6 +20,7 @@ DATASET_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "
 
 
 wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),
     visit=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     field=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
@@ -83,3 +85,13 @@ def purity_reports():
     if PLAN.source != "simulate":
         return []
     return [f"{RESULTS}/dataset/purity.txt"]
+
+
+def experiment_model(wildcards):
+    """The experiment's complete `model` settings."""
+    return EXPERIMENTS[wildcards.experiment]
+
+
+def experiment_seed(wildcards):
+    """The experiment's seed (also seeds its posterior draws when scoring)."""
+    return EXPERIMENTS[wildcards.experiment]["seed"]

@@ -1,0 +1,1 @@
+"""The real-bogus CNN: Flax modules, stamp preprocessing, streaming input, Bayesian training and scoring."""

@@ -1,0 +1,530 @@
+"""Streaming input from zarr stamp stores: shuffled training mini-batches and an in-order scoring reader.
+
+Both kinds of stamp store are read: the consolidated data set (:mod:`bayesrb.dataset.store`, rows grouped into
+contiguous splits) and a per-visit stamp shard (:mod:`bayesrb.stamps.shard`, no splits). Each has a ``stamps``
+array ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]`` and a ``meta/`` group of 1-D columns.
+
+Stamps are never held in memory as a whole. :class:`BatchStream` reads whole zarr chunks (the inner chunks of a
+sharded array) of a split in a seeded random order, gathers ``buffer_chunks`` of them into a buffer, and serves
+mini-batches from the buffer in a seeded random row order, while a background thread reads the next buffer. At most
+two buffers are alive at a time, so memory is about ``2 * buffer_chunks * chunk_rows * H * W * C * 4`` bytes plus
+two or three batches, whatever the size of the store. Only the ``label`` (training) or ``candidate_id`` (scoring)
+meta column is held whole (a few bytes per row). The sequence of batches depends only on ``(seed, epoch)``, never on
+thread timing.
+"""
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import zarr
+
+from bayesrb.errors import BadInputError
+from bayesrb.seeding import rng_for
+from bayesrb.stamps.shard import as_numpy
+
+__all__ = ["Batch", "BatchStream", "StampSource", "check_compatible", "class_weights", "iter_stamps"]
+
+#: Default number of zarr chunks in one shuffle buffer.
+DEFAULT_BUFFER_CHUNKS: int = 16
+_SHOWN = 5  # rows quoted in a message
+
+
+class StampSource:
+    """A data-set store or a per-visit stamp shard, opened lazily (stamps and meta stay on disk until read).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The zarr v3 group directory.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The store directory.
+    stamps : zarr.Array
+        ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]``.
+    attrs : dict
+        The group attributes.
+    channels : tuple of str
+        Channel names in the order of the last axis of ``stamps``.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If ``path`` is missing, not a zarr v3 group, has no 4-D ``stamps`` array or ``meta`` group, or its
+        ``channels`` attr does not name the channels of ``stamps``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        group = _open_group(self.path)
+        stamps = group.get("stamps")
+        if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
+            raise BadInputError(path, "not a stamp store: no 4-D 'stamps' array")
+        meta = group.get("meta")
+        if not isinstance(meta, zarr.Group):
+            raise BadInputError(path, "not a stamp store: no 'meta' group")
+        self.stamps, self.attrs, self._meta = stamps, dict(group.attrs), meta
+        self.channels = tuple(self.attrs.get("channels", ()))
+        if len(self.channels) != stamps.shape[3]:
+            raise BadInputError(path, f"'stamps' has {stamps.shape[3]} channels but the attrs name "
+                                      f"{list(self.channels)}")
+
+    def __len__(self) -> int:
+        return int(self.stamps.shape[0])
+
+    @property
+    def is_dataset(self) -> bool:
+        """Whether the store is a data set (has splits) rather than a per-visit shard."""
+        return "split_ranges" in self.attrs
+
+    @property
+    def stamp_shape(self) -> tuple[int, int]:
+        """``(H, W)`` = (rows, columns) of one stamp."""
+        return int(self.stamps.shape[1]), int(self.stamps.shape[2])
+
+    @property
+    def chunk_rows(self) -> int:
+        """Stamps per zarr chunk (the inner chunk of a sharded array): the unit of a read."""
+        return int(self.stamps.chunks[0])
+
+    def rows(self, split: str | None) -> slice:
+        """Return the contiguous rows of a split.
+
+        Parameters
+        ----------
+        split : str or None
+            A split of a data set (``train``, ``val``, ...), or None for every row of the store.
+
+        Returns
+        -------
+        slice
+            ``slice(start, stop)`` with ``0 <= start <= stop <= N``.
+
+        Raises
+        ------
+        bayesrb.errors.BadInputError
+            If the store is a shard and ``split`` is not None, or the data set has no such split or a malformed
+            range.
+        """
+        if split is None:
+            return slice(0, len(self))
+        if not self.is_dataset:
+            raise BadInputError(self.path, f"a stamp shard has no splits, but split {split!r} was asked for")
+        ranges = self.attrs["split_ranges"]
+        if split not in ranges:
+            raise BadInputError(self.path, f"no split {split!r}; the data set has {list(ranges)}")
+        start, stop = ranges[split]
+        if not 0 <= start <= stop <= len(self):
+            raise BadInputError(self.path, f"split {split!r} range [{start}, {stop}) is outside the {len(self)} rows")
+        return slice(start, stop)
+
+    def column(self, name: str, rows: slice | None = None) -> np.ndarray:
+        """Read one meta column (text as a NumPy ``str`` array).
+
+        Parameters
+        ----------
+        name : str
+            Column name, e.g. ``label`` or ``candidate_id``.
+        rows : slice, optional
+            Rows to return (all by default). The whole column is read either way (columns are one chunk).
+
+        Returns
+        -------
+        numpy.ndarray
+            1-D.
+
+        Raises
+        ------
+        bayesrb.errors.BadInputError
+            If the column is missing or its length differs from the number of stamps.
+        """
+        array = self._meta.get(name)
+        if not isinstance(array, zarr.Array):
+            raise BadInputError(self.path, f"meta lacks the column {name!r}")
+        if array.shape != (len(self),):
+            raise BadInputError(self.path, f"meta column {name!r} has shape {array.shape}, expected ({len(self)},)")
+        return as_numpy(array[...])[rows if rows is not None else slice(None)]
+
+    def read_stamps(self, rows: slice) -> np.ndarray:
+        """Read a block of stamps and check that every pixel is finite.
+
+        Parameters
+        ----------
+        rows : slice
+            Contiguous rows (best chunk-aligned).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float32`` ``(n, H, W, C)``.
+
+        Raises
+        ------
+        bayesrb.errors.BadInputError
+            Naming the store and the first row whose stamp holds NaN or inf.
+        """
+        stamps = np.asarray(self.stamps[rows], dtype=np.float32)
+        bad = np.flatnonzero(~np.isfinite(stamps).all(axis=(1, 2, 3)))
+        if len(bad):
+            rows_bad = (rows.start + bad[:_SHOWN]).tolist()
+            raise BadInputError(self.path, f"stamp row {rows_bad[0]} holds NaN or inf pixels "
+                                           f"({len(bad)} bad row(s) in rows [{rows.start}, {rows.stop}): {rows_bad})")
+        return stamps
+
+    def chunk_blocks(self, rows: slice) -> list[slice]:
+        """Split a range of rows at the chunk boundaries of ``stamps``.
+
+        Parameters
+        ----------
+        rows : slice
+            ``slice(start, stop)``.
+
+        Returns
+        -------
+        list of slice
+            Consecutive, non-empty blocks covering ``rows``, each within one chunk.
+        """
+        size = self.chunk_rows
+        edges = [rows.start, *range((rows.start // size + 1) * size, rows.stop, size), rows.stop]
+        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def check_compatible(source: StampSource | str | os.PathLike, channels: Sequence[str] | int,
+                     stamp_size: int) -> StampSource:
+    """Check that a store holds the stamps a model expects.
+
+    Parameters
+    ----------
+    source : StampSource or str or os.PathLike
+        The store (opened if a path).
+    channels : sequence of str or int
+        The expected channel names in order, or only their number.
+    stamp_size : int
+        The expected stamp side in pixels (stamps are ``stamp_size`` x ``stamp_size``).
+
+    Returns
+    -------
+    StampSource
+        The opened store.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        Naming the store, with the expected and the found channels or stamp size.
+    """
+    source = _as_source(source)
+    found = source.channels if not isinstance(channels, int) else len(source.channels)
+    expected = tuple(channels) if not isinstance(channels, int) else channels
+    if found != expected:
+        raise BadInputError(source.path, f"the model expects {_show(expected)} but the store has "
+                                         f"{_show(found)}")
+    if source.stamp_shape != (stamp_size, stamp_size):
+        raise BadInputError(source.path, f"the model expects {stamp_size}x{stamp_size} stamps but the store has "
+                                         f"{source.stamp_shape[0]}x{source.stamp_shape[1]}")
+    return source
+
+
+def class_weights(store: StampSource | str | os.PathLike, split: str | None) -> dict[int, float]:
+    """Return balanced class weights of a split: ``n / (2 n_c)`` for class ``c`` (0 bogus, 1 real).
+
+    Parameters
+    ----------
+    store : StampSource or str or os.PathLike
+        The store (opened if a path).
+    split : str or None
+        The split (None: every row).
+
+    Returns
+    -------
+    dict of int to float
+        ``{0: w0, 1: w1}``; ``w0 n_0 = w1 n_1 = n / 2``.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If a label of the split is not 0 or 1, or a class has no rows.
+    """
+    source = _as_source(store)
+    return _balanced(source, split, _binary_labels(source, split))
+
+
+class Batch(NamedTuple):
+    """One mini-batch (a JAX pytree, being a NamedTuple).
+
+    Attributes
+    ----------
+    x : numpy.ndarray
+        ``float32`` ``(B, H, W, C)`` stamps, ``[stamp, row, col, channel]``.
+    y : numpy.ndarray
+        ``int8`` ``(B,)`` labels, 1 real, 0 bogus.
+    weight : numpy.ndarray
+        ``float32`` ``(B,)`` class weight of each row (all ones when class weighting is off).
+    index : numpy.ndarray
+        ``int64`` ``(B,)`` row of each stamp in the store.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    index: np.ndarray
+
+
+class BatchStream:
+    """Shuffled mini-batches of one split, streamed from a store with bounded memory.
+
+    Each epoch visits the chunk-aligned blocks of the split in a random order, ``buffer_chunks`` blocks to a
+    buffer, and serves the rows of each buffer in a random order; rows that do not fill a batch at the end of a
+    buffer start the next batch. Every row appears exactly once per epoch (less the short last batch when
+    ``drop_last``). A background thread reads the next buffer while the caller consumes the current one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A data-set store or a per-visit shard with labels.
+    split : str or None
+        The split to stream (None: every row; the only choice for a shard).
+    batch_size : int
+        Rows per batch.
+    seed : int
+        Seed of the order; the order of epoch ``e`` depends only on ``(seed, e)``.
+    shuffle : bool
+        Whether to shuffle; if False, rows come in store order.
+    buffer_chunks : int
+        Zarr chunks per shuffle buffer.
+    drop_last : bool
+        Whether to drop the last batch of an epoch if it is short.
+    class_weighting : bool
+        Whether :attr:`Batch.weight` holds the balanced class weights (:func:`class_weights`) or ones.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If the store cannot be opened, the split is missing or empty, a label is not 0 or 1, or (with class
+        weighting) a class has no rows. NaN or inf in a stamp is reported while streaming, naming the row.
+    ValueError
+        If ``batch_size`` or ``buffer_chunks`` is below 1.
+
+    Attributes
+    ----------
+    source : StampSource
+        The opened store.
+    rows : slice
+        The split's rows in the store.
+    class_weights : dict of int to float
+        The weight of label 0 and of label 1 in :attr:`Batch.weight`.
+    """
+
+    def __init__(self, path: str | os.PathLike, split: str | None, batch_size: int, *, seed: int,
+                 shuffle: bool = True, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS, drop_last: bool = False,
+                 class_weighting: bool = True):
+        if batch_size < 1 or buffer_chunks < 1:
+            raise ValueError(f"batch_size ({batch_size}) and buffer_chunks ({buffer_chunks}) must be at least 1")
+        self.source = StampSource(path)
+        self.split, self.batch_size, self.seed = split, batch_size, seed
+        self.shuffle, self.buffer_chunks, self.drop_last = shuffle, buffer_chunks, drop_last
+        self.rows = self.source.rows(split)
+        if self.rows.stop == self.rows.start:
+            raise BadInputError(self.source.path, f"split {split!r} has no rows")
+        self._labels = _binary_labels(self.source, split)
+        weights = _balanced(self.source, split, self._labels) if class_weighting else {0: 1.0, 1: 1.0}
+        self.class_weights = weights
+        self._weight_of_label = np.array([weights[0], weights[1]], dtype=np.float32)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the split."""
+        return self.rows.stop - self.rows.start
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        full, rest = divmod(self.n_rows, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[Batch]:
+        """Iterate over epoch 0 (see :meth:`epoch`)."""
+        return self.epoch(0)
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """Iterate over the batches of one epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            Non-negative epoch number; with the seed it fixes the order.
+
+        Yields
+        ------
+        Batch
+            Fresh arrays (not views of the buffer), ``B = batch_size`` except perhaps the last.
+
+        Raises
+        ------
+        bayesrb.errors.BadInputError
+            Naming the store and row when a stamp holds NaN or inf.
+        """
+        rng = rng_for(self.seed, "batch_stream", epoch)
+        blocks = self.source.chunk_blocks(self.rows)
+        if self.shuffle:
+            blocks = [blocks[i] for i in rng.permutation(len(blocks))]
+        groups = [blocks[i:i + self.buffer_chunks] for i in range(0, len(blocks), self.buffer_chunks)]
+        buffers = _prefetched(self._read_buffer, self._with_order(groups, rng))
+        for x, index in _rebatch(buffers, self.batch_size, self.drop_last):
+            y = self._labels[index - self.rows.start]
+            yield Batch(x=x, y=y, weight=self._weight_of_label[y], index=index)
+
+    def _with_order(self, groups: list[list[slice]], rng: np.random.Generator):
+        """Attach to each buffer's blocks the order in which its rows are served.
+
+        The orders are drawn lazily, buffer after buffer, in the caller's thread, so they do not depend on timing.
+        """
+        for group in groups:
+            n = sum(block.stop - block.start for block in group)
+            yield group, (rng.permutation(n) if self.shuffle else np.arange(n))
+
+    def _read_buffer(self, job: tuple[list[slice], np.ndarray]):
+        """Read the blocks of one buffer; return (stamps, store rows) in read order and the serving order."""
+        group, order = job
+        return _read_blocks(self.source, group), order
+
+
+def iter_stamps(path: str | os.PathLike, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Read every stamp of a store in store order, for scoring, with bounded memory.
+
+    Reads chunk-aligned blocks of at least ``batch_size`` rows (one block ahead, in a background thread).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A data-set store or a per-visit shard.
+    batch_size : int
+        Rows per batch.
+
+    Yields
+    ------
+    x : numpy.ndarray
+        ``float32`` ``(b, H, W, C)``, ``b = batch_size`` except perhaps the last.
+    candidate_ids : numpy.ndarray
+        ``str`` ``(b,)``.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If the store cannot be opened, lacks ``candidate_id``, or a stamp holds NaN or inf (naming the row).
+    ValueError
+        If ``batch_size`` is below 1.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    source = StampSource(path)
+    ids = source.column("candidate_id")
+    chunks_per_block = -(-batch_size // source.chunk_rows)
+    blocks = source.chunk_blocks(source.rows(None))
+    groups = [blocks[i:i + chunks_per_block] for i in range(0, len(blocks), chunks_per_block)]
+    buffers = _prefetched(lambda group: (_read_blocks(source, group), None), groups)
+    for x, index in _rebatch(buffers, batch_size, drop_last=False):
+        yield x, ids[index]
+
+
+def _open_group(path: Path) -> zarr.Group:
+    """Open ``path`` read-only as a zarr v3 group, or raise BadInputError naming it."""
+    if not path.is_dir():
+        raise BadInputError(path, "stamp store does not exist (or is not a directory)")
+    try:
+        return zarr.open_group(path, mode="r", zarr_format=3)
+    except Exception as error:  # zarr raises several types for a missing or malformed zarr.json
+        raise BadInputError(path, f"not a zarr v3 group ({type(error).__name__}: {error})") from error
+
+
+def _as_source(store: StampSource | str | os.PathLike) -> StampSource:
+    return store if isinstance(store, StampSource) else StampSource(store)
+
+
+def _show(channels: tuple[str, ...] | int) -> str:
+    return f"channels {list(channels)}" if isinstance(channels, tuple) else f"{channels} channel(s)"
+
+
+def _binary_labels(source: StampSource, split: str | None) -> np.ndarray:
+    """The ``int8`` labels of a split; BadInputError naming the store if any is not 0 or 1."""
+    rows = source.rows(split)
+    labels = source.column("label", rows)
+    bad = np.flatnonzero((labels != 0) & (labels != 1))
+    if len(bad):
+        shown = (rows.start + bad[:_SHOWN]).tolist()
+        raise BadInputError(source.path, f"split {split!r} has {len(bad)} row(s) with a label other than 0 or 1 "
+                                         f"(e.g. rows {shown}: {labels[bad[:_SHOWN]].tolist()}); training needs "
+                                         f"1 (real) or 0 (bogus)")
+    return labels.astype(np.int8)
+
+
+def _balanced(source: StampSource, split: str | None, labels: np.ndarray) -> dict[int, float]:
+    """Balanced weights ``n / (2 n_c)`` from 0/1 labels; BadInputError if a class is absent."""
+    counts = np.bincount(labels, minlength=2)
+    if not counts.all():
+        raise BadInputError(source.path, f"split {split!r} has no rows of class {int(np.argmin(counts))} "
+                                         f"(counts {counts.tolist()}); class weights need both classes")
+    return {c: float(len(labels) / (2 * counts[c])) for c in (0, 1)}
+
+
+def _read_blocks(source: StampSource, blocks: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Read blocks of rows into one array; return it with the store row of each stamp (``int64``)."""
+    n = sum(block.stop - block.start for block in blocks)
+    stamps = np.empty((n, *source.stamps.shape[1:]), dtype=np.float32)
+    index = np.empty(n, dtype=np.int64)
+    start = 0
+    for block in blocks:
+        stop = start + block.stop - block.start
+        stamps[start:stop] = source.read_stamps(block)
+        index[start:stop] = np.arange(block.start, block.stop)
+        start = stop
+    return stamps, index
+
+
+def _prefetched(read: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+    """Yield ``read(job)`` for each job in order, reading the next job in a background thread meanwhile.
+
+    At most two results are alive: the one the caller holds and the one being read.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesrb-read") as pool:
+        pending: Future | None = None
+        for job in jobs:
+            upcoming = pool.submit(read, job)
+            if pending is not None:
+                yield pending.result()
+            pending = upcoming
+        if pending is not None:
+            yield pending.result()
+
+
+def _rebatch(buffers: Iterable[tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]], batch_size: int,
+             drop_last: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Regroup the rows of consecutive buffers into batches of ``batch_size``.
+
+    Each buffer is ``((stamps, index), order)``: its rows are served in ``order`` (None: as stored). Batches are
+    gathered copies, so none keeps a buffer alive.
+    """
+    pieces: list[tuple[np.ndarray, np.ndarray]] = []
+    held = 0
+    for (stamps, index), order in buffers:
+        order = np.arange(len(index)) if order is None else order
+        start = 0
+        while start < len(order):
+            take = order[start:start + batch_size - held]
+            pieces.append((stamps[take], index[take]))
+            held, start = held + len(take), start + len(take)
+            if held == batch_size:
+                yield _join(pieces)
+                pieces, held = [], 0
+        del stamps, index, order  # free this buffer before the next one is read
+    if pieces and not drop_last:
+        yield _join(pieces)
+
+
+def _join(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces])

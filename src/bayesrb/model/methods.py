@@ -1,0 +1,589 @@
+"""The three model kinds behind one interface, so that one training loop and one scorer serve them all.
+
+``bayesian``
+    Mean-field Normal variational inference (NumPyro SVI, :class:`MeanFieldSVI`) over the
+    weights of the network (scope ``"full"``), or over the weights of the dense head on top of a deterministic
+    convolution trunk trained as point estimates (scope ``"head"``).
+``mc_dropout``
+    The method of gotorb: the plain network trained with dropout, scored with dropout switched on.
+``deterministic``
+    The plain network without dropout; its "samples" are all the same prediction.
+
+Every method is a :class:`Method`: ``init`` builds the training state, the jitted ``train_step`` takes one
+optimisation step, ``params`` extracts what scoring needs from the state, the jitted ``eval_sums`` measures the
+validation loss and accuracy of the posterior-mean (or deterministic) prediction, and the jitted ``sample_probs``
+draws posterior predictive probabilities (one ``lax.scan`` step per sample; whatever does not depend on the draw,
+such as the trunk features when only the head is random, is computed once per batch). Stamps enter raw,
+``(B, H, W, C)`` indexed ``[stamp, row, col, channel]``; the methods normalise them (and augment them in training
+steps).
+"""
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+from numpyro.contrib.module import flax_module, random_flax_module
+from numpyro.distributions import constraints
+from numpyro.infer import SVI, TraceMeanField_ELBO
+
+from bayesrb.model.network import Classifier, Head, NetworkConfig, Trunk
+from bayesrb.model.preprocess import NORMALISATIONS, augment, normalise
+
+__all__ = [
+    "KINDS",
+    "SCOPES",
+    "ModelSettings",
+    "TrainBatch",
+    "Method",
+    "PointEstimateMethod",
+    "BayesianMethod",
+    "BayesianHeadMethod",
+    "MeanFieldSVI",
+    "build_method",
+    "learning_rate_schedule",
+    "named_key",
+    "pad_rows",
+]
+
+KINDS = ("bayesian", "mc_dropout", "deterministic")
+SCOPES = ("full", "head")
+LR_SCHEDULES = ("cosine", "constant")
+TRUNK_SITE = "trunk"  # NumPyro name of the point-estimated trunk (scope "head"); its params are "trunk$params"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The ``model:`` section of the config.
+
+    Parameters
+    ----------
+    kind : {"bayesian", "mc_dropout", "deterministic"}
+        Which method.
+    scope : {"full", "head"}
+        For ``bayesian``: variational posterior over all weights, or over the head only (point-estimated trunk).
+        Ignored by the other kinds.
+    network : NetworkConfig
+        The architecture (from a mapping of its fields in :meth:`from_dict`).
+    normalisation : str
+        Stamp normalisation mode (:func:`bayesrb.model.preprocess.normalise`).
+    augment_flips : bool
+        Whether training steps apply random flips and 90-degree rotations.
+    prior_scale : float
+        Standard deviation of the zero-mean Normal prior on every Bayesian weight.
+    guide_init_scale : float
+        Initial standard deviation of every weight in the variational guide.
+    seed : int
+        Root of every random stream of training (weights, data order, augmentation, SVI draws).
+    batch_size : int
+        Stamps per training (and validation) step.
+    epochs : int
+        Maximum number of epochs.
+    learning_rate : float
+        Peak learning rate of Adam.
+    lr_schedule : {"cosine", "constant"}
+        Cosine decay to zero over all ``epochs``, or constant; both after a linear warm-up.
+    warmup_steps : int
+        Steps of linear warm-up from zero.
+    patience : int
+        Epochs without a lower validation loss before training stops.
+    class_weighting : bool
+        Whether the loss weights the classes to balance them.
+    n_samples : int
+        Posterior predictive samples per candidate when scoring.
+    score_batch_size : int
+        Stamps per scoring step.
+    """
+
+    kind: str = "bayesian"
+    scope: str = "full"
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    normalisation: str = "stamp_channel"
+    augment_flips: bool = True
+    prior_scale: float = 1.0
+    guide_init_scale: float = 0.01
+    seed: int = 3
+    batch_size: int = 128
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 100
+    patience: int = 5
+    class_weighting: bool = True
+    n_samples: int = 100
+    score_batch_size: int = 1024
+
+    def __post_init__(self):
+        choices = {"kind": KINDS, "scope": SCOPES, "normalisation": NORMALISATIONS, "lr_schedule": LR_SCHEDULES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate", "n_samples",
+                    "score_batch_size")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"model.{name} must be positive, got {getattr(self, name)!r}")
+        if self.warmup_steps < 0 or self.patience < 1:
+            raise ValueError(f"model.warmup_steps must be >= 0 and model.patience >= 1, got {self.warmup_steps} "
+                             f"and {self.patience}")
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "ModelSettings":
+        """Build the settings from the ``model:`` config mapping; absent keys take the defaults.
+
+        Raises
+        ------
+        ValueError
+            For an unknown key or a value out of range.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown model config key(s) {unknown}; known: {sorted(known)}")
+        values = dict(config)
+        if "network" in values and not isinstance(values["network"], NetworkConfig):
+            values["network"] = NetworkConfig(**values["network"])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-serialisable dict (the inverse of :meth:`from_dict`)."""
+        values = asdict(self)
+        values["network"]["filters"] = list(values["network"]["filters"])
+        return values
+
+
+class TrainBatch(NamedTuple):
+    """A labelled batch padded to a fixed size (a pytree, so that jitted steps never re-trace).
+
+    Attributes
+    ----------
+    x : jax.Array
+        ``float32`` ``(B, H, W, C)`` raw stamps, ``[stamp, row, col, channel]``; padding rows are zeros.
+    y : jax.Array
+        ``float32`` ``(B,)`` labels, 1 real, 0 bogus.
+    weight : jax.Array
+        ``float32`` ``(B,)`` class weights; 0 on padding rows.
+    mask : jax.Array
+        ``float32`` ``(B,)``: 1 on data rows, 0 on padding rows.
+    """
+
+    x: jax.Array
+    y: jax.Array
+    weight: jax.Array
+    mask: jax.Array
+
+
+def named_key(key: jax.Array, name: str) -> jax.Array:
+    """Derive the key of the stream ``name`` from ``key`` (``fold_in`` with a stable CRC-32 tag of the name)."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def pad_rows(array: np.ndarray, size: int) -> np.ndarray:
+    """Pad ``array`` with zero rows along axis 0 up to ``size`` rows.
+
+    Raises
+    ------
+    ValueError
+        If ``array`` has more than ``size`` rows.
+    """
+    if len(array) > size:
+        raise ValueError(f"cannot pad {len(array)} rows to {size}")
+    if len(array) == size:
+        return array
+    return np.concatenate([array, np.zeros((size - len(array), *array.shape[1:]), array.dtype)])
+
+
+def learning_rate_schedule(settings: ModelSettings, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 over ``warmup_steps``, then constant or cosine decay to 0 at ``total_steps``."""
+    peak, warmup = settings.learning_rate, settings.warmup_steps
+    if settings.lr_schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, max(total_steps, warmup + 1), end_value=0.0)
+    return optax.join_schedules([optax.linear_schedule(0.0, peak, warmup), optax.constant_schedule(peak)], [warmup])
+
+
+def weighted_nll_sums(logits: jax.Array, batch: TrainBatch) -> dict[str, jax.Array]:
+    """Sums over a batch for the class-weighted Bernoulli NLL and the accuracy (threshold logit 0).
+
+    Returns
+    -------
+    dict
+        ``nll`` (sum of weight x NLL), ``weight`` (sum of weights), ``correct`` and ``count`` (data rows).
+    """
+    nll = optax.sigmoid_binary_cross_entropy(logits, batch.y)
+    correct = (logits > 0) == (batch.y > 0.5)
+    return {"nll": jnp.sum(batch.weight * nll), "weight": jnp.sum(batch.weight),
+            "correct": jnp.sum(batch.mask * correct), "count": jnp.sum(batch.mask)}
+
+
+class Method:
+    """The interface shared by the three kinds (a base class; see the module docstring).
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The model settings.
+
+    Attributes
+    ----------
+    train_step : callable
+        Jitted ``(state, batch: TrainBatch, key) -> (state, metrics)``; ``metrics["loss"]`` is the per-stamp
+        training loss (for ``bayesian``: the negative ELBO divided by the number of training stamps; the
+        ``elbo`` metric is the ELBO itself).
+    eval_sums : callable
+        Jitted ``(params, batch: TrainBatch) -> sums`` (:func:`weighted_nll_sums`) of the posterior-mean
+        (or deterministic) prediction.
+    sample_probs : callable
+        Jitted ``(params, x, key, n_samples) -> (n_samples, B)`` posterior predictive probabilities of real for raw
+        stamps ``x`` ``(B, H, W, C)``; ``n_samples`` is static.
+    """
+
+    def __init__(self, settings: ModelSettings):
+        self.settings = settings
+        self.train_step = jax.jit(self._train_step)
+        self.eval_sums = jax.jit(self._eval_sums)
+        self.sample_probs = jax.jit(self._sample_probs, static_argnames="n_samples")
+
+    def init(self, key: jax.Array, example_x: jax.Array) -> Any:
+        """Return the initial training state; ``example_x`` ``(B, H, W, C)`` fixes the input shape."""
+        raise NotImplementedError
+
+    def params(self, state: Any) -> Any:
+        """Return the parameters that scoring and validation need from a training state."""
+        raise NotImplementedError
+
+    def features(self, params: Any, x: jax.Array) -> jax.Array:
+        """Return what :meth:`sample_logits` takes from normalised stamps: computed once for all samples."""
+        raise NotImplementedError
+
+    def sample_logits(self, params: Any, features: jax.Array, key: jax.Array) -> jax.Array:
+        """Return the logits ``(B,)`` of one posterior sample drawn with ``key``."""
+        raise NotImplementedError
+
+    def mean_logits(self, params: Any, x: jax.Array) -> jax.Array:
+        """Return the logits ``(B,)`` of the posterior-mean (or deterministic) network for normalised stamps."""
+        raise NotImplementedError
+
+    def _train_step(self, state: Any, batch: TrainBatch, key: jax.Array) -> tuple[Any, dict[str, jax.Array]]:
+        raise NotImplementedError
+
+    def prepare(self, x: jax.Array) -> jax.Array:
+        """Normalise raw stamps as configured."""
+        return normalise(x, self.settings.normalisation)
+
+    def training_inputs(self, x: jax.Array, key: jax.Array) -> jax.Array:
+        """Normalise raw stamps and, if configured, apply random flips and rotations drawn with ``key``."""
+        x = self.prepare(x)
+        return augment(key, x) if self.settings.augment_flips else x
+
+    def _eval_sums(self, params: Any, batch: TrainBatch) -> dict[str, jax.Array]:
+        return weighted_nll_sums(self.mean_logits(params, self.prepare(batch.x)), batch)
+
+    def _sample_probs(self, params: Any, x: jax.Array, key: jax.Array, n_samples: int) -> jax.Array:
+        features = self.features(params, self.prepare(x))
+
+        def draw(carry, sample_key):
+            return carry, jax.nn.sigmoid(self.sample_logits(params, features, sample_key))
+
+        return jax.lax.scan(draw, None, jax.random.split(key, n_samples))[1]
+
+
+class OptaxState(NamedTuple):
+    """Training state of the point-estimate methods."""
+
+    params: Any
+    opt_state: Any
+
+
+class PointEstimateMethod(Method):
+    """``deterministic`` (``dropout=False``) or ``mc_dropout`` (``dropout=True``): Adam on the class-weighted NLL.
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The model settings.
+    optimizer : optax.GradientTransformation
+        Adam with the learning-rate schedule.
+    dropout : bool
+        Whether dropout acts in training and in the posterior samples (Monte Carlo dropout).
+    """
+
+    def __init__(self, settings: ModelSettings, optimizer: optax.GradientTransformation, *, dropout: bool):
+        super().__init__(settings)
+        self.optimizer, self.dropout = optimizer, dropout
+        self.classifier = Classifier(settings.network)
+        self.trunk, self.head = Trunk(settings.network), Head(settings.network)
+
+    def init(self, key: jax.Array, example_x: jax.Array) -> OptaxState:
+        """Flax initialisation of the network and the optimiser state."""
+        params = self.classifier.init(key, self.prepare(example_x[:1]))["params"]
+        return OptaxState(params, self.optimizer.init(params))
+
+    def params(self, state: OptaxState) -> Any:
+        """The network parameters."""
+        return state.params
+
+    def features(self, params: Any, x: jax.Array) -> jax.Array:
+        """Trunk features (dropout acts only in the head)."""
+        return self.trunk.apply({"params": params["trunk"]}, x)
+
+    def sample_logits(self, params: Any, features: jax.Array, key: jax.Array) -> jax.Array:
+        """Head logits with a dropout mask drawn with ``key`` (no dropout for ``deterministic``)."""
+        return self.head.apply({"params": params["head"]}, features, deterministic=not self.dropout,
+                               rngs={"dropout": key})
+
+    def mean_logits(self, params: Any, x: jax.Array) -> jax.Array:
+        """Logits without dropout."""
+        return self.classifier.apply({"params": params}, x)
+
+    def _train_step(self, state: OptaxState, batch: TrainBatch, key: jax.Array):
+        x = self.training_inputs(batch.x, named_key(key, "augment"))
+
+        def loss(params):
+            logits = self.classifier.apply({"params": params}, x, deterministic=not self.dropout,
+                                           rngs={"dropout": named_key(key, "dropout")})
+            sums = weighted_nll_sums(logits, batch)
+            return sums["nll"] / sums["weight"]
+
+        value, grads = jax.value_and_grad(loss)(state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        return OptaxState(optax.apply_updates(state.params, updates), opt_state), {"loss": value}
+
+
+class MeanFieldSVI:
+    """Mean-field Normal variational inference over the weights of a Flax module, with a minibatch likelihood.
+
+    The NumPyro model is: optional deterministic ``trunk`` (its parameters point estimates, NumPyro param
+    ``"trunk$params"``), then ``body`` with every weight drawn from ``Normal(0, prior_scale)``
+    (:func:`~numpyro.contrib.module.random_flax_module`, sites ``"{name}/{module path}.{param}"``), then a
+    Bernoulli likelihood on the body's logits ``(B,)``. Each example's log-likelihood is scaled by its class weight
+    times ``n_train / (data rows in the batch)``, so that a minibatch gives an unbiased estimate of the full-data
+    ELBO; padding rows have weight 0.
+
+    The guide (:meth:`guide`) is the mean-field Normal of :class:`~numpyro.infer.autoguide.AutoNormal`: per site a
+    ``"{site}_loc"`` and a ``"{site}_scale"`` parameter (softplus-positive), initialised at the Flax initialisation
+    of the module and at ``guide_init_scale``. It is written out rather than built by ``AutoNormal`` so that the
+    SVI initialisation compiles as one program: ``AutoNormal`` traces the model eagerly, op by op, which costs
+    ~20 s of compilation for the CNN at every start of training or scoring. The loss is
+    :class:`~numpyro.infer.TraceMeanField_ELBO` (analytic KL between the Normal guide and the Normal prior, far
+    less noisy than a sampled KL over ~10^6 weights).
+
+    Parameters
+    ----------
+    body : flax.linen.Module
+        Maps ``features`` (the trunk's output, or the inputs without a trunk) to logits ``(B,)``.
+    name : str
+        NumPyro name of the Bayesian module.
+    prior_scale : float
+        Standard deviation of the Normal prior.
+    guide_init_scale : float
+        Initial guide standard deviation.
+    n_train : int
+        Number of training examples (the likelihood scale).
+    optimizer : optax.GradientTransformation
+        The optimiser of the guide parameters (and trunk parameters).
+    trunk : flax.linen.Module, optional
+        Deterministic feature extractor in front of ``body``.
+    """
+
+    def __init__(self, body: nn.Module, *, name: str, prior_scale: float, guide_init_scale: float, n_train: int,
+                 optimizer: optax.GradientTransformation, trunk: nn.Module | None = None):
+        self.body, self.name, self.trunk, self.n_train = body, name, trunk, n_train
+        self.prior = dist.Normal(0.0, prior_scale)
+        self.guide_init_scale = guide_init_scale
+        self.svi = SVI(self.model, self.guide, optimizer, TraceMeanField_ELBO())
+        self._site_shapes: dict[str, tuple[int, ...]] = {}
+        self._treedef = None
+
+    def model(self, x: jax.Array, y: jax.Array | None = None, obs_scale: jax.Array | None = None) -> jax.Array:
+        """The NumPyro model; returns the logits. Without ``y`` there is no likelihood term."""
+        features = flax_module(TRUNK_SITE, self.trunk, x)(x) if self.trunk is not None else x
+        logits = random_flax_module(self.name, self.body, self.prior, features)(features)
+        if y is not None:
+            with numpyro.plate("data", x.shape[0]), numpyro.handlers.scale(scale=obs_scale):
+                numpyro.sample("obs", dist.Bernoulli(logits=logits), obs=y)
+        return logits
+
+    def guide(self, *args, **kwargs) -> None:
+        """The mean-field Normal guide (its arguments, those of the model, are unused).
+
+        The means' own initial value 0 is never used: :meth:`init` supplies the Flax initialisation.
+        """
+        for site, shape in self._site_shapes.items():
+            loc = numpyro.param(f"{site}_loc", jnp.zeros(shape))
+            scale = numpyro.param(f"{site}_scale", jnp.full(shape, self.guide_init_scale),
+                                  constraint=constraints.softplus_positive)
+            numpyro.sample(site, dist.Normal(loc, scale).to_event(len(shape)))
+
+    def init(self, key: jax.Array, x: jax.Array):
+        """Return the initial :class:`numpyro.infer.svi.SVIState` for inputs like ``x``.
+
+        The guide means (and trunk parameters) start at the Flax initialisation of the modules drawn with ``key``.
+        """
+        trunk_params, body_params = jax.jit(self._flax_init)(key, x)
+        paths, self._treedef = jax.tree_util.tree_flatten_with_path(body_params)
+        sites = [f"{self.name}/" + ".".join(str(part.key) for part in path) for path, _ in paths]
+        self._site_shapes = {site: value.shape for site, (_, value) in zip(sites, paths, strict=True)}
+        init_params = {f"{site}_loc": value for site, (_, value) in zip(sites, paths, strict=True)}
+        if trunk_params is not None:
+            init_params[f"{TRUNK_SITE}$params"] = trunk_params
+        ones = jnp.ones(x.shape[0], jnp.float32)
+        return jax.jit(self.svi.init)(named_key(key, "svi"), x, ones, ones, init_params=init_params)
+
+    def update(self, state, x: jax.Array, y: jax.Array, weight: jax.Array, mask: jax.Array, key: jax.Array):
+        """One SVI step on a batch; returns the new state and the negative ELBO estimate (full-data scale)."""
+        obs_scale = self.n_train * weight / jnp.maximum(jnp.sum(mask), 1.0)
+        return self.svi.update(state._replace(rng_key=key), x, y, obs_scale)
+
+    def params(self, state) -> dict[str, Any]:
+        """The constrained guide parameters (and trunk parameters)."""
+        return self.svi.get_params(state)
+
+    def features(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        """The trunk features of ``x`` (``x`` itself without a trunk)."""
+        if self.trunk is None:
+            return x
+        return self.trunk.apply({"params": params[f"{TRUNK_SITE}$params"]}, x)
+
+    def sample_logits(self, params: dict[str, Any], features: jax.Array, key: jax.Array) -> jax.Array:
+        """Logits of the body with one draw of its weights from the guide."""
+        guide = numpyro.handlers.substitute(numpyro.handlers.seed(self.guide, key), data=params)
+        trace = numpyro.handlers.trace(guide).get_trace()
+        return self._body_logits({site: trace[site]["value"] for site in self._site_shapes}, features)
+
+    def mean_logits(self, params: dict[str, Any], features: jax.Array) -> jax.Array:
+        """Logits of the body with the guide means as weights."""
+        return self._body_logits({site: params[f"{site}_loc"] for site in self._site_shapes}, features)
+
+    def _flax_init(self, key: jax.Array, x: jax.Array) -> tuple[Any, Any]:
+        """Flax initial parameters of the trunk (None without one) and of the body."""
+        trunk_params, features = None, x
+        if self.trunk is not None:
+            trunk_params = self.trunk.init(named_key(key, "trunk"), x)["params"]
+            features = self.trunk.apply({"params": trunk_params}, x)
+        return trunk_params, self.body.init(named_key(key, "body"), features)["params"]
+
+    def _body_logits(self, weights: Mapping[str, jax.Array], features: jax.Array) -> jax.Array:
+        """Logits of the body with the given weight of every site."""
+        tree = jax.tree.unflatten(self._treedef, [weights[site] for site in self._site_shapes])
+        return self.body.apply({"params": tree}, features)
+
+
+class BayesianMethod(Method):
+    """``bayesian``: :class:`MeanFieldSVI` over the :class:`Classifier` or over the :class:`Head` only.
+
+    Scope ``"full"`` puts the variational posterior on every weight; scope ``"head"`` on the weights of the head,
+    on top of a :class:`Trunk` trained as point estimates, whose features are then computed once per batch and
+    shared by all posterior samples.
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The model settings.
+    optimizer : optax.GradientTransformation
+        Adam with the learning-rate schedule.
+    n_train : int
+        Number of training stamps (the likelihood scale of a minibatch).
+    """
+
+    def __init__(self, settings: ModelSettings, optimizer: optax.GradientTransformation, n_train: int):
+        super().__init__(settings)
+        network = settings.network
+        head_only = settings.scope == "head"
+        self.svi = MeanFieldSVI(
+            Head(network) if head_only else Classifier(network), name="head" if head_only else "net",
+            prior_scale=settings.prior_scale, guide_init_scale=settings.guide_init_scale, n_train=n_train,
+            optimizer=optimizer, trunk=Trunk(network) if head_only else None)
+        self.n_train = n_train
+
+    def init(self, key: jax.Array, example_x: jax.Array):
+        """The initial SVI state (guide means at the Flax initialisation)."""
+        return self.svi.init(key, self.prepare(example_x))
+
+    def params(self, state) -> dict[str, Any]:
+        """The constrained guide parameters (and trunk parameters)."""
+        return self.svi.params(state)
+
+    def features(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        """Trunk features (scope ``"head"``) or the stamps themselves (scope ``"full"``)."""
+        return self.svi.features(params, x)
+
+    def sample_logits(self, params: dict[str, Any], features: jax.Array, key: jax.Array) -> jax.Array:
+        """Logits with one draw of the Bayesian weights."""
+        return self.svi.sample_logits(params, features, key)
+
+    def mean_logits(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        """Logits with the guide means as weights."""
+        return self.svi.mean_logits(params, self.svi.features(params, x))
+
+    def _train_step(self, state, batch: TrainBatch, key: jax.Array):
+        x = self.training_inputs(batch.x, named_key(key, "augment"))
+        state, neg_elbo = self.svi.update(state, x, batch.y, batch.weight, batch.mask, named_key(key, "svi"))
+        return state, {"loss": neg_elbo / self.n_train, "elbo": -neg_elbo}
+
+
+class GaussianActivations(NamedTuple):
+    """Mean and standard deviation ``(B, U)`` of Normal pre-activations of a layer, per candidate and unit."""
+
+    mean: jax.Array
+    std: jax.Array
+
+
+class BayesianHeadMethod(BayesianMethod):
+    """``bayesian`` with scope ``"head"``, scored by local reparameterisation (Kingma et al. 2015).
+
+    With mean-field Normal weights and deterministic trunk features ``f``, the hidden pre-activations of a candidate
+    are exactly Normal, independent across units: mean ``f @ mu_W + mu_b``, variance ``f**2 @ sigma_W**2 +
+    sigma_b**2``; given the hidden activations ``h``, the logit is Normal in the same way. Drawing these instead of
+    the 3200 x 256 hidden weights gives every candidate the same predictive distribution as weight sampling (draws
+    are independent between candidates instead of shared by a batch, which no per-candidate summary can tell) for
+    two matrix products per batch instead of one per sample. Relies on the layout of :class:`Head`: dense layers
+    ``hidden`` (ReLU) and ``logit``, dropout inactive.
+    """
+
+    def features(self, params: dict[str, Any], x: jax.Array) -> GaussianActivations:
+        """Moments of the hidden pre-activations, from the trunk features (computed once for all samples)."""
+        return self._layer_moments(params, "hidden", self.svi.features(params, x))
+
+    def sample_logits(self, params: dict[str, Any], features: GaussianActivations, key: jax.Array) -> jax.Array:
+        """Logits of one posterior predictive draw per candidate."""
+        hidden = jax.nn.relu(self._draw(features, named_key(key, "hidden")))
+        return self._draw(self._layer_moments(params, "logit", hidden), named_key(key, "logit"))[:, 0]
+
+    def _layer_moments(self, params: dict[str, Any], layer: str, x: jax.Array) -> GaussianActivations:
+        site = f"{self.svi.name}/{layer}"
+        mean = x @ params[f"{site}.kernel_loc"] + params[f"{site}.bias_loc"]
+        variance = jnp.square(x) @ jnp.square(params[f"{site}.kernel_scale"]) + jnp.square(params[f"{site}.bias_scale"])
+        return GaussianActivations(mean, jnp.sqrt(variance))
+
+    @staticmethod
+    def _draw(moments: GaussianActivations, key: jax.Array) -> jax.Array:
+        return moments.mean + moments.std * jax.random.normal(key, moments.mean.shape)
+
+
+def build_method(settings: ModelSettings, *, n_train: int, total_steps: int) -> Method:
+    """Return the :class:`Method` of ``settings.kind``.
+
+    Parameters
+    ----------
+    settings : ModelSettings
+        The model settings.
+    n_train : int
+        Number of training stamps (scales the Bayesian likelihood; any positive value when only scoring).
+    total_steps : int
+        Training steps over all epochs (length of the cosine schedule; any positive value when only scoring).
+
+    Returns
+    -------
+    Method
+    """
+    optimizer = optax.adam(learning_rate_schedule(settings, total_steps))
+    if settings.kind == "bayesian":
+        return (BayesianHeadMethod if settings.scope == "head" else BayesianMethod)(settings, optimizer, n_train)
+    return PointEstimateMethod(settings, optimizer, dropout=settings.kind == "mc_dropout")

@@ -1,0 +1,11 @@
+"""Adapter: rule score_dataset -> bayesrb.model.score.score_store."""
+
+from pathlib import Path
+
+from bayesrb.logs import log_to
+from bayesrb.model.score import score_store
+from bayesrb.model.train import MODEL_DIR
+
+with log_to(snakemake.log[0]):
+    score_store(Path(snakemake.input.training) / MODEL_DIR, snakemake.input.store, snakemake.output[0],
+                seed=snakemake.params.seed)
