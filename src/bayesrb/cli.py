@@ -1,4 +1,4 @@
-"""Command-line interface: `bayesrb benchmark`, `bayesrb purity` and `bayesrb score`."""
+"""Command-line interface: `bayesrb benchmark`, `benchmark-model`, `purity` and `score`."""
 
 import argparse
 import subprocess
@@ -47,6 +47,13 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark_model(args: argparse.Namespace) -> int:
+    from bayesrb.model.benchmark import run
+
+    print(run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesrb`` command."""
     parser = argparse.ArgumentParser(prog="bayesrb", description=__doc__)
@@ -60,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                                            "simulator's truth")
     purity.add_argument("store", help="data-set store (zarr directory) built from a simulated survey")
     purity.set_defaults(func=_purity)
+    model_bench = sub.add_parser("benchmark-model", help="training stamps/s and GFLOP/s, and scoring time, of every "
+                                                         "model kind on 55x55x4 stamps")
+    model_bench.add_argument("--steps", type=int, default=20, help="timed training steps per kind")
+    model_bench.add_argument("--candidates", type=int, default=10_000, help="candidates to score")
+    model_bench.add_argument("--samples", type=int, default=50, help="posterior samples per candidate")
+    model_bench.set_defaults(func=_benchmark_model)
     score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")
     score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")
     score.add_argument("--stamps", required=True, help="a data-set store or a per-visit stamp shard (zarr)")

@@ -141,7 +141,7 @@ def forward_call(
     model = Classifier(config)
     stamps = jax.device_put(_random_stamps(batch_size, input_shape, seed) - 100.0)
     params = model.init(jax.random.key(seed), stamps[:1])
-    apply = jax.jit(model.apply)
+    apply = jax.jit(lambda params, x: model.apply(params, x))  # a fresh function: no stale trace from a cache
     jax.block_until_ready(apply(params, stamps))
     return lambda: apply(params, stamps)
 

@@ -1,0 +1,96 @@
+"""Speed of every model kind on this machine: training steps, and scoring many candidates with many samples.
+
+The stamps are random and held in memory, so the numbers measure the model, not the input pipeline (which the
+workflow's own ``train_model`` logs report per epoch). FLOP rates count a multiply-add as 2 and a training step as
+3 forward passes (:func:`bayesrb.model.network.forward_flops`); they are compared with this machine's measured
+float32 matrix-product rate (:func:`bayesrb.model.speed.matmul_gflops`).
+"""
+
+import time
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+
+from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
+from bayesrb.model.network import forward_flops
+from bayesrb.model.speed import matmul_gflops
+from bayesrb.seeding import rng_for
+
+#: The variants compared: name -> overrides of the default ``model`` settings.
+VARIANTS: dict[str, dict] = {
+    "bayesian (full)": {"kind": "bayesian", "scope": "full"},
+    "bayesian (head)": {"kind": "bayesian", "scope": "head"},
+    "mc_dropout": {"kind": "mc_dropout"},
+    "deterministic": {"kind": "deterministic"},
+}
+
+
+@dataclass(frozen=True)
+class SpeedResult:
+    """Measured speed of one variant."""
+
+    name: str
+    train_stamps_per_s: float
+    train_gflops: float
+    score_seconds: float
+
+
+def _stamps(n: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    return 100.0 + rng_for(seed, "benchmark_stamps").standard_normal((n, *shape), dtype=np.float32)
+
+
+def _train_speed(method, settings: ModelSettings, shape, steps: int):
+    """Stamps per second of jitted training steps (after one compile-and-warm-up step), and the trained state."""
+    size = settings.batch_size
+    x = _stamps(size, shape, 1)
+    y = (np.arange(size) % 2).astype(np.float32)
+    batch = TrainBatch(x, y, np.ones(size, np.float32), np.ones(size, np.float32))
+    key = jax.random.PRNGKey(0)
+    state = method.init(key, x)
+    state, _ = jax.block_until_ready(method.train_step(state, batch, key))
+    start = time.perf_counter()
+    for step in range(steps):
+        state, _ = method.train_step(state, batch, jax.random.fold_in(key, step))
+    jax.block_until_ready(state)
+    return steps * size / (time.perf_counter() - start), state
+
+
+def _score_seconds(method, state, settings: ModelSettings, shape, n_candidates: int, n_samples: int) -> float:
+    """Wall seconds to draw ``n_samples`` posterior probabilities for ``n_candidates`` stamps (compiled first)."""
+    size = settings.score_batch_size
+    params = method.params(state)
+    x = pad_rows(_stamps(min(size, n_candidates), shape, 2), size)
+    key = jax.random.PRNGKey(1)
+    jax.block_until_ready(method.sample_probs(params, x, key, n_samples))
+    start = time.perf_counter()
+    for b in range(-(-n_candidates // size)):
+        jax.block_until_ready(method.sample_probs(params, x, jax.random.fold_in(key, b), n_samples))
+    return time.perf_counter() - start
+
+
+def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int = 20, n_candidates: int = 10_000,
+            n_samples: int = 50) -> SpeedResult:
+    """Measure one variant: training stamps/s and GFLOP/s, and seconds to score the candidates."""
+    settings = ModelSettings.from_dict(overrides)
+    method = build_method(settings, n_train=10_000, total_steps=1_000)
+    stamps_per_s, state = _train_speed(method, settings, stamp_shape, steps)
+    gflops = 3 * forward_flops(settings.network, stamp_shape) * stamps_per_s / 1e9
+    seconds = _score_seconds(method, state, settings, stamp_shape, n_candidates, n_samples)
+    return SpeedResult(name, stamps_per_s, gflops, seconds)
+
+
+def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50) -> str:
+    """Measure every variant of :data:`VARIANTS` and return the table as text."""
+    shape = (55, 55, 4)
+    lines = [f"machine: {jax.devices()[0].platform}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; "
+             f"default network {forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass "
+             f"on 55x55x4",
+             f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} "
+             f"{f'score {n_candidates}x{n_samples} (s)':>24}"]
+    for name, overrides in VARIANTS.items():
+        result = measure(name, overrides, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
+                         n_samples=n_samples)
+        lines.append(f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
+                     f"{result.score_seconds:>24.1f}")
+    return "\n".join(lines)
