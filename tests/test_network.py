@@ -91,16 +91,6 @@ def test_matmul_and_xla_classifiers_agree_in_values_and_gradients():
     _assert_trees_close(results["matmul"][1], results["xla"][1], rtol=1e-4)
 
 
-def test_micro_batched_inference_equals_whole_batch(monkeypatch):
-    x = _stamps((5, 21, 21, 4))
-    trunk = Trunk(NetworkConfig())
-    params = jax.jit(trunk.init)(jax.random.key(0), x)
-    whole = jax.jit(trunk.apply)(params, x)
-    monkeypatch.setattr(network, "TRUNK_MICRO_BATCH_BYTES", 2 * 17 * 17 * 144 * 4)  # 2 stamps: 2 + 2 + 1
-    assert network._trunk_micro_batch_size(NetworkConfig(), x.shape) == 2
-    np.testing.assert_allclose(jax.jit(trunk.apply)(params, x), whole, rtol=1e-5, atol=1e-6)
-
-
 def test_dropout_only_when_not_deterministic():
     x = _stamps((5, 9, 9, 4))
     model = Classifier(NetworkConfig(filters=(4,), convs_per_block=1, dense_units=64))

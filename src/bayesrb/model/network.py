@@ -14,13 +14,18 @@ Convolutions have two interchangeable implementations with identical parameters 
     with the kernel in one matrix product. On CPU the batch is processed in micro-batches whose patches stay in
     the cache, and a custom gradient computes the weight gradient as one matrix product per micro-batch and the
     input gradient as (patch gradient) pads and adds. XLA:CPU computes the weight gradient of its own
-    convolution at only ~10 GFLOP/s for these shapes; training with ``"matmul"`` is 1.5x-2x faster (measured
-    numbers in :mod:`bayesrb.model.speed`). Forward-mode autodiff (``jax.jvp``) is not available through it.
+    convolution at ~10 GFLOP/s for these shapes; on this project's 2-core machine the default network trains
+    ~1.6x faster and infers ~1.5x faster with ``"matmul"`` (numbers in :mod:`bayesrb.model.speed`).
+    Forward-mode autodiff (``jax.jvp``) is not available through its custom gradient.
 ``"xla"`` (:func:`conv_xla`, for GPUs)
     :func:`jax.lax.conv_general_dilated`, the reference implementation; use it on GPUs (cuDNN).
+
+Max pooling is written as the maximum of four strided slices, whose gradient is a cheap select (the gradient of
+:func:`flax.linen.max_pool` is a select-and-scatter, 15x slower on CPU).
 """
 
 import functools
+import os
 from dataclasses import dataclass
 
 import flax.linen as nn
@@ -92,10 +97,11 @@ def conv_patches(x: jax.Array, kernel_size: int) -> jax.Array:
     return jnp.concatenate(shifted, axis=-1)
 
 
-# Micro-batch sizes on CPU, in bytes of convolution patches; the fastest of 0.25-12 MiB in measurements on a
-# 2-core AMD EPYC (1 MiB L2 per core).
-MICRO_BATCH_BYTES = 2**20  # one convolution (training and inference)
-TRUNK_MICRO_BATCH_BYTES = 4 * 2**20  # the whole trunk (inference): 2 stamps of 55x55x4
+# Convolution patches per micro-batch on CPU, in bytes: 2 MiB per core. Measured on this project's 2-core AMD EPYC
+# (1 MiB L2 per core, 32 MiB L3), training at batch 128: 1 core fastest at 1-1.5 MiB (4 MiB 5 % slower);
+# 2 cores fastest at 3-4 MiB (1 MiB 20 % slower, 8 MiB 15 % slower).
+CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+MICRO_BATCH_BYTES = 2 * 2**20 * CPU_CORES
 
 
 def _micro_batch_size(x_shape: tuple[int, ...], kernel_size: int) -> int:
@@ -118,13 +124,6 @@ def _merge(chunks: jax.Array, n: int) -> jax.Array:
     return chunks.reshape(-1, *chunks.shape[2:])[:n]
 
 
-UNROLL = 1
-
-
-def _map(f, xs):
-    return jax.lax.scan(lambda carry, x: (carry, f(x)), None, xs, unroll=UNROLL)[1]
-
-
 def conv_xla(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """'VALID' convolution of ``x`` ``(N, H, W, C)`` with ``kernel`` ``(k, k, C, F)`` by XLA."""
     return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -139,7 +138,7 @@ def conv_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
     k, _, c, f = kernel.shape
     flat_kernel = kernel.reshape(k * k * c, f)
     chunks = _split(x, _micro_batch_size(x.shape, k))
-    return _merge(_map(lambda chunk: conv_patches(chunk, k) @ flat_kernel, chunks), x.shape[0])
+    return _merge(jax.lax.map(lambda chunk: conv_patches(chunk, k) @ flat_kernel, chunks), x.shape[0])
 
 
 def _conv_matmul_forward(x, kernel):
@@ -162,7 +161,7 @@ def _conv_matmul_backward(residuals, y_grad):
 
     size = _micro_batch_size(x.shape, k)
     kernel_grad, x_grad = jax.lax.scan(
-        accumulate, jnp.zeros((f, k * k * c), kernel.dtype), (_split(x, size), _split(y_grad, size)), unroll=UNROLL
+        accumulate, jnp.zeros((f, k * k * c), kernel.dtype), (_split(x, size), _split(y_grad, size))
     )
     return _merge(x_grad, x.shape[0]), kernel_grad.T.reshape(kernel.shape)
 
@@ -198,23 +197,20 @@ class Conv(nn.Module):
 
 
 def max_pool(x: jax.Array) -> jax.Array:
-    """2x2 max pool with stride 2 of ``(N, H, W, C)``; an odd last row or column is dropped.
-
-    Written as the maximum of four strided slices, whose gradient is a cheap select (the gradient of
-    :func:`flax.linen.max_pool` is a slow select-and-scatter on CPU).
-    """
+    """2x2 max pool with stride 2 of ``(N, H, W, C)``; an odd last row or column is dropped."""
     rows, cols = x.shape[1] // POOL * POOL, x.shape[2] // POOL * POOL
     corners = [x[:, i:rows:POOL, j:cols:POOL, :] for i in range(POOL) for j in range(POOL)]
     return functools.reduce(jnp.maximum, corners)
 
 
-class _Blocks(nn.Module):
-    """The convolution blocks and flattening: the computation of :class:`Trunk`."""
+class Trunk(nn.Module):
+    """Convolution blocks then flattening: normalised stamps ``(N, H, W, C)`` -> features ``(N, F)``."""
 
     config: NetworkConfig
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        """Features of the stamps ``x``."""
         cfg = self.config
         for block, features in enumerate(cfg.filters):
             for layer in range(cfg.convs_per_block):
@@ -222,57 +218,6 @@ class _Blocks(nn.Module):
                 x = nn.relu(x)
             x = max_pool(x)
         return x.reshape(x.shape[0], -1)
-
-
-def _trunk_micro_batch_size(config: NetworkConfig, x_shape: tuple[int, ...]) -> int:
-    """Stamps per trunk micro-batch for inference: largest patches ~``TRUNK_MICRO_BATCH_BYTES`` on CPU, else all."""
-    if jax.default_backend() != "cpu":
-        return x_shape[0]
-    k2 = config.kernel_size**2
-    *convs, _ = _conv_layers(config, x_shape[1:])
-    largest = max(rows * cols * k2 * channels * 4 for rows, cols, channels, _ in convs)
-    return min(x_shape[0], max(1, TRUNK_MICRO_BATCH_BYTES // largest))
-
-
-def _apply_blocks(config: NetworkConfig, params, x: jax.Array) -> jax.Array:
-    return _Blocks(config).apply({"params": params}, x)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _micro_batched_features(config: NetworkConfig, params, x: jax.Array) -> jax.Array:
-    """Trunk features micro-batch by micro-batch when evaluated; differentiated layer by layer on the whole batch."""
-    chunks = _split(x, _trunk_micro_batch_size(config, x.shape))
-    return _merge(_map(lambda chunk: _apply_blocks(config, params, chunk), chunks), x.shape[0])
-
-
-def _features_forward(config, params, x):
-    return jax.vjp(functools.partial(_apply_blocks, config), params, x)
-
-
-def _features_backward(config, pullback, features_grad):
-    return pullback(features_grad)
-
-
-_micro_batched_features.defvjp(_features_forward, _features_backward)
-
-
-class Trunk(nn.Module):
-    """Convolution blocks then flattening: normalised stamps ``(N, H, W, C)`` -> features ``(N, F)``.
-
-    Parameters live under ``blocks`` (``blocks/conv{block}_{layer}/kernel|bias``). On CPU, inference runs the whole
-    trunk micro-batch by micro-batch so that every layer's data stays in the cache (~20 % faster); training, whose
-    gradients need the activations of the whole batch anyway, runs layer by layer.
-    """
-
-    config: NetworkConfig
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Features of the stamps ``x``."""
-        blocks = _Blocks(self.config, name="blocks")
-        if self.is_initializing() or _trunk_micro_batch_size(self.config, x.shape) == x.shape[0]:
-            return blocks(x)
-        return _micro_batched_features(self.config, self.variables["params"]["blocks"], x)
 
 
 class Head(nn.Module):
