@@ -50,7 +50,8 @@ def _score(args: argparse.Namespace) -> int:
 def _benchmark_model(args: argparse.Namespace) -> int:
     from bayesrb.model.benchmark import run
 
-    print(run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples))
+    for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples):
+        print(line, flush=True)
     return 0
 
 

@@ -7,6 +7,7 @@ float32 matrix-product rate (:func:`bayesrb.model.speed.matmul_gflops`).
 """
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import jax
@@ -80,17 +81,14 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
     return SpeedResult(name, stamps_per_s, gflops, seconds)
 
 
-def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50) -> str:
-    """Measure every variant of :data:`VARIANTS` and return the table as text."""
+def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50) -> Iterator[str]:
+    """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish."""
     shape = (55, 55, 4)
-    lines = [f"machine: {jax.devices()[0].platform}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; "
-             f"default network {forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass "
-             f"on 55x55x4",
-             f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} "
-             f"{f'score {n_candidates}x{n_samples} (s)':>24}"]
+    yield (f"machine: {jax.devices()[0].platform}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default "
+           f"network {forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
+    yield f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} {f'score {n_candidates}x{n_samples} (s)':>24}"
     for name, overrides in VARIANTS.items():
         result = measure(name, overrides, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
                          n_samples=n_samples)
-        lines.append(f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
-                     f"{result.score_seconds:>24.1f}")
-    return "\n".join(lines)
+        yield (f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
+               f"{result.score_seconds:>24.1f}")
