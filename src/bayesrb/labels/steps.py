@@ -66,10 +66,10 @@ def _label_table(n: int) -> dict[str, np.ndarray]:
 
 
 def _predicted_planets(inputs: LabelInputs, settings: LabelSettings) -> Table:
-    observation = read_visit_observation(inputs.science)
     if not inputs.orbits:
         log.warning("no orbit file given: no minor-planet labels for %s", inputs.science)
         return Table({"designation": np.array([], str), "ra": [], "dec": [], "x": [], "y": [], "mag": []})
+    observation = read_visit_observation(inputs.science)
     orbits = read_mpcorb(inputs.orbits, max_bad_fraction=settings.max_bad_orbit_fraction)
     return minor_planets_on_image(orbits, observation.mjd_utc, observation.wcs, observation.shape,
                                   observation.location, margin_px=PREDICTION_MARGIN_PX)
