@@ -1,5 +1,6 @@
 """Atomic output: write to a temporary sibling, rename into place only when complete."""
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -55,3 +56,10 @@ def write_ecsv(table, path: str | os.PathLike) -> None:
     """
     with atomic_path(path) as tmp:
         table.write(tmp, format="ascii.ecsv")
+
+
+def write_json(payload, path: str | os.PathLike) -> None:
+    """Write a JSON document (indented, keys sorted, NumPy floats as floats), atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        json.dump(payload, handle, indent=2, sort_keys=True, default=float)
+        handle.write("\n")

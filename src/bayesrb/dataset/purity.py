@@ -14,7 +14,7 @@ import numpy as np
 
 from bayesrb.dataset.human import HUMAN_KIND
 
-__all__ = ["REAL_TRUTH_KINDS", "AUTOMATIC_KINDS", "SYNTHETIC_KINDS", "label_purity", "format_purity"]
+__all__ = ["REAL_TRUTH_KINDS", "AUTOMATIC_KINDS", "SYNTHETIC_KINDS", "label_purity", "format_purity", "value_counts"]
 
 #: Truth kinds of real astrophysical sources; every other truth kind (and "") is bogus.
 REAL_TRUTH_KINDS: frozenset[str] = frozenset({"mp", "sn", "nuclear", "hostless", "variable_star", "agn"})
@@ -69,9 +69,9 @@ def label_purity(meta: Mapping[str, np.ndarray]) -> dict:
         "kinds": {name: _agreement(automatic & (kind == name), agree, truth) for name in AUTOMATIC_KINDS},
         "classes": {"real": _agreement(automatic & (label == 1), agree, truth),
                     "bogus": _agreement(automatic & (label == 0), agree, truth)},
-        "excluded": {"synthetic": _counts(kind[synthetic]), "truth-labelled": _counts(kind[injected]),
-                     "human": _counts(kind[human]),
-                     "other": _counts(kind[labelled & ~(human | automatic | synthetic | injected)])},
+        "excluded": {"synthetic": value_counts(kind[synthetic]), "truth-labelled": value_counts(kind[injected]),
+                     "human": value_counts(kind[human]),
+                     "other": value_counts(kind[labelled & ~(human | automatic | synthetic | injected)])},
     }
 
 
@@ -107,9 +107,9 @@ def _agreement(rows: np.ndarray, agree: np.ndarray, truth: np.ndarray) -> dict:
     """Count the selected rows, those agreeing with the truth, and the truth kinds of the others."""
     n, n_agree = int(rows.sum()), int((rows & agree).sum())
     return {"n": n, "n_agree": n_agree, "purity": n_agree / n if n else None,
-            "impurities": _counts(truth[rows & ~agree])}
+            "impurities": value_counts(truth[rows & ~agree])}
 
 
-def _counts(values: np.ndarray) -> dict[str, int]:
+def value_counts(values: np.ndarray) -> dict[str, int]:
     """Return ``{value: count}`` sorted by value."""
     return dict(sorted(Counter(values.tolist()).items()))

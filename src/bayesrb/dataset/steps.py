@@ -1,13 +1,12 @@
 """File-level data-set steps, one per workflow rule: build the store, measure label purity, draw its figures."""
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from bayesrb.atomic import atomic_path
+from bayesrb.atomic import atomic_path, write_json
 from bayesrb.dataset.purity import format_purity, label_purity
 from bayesrb.dataset.splits import EVAL_SPLIT
 from bayesrb.dataset.store import VisitSource, build_dataset, open_dataset
@@ -20,13 +19,6 @@ log = logging.getLogger(__name__)
 #: The data-set figures, by output name.
 DATASET_FIGURES = ("gallery", "label_counts", "magnitudes", "host_offsets")
 GALLERY_ROWS_PER_KIND = 4
-
-
-def write_json(payload: Mapping[str, Any], path: str) -> None:
-    """Write a JSON document (sorted keys, indented), atomically."""
-    with atomic_path(path) as tmp, open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=True, default=float)
-        handle.write("\n")
 
 
 def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summary_path: str, *,

@@ -37,13 +37,14 @@ from astropy.table import Table
 from bayesrb import __version__
 from bayesrb.atomic import atomic_path
 from bayesrb.dataset.human import apply_human_labels, read_human_labels
-from bayesrb.dataset.purity import INJECTED_PREFIX
+from bayesrb.dataset.purity import INJECTED_PREFIX, value_counts
 from bayesrb.dataset.splits import EVAL_SPLIT, SPLITS, assign_splits, check_fractions
 from bayesrb.errors import BadInputError
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.shard import (
     SHARD_META_COLUMNS,
     STAMP_CODECS,
+    open_zarr_group,
     read_meta_columns,
     read_shard,
     read_shard_meta,
@@ -248,12 +249,7 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
         If ``path`` is missing, not a zarr v3 group, or not a data set (no 4-D ``stamps``, missing meta columns or
         attrs).
     """
-    if not Path(path).is_dir():
-        raise BadInputError(path, "data-set store does not exist (or is not a directory)")
-    try:
-        group = zarr.open_group(path, mode="r", zarr_format=3)
-    except Exception as error:  # zarr raises several types for a missing or malformed zarr.json
-        raise BadInputError(path, f"not a zarr v3 group ({type(error).__name__}: {error})") from error
+    group = open_zarr_group(path, "data-set store")
     stamps = group.get("stamps")
     if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
         raise BadInputError(path, "not a data set: no 4-D 'stamps' array")
@@ -461,7 +457,7 @@ def _summary(meta, assignment, geometry: _Geometry, human_summary, fractions, se
         "n_stamps": int(len(split)),
         "split_ranges": {s: [a, b] for s, a, b in zip(SPLITS, starts, stops, strict=True)},
         "split_fields": {s: sorted(f for f, fs in assignment.items() if fs == s) for s in SPLITS},
-        "kind_counts": {s: _counts(kind[split == s]) for s in SPLITS},
+        "kind_counts": {s: value_counts(kind[split == s]) for s in SPLITS},
         "class_counts": {s: {"real": int(np.sum(label[split == s] == 1)), "bogus": int(np.sum(label[split == s] == 0))}
                          for s in SPLITS},
         "human_labels": human_summary,
@@ -469,11 +465,6 @@ def _summary(meta, assignment, geometry: _Geometry, human_summary, fractions, se
         "seed": int(seed),
         "bayesrb_version": __version__,
     }
-
-
-def _counts(values: np.ndarray) -> dict[str, int]:
-    names, counts = np.unique(values, return_counts=True)
-    return {str(name): int(count) for name, count in zip(names, counts, strict=True)}
 
 
 def _merge_attrs(summary: dict[str, Any], attrs: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import zarr
 
 from bayesrb.errors import BadInputError
 from bayesrb.seeding import rng_for
-from bayesrb.stamps.shard import as_numpy
+from bayesrb.stamps.shard import as_numpy, open_zarr_group
 
 __all__ = ["Batch", "BatchStream", "StampSource", "check_compatible", "class_weights", "iter_stamps"]
 
@@ -61,7 +61,7 @@ class StampSource:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        group = _open_group(self.path)
+        group = open_zarr_group(self.path, "stamp store")
         stamps = group.get("stamps")
         if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
             raise BadInputError(path, "not a stamp store: no 4-D 'stamps' array")
@@ -428,16 +428,6 @@ def iter_stamps(path: str | os.PathLike, batch_size: int) -> Iterator[tuple[np.n
     buffers = _prefetched(lambda group: (_read_blocks(source, group), None), groups)
     for x, index in _rebatch(buffers, batch_size, drop_last=False):
         yield x, ids[index]
-
-
-def _open_group(path: Path) -> zarr.Group:
-    """Open ``path`` read-only as a zarr v3 group, or raise BadInputError naming it."""
-    if not path.is_dir():
-        raise BadInputError(path, "stamp store does not exist (or is not a directory)")
-    try:
-        return zarr.open_group(path, mode="r", zarr_format=3)
-    except Exception as error:  # zarr raises several types for a missing or malformed zarr.json
-        raise BadInputError(path, f"not a zarr v3 group ({type(error).__name__}: {error})") from error
 
 
 def _as_source(store: StampSource | str | os.PathLike) -> StampSource:

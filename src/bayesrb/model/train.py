@@ -19,7 +19,6 @@ and ``train``; step ``i`` (counted over all epochs) uses ``fold_in(train key, i)
 depends only on ``(seed, e)``.
 """
 
-import json
 import logging
 import os
 import sys
@@ -35,7 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bayesrb import __version__
-from bayesrb.atomic import atomic_path
+from bayesrb.atomic import write_json
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import TrainingCheckpoints, save_model
 from bayesrb.model.data import Batch, BatchStream
@@ -135,7 +134,7 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
             progress = _run_epoch(method, streams, progress, settings, root)
             checkpoints.save(len(progress.history), _checkpoint_arrays(progress, root),
                              meta | {"history": progress.history})
-            _write_json(out_dir / HISTORY_FILE, progress.history)
+            write_json(progress.history, out_dir / HISTORY_FILE)
     best = progress.history[progress.best_index]
     model_dir = out_dir / MODEL_DIR
     save_model(model_dir, progress.best_params, meta | {"kind": settings.kind, "best_epoch": best["epoch"],
@@ -265,6 +264,4 @@ def _run_epoch(method: Method, streams: dict[str, BatchStream], progress: _Progr
     return _Progress(state, params if improved else progress.best_params, history)
 
 
-def _write_json(path: Path, value: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(value, indent=2))
+

@@ -38,6 +38,7 @@ __all__ = [
     "write_shard",
     "read_shard",
     "read_shard_meta",
+    "open_zarr_group",
 ]
 
 #: Required meta columns and the dtype each is stored with (``str`` = variable-length UTF-8).
@@ -162,7 +163,7 @@ def read_shard(path: str | os.PathLike) -> Shard:
         If ``path`` is missing, is not a zarr v3 group, lacks ``stamps`` or ``meta``, or is inconsistent
         (channel count, required meta columns, column lengths).
     """
-    group = _open_group(path)
+    group = open_zarr_group(path)
     stamps_array = _stamps_array(path, group)
     channels = tuple(stamps_array.attrs.get("channels", ()))
     if len(channels) != stamps_array.shape[3]:
@@ -192,7 +193,7 @@ def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     bayesrb.errors.BadInputError
         As :func:`read_shard`.
     """
-    group = _open_group(path)
+    group = open_zarr_group(path)
     stamps_array = _stamps_array(path, group)
     return read_meta_columns(path, group, stamps_array.shape[0]), dict(group.attrs)
 
@@ -296,12 +297,24 @@ def write_meta_columns(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -
             array[...] = values
 
 
-def _open_group(path: str | os.PathLike) -> zarr.Group:
-    """Open ``path`` read-only as a zarr v3 group, or raise BadInputError naming it."""
+def open_zarr_group(path: str | os.PathLike, what: str = "stamp shard") -> zarr.Group:
+    """Open ``path`` read-only as a zarr v3 group, or raise BadInputError naming it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The group directory.
+    what : str
+        What the directory should be (``"stamp shard"``, ``"data-set store"``, ...), for the messages.
+
+    Returns
+    -------
+    zarr.Group
+    """
     if not Path(path).exists():
-        raise BadInputError(path, "stamp shard directory does not exist")
+        raise BadInputError(path, f"{what} directory does not exist")
     if not Path(path).is_dir():
-        raise BadInputError(path, "not a stamp shard: not a directory")
+        raise BadInputError(path, f"not a {what}: not a directory")
     try:
         group = zarr.open_group(path, mode="r", zarr_format=3)
     except Exception as error:  # zarr raises several types for a missing or malformed zarr.json
