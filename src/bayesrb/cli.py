@@ -6,13 +6,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bayesrb.benchmark import report
-from bayesrb.dataset.purity import format_purity
-from bayesrb.dataset.steps import training_purity
 from bayesrb.errors import BadInputError
+
+# Each command imports what it needs when it runs, so that `bayesrb benchmark-model` and `bayesrb score` start
+# without the imaging and data-set stack (astropy, zarr, ...), e.g. on a GPU machine with only the model's needs.
 
 
 def _benchmark(args: argparse.Namespace) -> int:
+    from bayesrb.benchmark import report
+
     results = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-")) / "results"
     command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
                "--config", f"results={results}", "--quiet", "rules"]
@@ -24,6 +26,9 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _purity(args: argparse.Namespace) -> int:
+    from bayesrb.dataset.purity import format_purity
+    from bayesrb.dataset.steps import training_purity
+
     try:
         purity = training_purity(args.store)
     except ValueError as error:  # a BadInputError names the store itself
@@ -35,7 +40,7 @@ def _purity(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from bayesrb.model.score import score_store  # JAX starts only for the commands that need it
+    from bayesrb.model.score import score_store
 
     try:
         n = score_store(args.model, args.stamps, args.out, n_samples=args.samples, batch_size=args.batch_size,
@@ -50,7 +55,8 @@ def _score(args: argparse.Namespace) -> int:
 def _benchmark_model(args: argparse.Namespace) -> int:
     from bayesrb.model.benchmark import run
 
-    for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples):
+    for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
+                    conv_impl=args.conv_impl, batch_size=args.batch_size):
         print(line, flush=True)
     return 0
 
@@ -73,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     model_bench.add_argument("--steps", type=int, default=20, help="timed training steps per kind")
     model_bench.add_argument("--candidates", type=int, default=10_000, help="candidates to score")
     model_bench.add_argument("--samples", type=int, default=50, help="posterior samples per candidate")
+    model_bench.add_argument("--conv-impl", default="auto", choices=("auto", "matmul", "xla"),
+                             help="convolution implementation (default auto: matmul on a CPU, xla on a GPU)")
+    model_bench.add_argument("--batch-size", type=int, default=128, help="training mini-batch size (default 128)")
     model_bench.set_defaults(func=_benchmark_model)
     score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")
     score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
-from bayesrb.model.network import forward_flops
+from bayesrb.model.network import forward_flops, resolve_conv_impl
 from bayesrb.model.speed import matmul_gflops
 from bayesrb.seeding import rng_for
 
@@ -81,14 +81,35 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
     return SpeedResult(name, stamps_per_s, gflops, seconds)
 
 
-def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50) -> Iterator[str]:
-    """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish."""
+def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_impl: str = "auto",
+        batch_size: int = 128) -> Iterator[str]:
+    """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish.
+
+    Parameters
+    ----------
+    steps : int
+        Timed training steps per variant.
+    n_candidates, n_samples : int
+        Candidates scored, and posterior samples drawn per candidate.
+    conv_impl : {"auto", "matmul", "xla"}
+        Convolution implementation (:class:`bayesrb.model.network.NetworkConfig`).
+    batch_size : int
+        Training mini-batch size.
+
+    Yields
+    ------
+    str
+        A line naming the machine, a header, then one line per variant.
+    """
     shape = (55, 55, 4)
-    yield (f"machine: {jax.devices()[0].platform}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default "
-           f"network {forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
+    device = jax.devices()[0]
+    yield (f"machine: {device.platform} ({device.device_kind}), conv_impl {resolve_conv_impl(conv_impl)}, training "
+           f"batch {batch_size}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default network "
+           f"{forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
     yield f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} {f'score {n_candidates}x{n_samples} (s)':>24}"
     for name, overrides in VARIANTS.items():
-        result = measure(name, overrides, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
+        settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
+        result = measure(name, settings, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
                          n_samples=n_samples)
         yield (f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
                f"{result.score_seconds:>24.1f}")

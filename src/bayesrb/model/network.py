@@ -7,7 +7,8 @@ the two. Every convolution is 'VALID' and every block ends in a 2x2 max pool tha
 
 Convolutions have two interchangeable implementations with identical parameters (``kernel`` of shape
 ``(k, k, C, F)`` and ``bias`` of shape ``(F,)``, stored like :class:`flax.linen.Conv`), selected by
-``NetworkConfig.conv_impl``:
+``NetworkConfig.conv_impl`` (default ``"auto"``: ``"matmul"`` where JAX's default backend is the CPU, ``"xla"`` on
+GPUs and TPUs, so one config trains fast on both and its checkpoints move between them):
 
 ``"matmul"`` (:func:`conv_matmul`, for CPUs)
     The k*k shifted views of the input are concatenated along the channel axis into patches, which are contracted
@@ -32,7 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-CONV_IMPLS = ("matmul", "xla")
+CONV_IMPLS = ("auto", "matmul", "xla")
 POOL = 2
 
 
@@ -52,8 +53,9 @@ class NetworkConfig:
         Units of the hidden dense layer of the head.
     dropout_rate : float
         Dropout rate before the output layer, applied only with ``deterministic=False`` (Monte Carlo dropout).
-    conv_impl : {"matmul", "xla"}
-        How convolutions are computed; both give the same result with the same parameters.
+    conv_impl : {"auto", "matmul", "xla"}
+        How convolutions are computed; all give the same result with the same parameters (``"auto"``: see
+        :func:`resolve_conv_impl`).
     """
 
     filters: tuple[int, ...] = (16, 32)
@@ -61,7 +63,7 @@ class NetworkConfig:
     kernel_size: int = 3
     dense_units: int = 256
     dropout_rate: float = 0.5
-    conv_impl: str = "matmul"
+    conv_impl: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
@@ -169,6 +171,23 @@ def _conv_matmul_backward(residuals, y_grad):
 conv_matmul.defvjp(_conv_matmul_forward, _conv_matmul_backward)
 
 
+def resolve_conv_impl(impl: str) -> str:
+    """The convolution implementation to use: ``impl``, or for ``"auto"`` the fast one on JAX's default backend.
+
+    Parameters
+    ----------
+    impl : {"auto", "matmul", "xla"}
+
+    Returns
+    -------
+    str
+        ``"matmul"`` or ``"xla"`` (``"auto"`` gives ``"matmul"`` on the CPU backend, ``"xla"`` on any other).
+    """
+    if impl != "auto":
+        return impl
+    return "matmul" if jax.default_backend() == "cpu" else "xla"
+
+
 class Conv(nn.Module):
     """A square 'VALID' convolution with bias, parameterised exactly like :class:`flax.linen.Conv`.
 
@@ -178,13 +197,13 @@ class Conv(nn.Module):
         Number of output channels ``F``.
     kernel_size : int
         Side ``k`` of the square kernel.
-    impl : {"matmul", "xla"}
+    impl : {"auto", "matmul", "xla"}
         Implementation (see the module docstring).
     """
 
     features: int
     kernel_size: int
-    impl: str = "matmul"
+    impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -192,7 +211,7 @@ class Conv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        convolve = conv_xla if self.impl == "xla" else conv_matmul
+        convolve = conv_xla if resolve_conv_impl(self.impl) == "xla" else conv_matmul
         return convolve(x, kernel) + bias
 
 
