@@ -1,26 +1,82 @@
+import numpy as np
 import pytest
 
 from bayesrb.errors import BadInputError
-from bayesrb.workflow import experiment_models
+from bayesrb.model.selection import AUGMENTED_KINDS, TrainingData, selected_rows
+from bayesrb.workflow import comparison_groups, experiment_models
 
 MODEL = {"kind": "bayesian", "scope": "full", "seed": 3, "network": {"filters": [16, 32], "dropout_rate": 0.5}}
+TRAINING = {"augmentation": True, "train_fraction": 1.0, "channels": None}
 
 
-def test_overrides_merge_into_the_model_section_key_by_key():
-    models = experiment_models({"model": MODEL, "experiments": {
-        "bcnn": {}, "head": {"scope": "head"}, "wide": {"network": {"filters": [32, 64]}}}})
-    assert models["bcnn"] == MODEL
-    assert models["head"]["scope"] == "head" and models["head"]["kind"] == "bayesian"
-    assert models["wide"]["network"] == {"filters": [32, 64], "dropout_rate": 0.5}
+def test_overrides_merge_into_the_model_and_training_sections_key_by_key():
+    experiments = experiment_models({"model": MODEL, "training": TRAINING, "experiments": {
+        "bcnn": {}, "head": {"model": {"scope": "head"}}, "wide": {"model": {"network": {"filters": [32, 64]}}},
+        "noaug": {"training": {"augmentation": False}}}})
+    assert experiments["bcnn"] == {"model": MODEL, "training": TRAINING}
+    assert experiments["head"]["model"]["scope"] == "head" and experiments["head"]["model"]["kind"] == "bayesian"
+    assert experiments["wide"]["model"]["network"] == {"filters": [32, 64], "dropout_rate": 0.5}
+    assert experiments["noaug"]["training"] == TRAINING | {"augmentation": False}
+    assert experiments["noaug"]["model"] == MODEL
     assert MODEL["network"]["filters"] == [16, 32], "the base section must not change"
 
 
 @pytest.mark.parametrize(("experiments", "message"), [
-    ({"x": {"kindd": "mc_dropout"}}, r"experiments.x.*unknown key\(s\) \['kindd'\]"),
-    ({"x": {"network": {"filter": [8]}}}, r"experiments.x.network.*unknown key\(s\) \['filter'\]"),
-    ({"x": {"network": 3}}, r"experiments.x.network.*must be a mapping"),
+    ({"x": {"kind": "mc_dropout"}}, r"experiments.x.*unknown key\(s\) \['kind'\]; known keys are \['model', "
+                                    r"'training'\]"),
+    ({"x": {"model": {"kindd": "mc_dropout"}}}, r"experiments.x.model.*unknown key\(s\) \['kindd'\]"),
+    ({"x": {"model": {"network": {"filter": [8]}}}}, r"experiments.x.model.network.*unknown key\(s\) \['filter'\]"),
+    ({"x": {"model": {"network": 3}}}, r"experiments.x.model.network.*must be a mapping"),
+    ({"x": {"training": {"augment": False}}}, r"experiments.x.training.*unknown key\(s\) \['augment'\]"),
     ({"bad name": {}}, r"name 'bad name' must match"),
 ])
 def test_bad_experiments_are_one_clear_error(experiments, message):
     with pytest.raises(BadInputError, match=message):
-        experiment_models({"model": MODEL, "experiments": experiments})
+        experiment_models({"model": MODEL, "training": TRAINING, "experiments": experiments})
+
+
+def test_comparison_groups_must_name_defined_experiments():
+    config = {"experiments": {"a": {}, "b": {}}, "evaluation": {"comparisons": {"ab": ["a", "b"]}}}
+    assert comparison_groups(config) == {"ab": ["a", "b"]}
+    config["evaluation"]["comparisons"]["ac"] = ["a", "c"]
+    with pytest.raises(BadInputError, match=r"comparisons.ac.*unknown experiment\(s\) \['c'\]"):
+        comparison_groups(config)
+
+
+class _Store:
+    """What selected_rows reads of a data set (a StampSource): the rows of a split and the kind column."""
+
+    def __init__(self, kinds):
+        self.kinds = np.array(kinds)
+
+    def rows(self, split):
+        return slice(0, len(self.kinds)) if split == "train" else slice(2, len(self.kinds))
+
+    def column(self, name, rows):
+        assert name == "kind"
+        return self.kinds[rows]
+
+
+def test_selected_rows_drop_augmentation_and_subsample_training_only():
+    kinds = ["mp", "syntransient", "randjunk", "glxresid"] * 50
+    store = _Store(kinds)
+    no_aug = selected_rows(store, "train", TrainingData(augmentation=False), seed=1)
+    assert np.array_equal(no_aug, ~np.isin(kinds, AUGMENTED_KINDS))
+    assert selected_rows(store, "train", TrainingData(), seed=1).all()
+
+    quarter = selected_rows(store, "train", TrainingData(augmentation=False, train_fraction=0.25), seed=1)
+    assert quarter.sum() == 25 and not (quarter & ~no_aug).any()  # ceil(0.25 * 100), among the kept rows
+    assert np.array_equal(quarter, selected_rows(store, "train", TrainingData(False, 0.25), seed=1))
+    assert not np.array_equal(quarter, selected_rows(store, "train", TrainingData(False, 0.25), seed=2))
+    assert selected_rows(store, "val", TrainingData(train_fraction=0.25), seed=1).all()  # fraction: train only
+
+
+def test_training_data_config_is_checked():
+    assert TrainingData.from_dict(None) == TrainingData()
+    assert TrainingData.from_dict({"channels": ["difference"]}).to_dict()["channels"] == ["difference"]
+    with pytest.raises(ValueError, match="train_fraction"):
+        TrainingData(train_fraction=0.0)
+    with pytest.raises(ValueError, match="distinct"):
+        TrainingData(channels=("science", "science"))
+    with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['fraction'\]"):
+        TrainingData.from_dict({"fraction": 0.5})

@@ -94,9 +94,9 @@ def test_order_depends_only_on_seed_and_epoch(store, monkeypatch):
 
     real_read = StampSource.read_stamps
 
-    def slow_read(self, rows):  # random delays in the reader thread must not change anything
+    def slow_read(self, rows, channel_index=None):  # random delays in the reader thread must not change anything
         time.sleep(np.random.default_rng().uniform(0, 0.003))
-        return real_read(self, rows)
+        return real_read(self, rows, channel_index)
 
     monkeypatch.setattr(StampSource, "read_stamps", slow_read)
     assert np.array_equal(first, order(5, 0))
@@ -150,6 +150,7 @@ def test_non_finite_stamp_names_the_store_and_row(tmp_path, bad_value):
 def test_check_compatible_says_expected_and_found(store):
     assert check_compatible(store, CHANNELS, SIZE).stamp_shape == (SIZE, SIZE)
     assert check_compatible(StampSource(store), 3, SIZE).channels == CHANNELS
+    assert check_compatible(store, ("difference", "science"), SIZE).channels == CHANNELS  # a subset, any order
     with pytest.raises(BadInputError, match=r"data\.zarr: the model expects channels \['science', 'template', "
                                             r"'difference', 'subframe_ptp'\] but the store has channels \['science', "
                                             r"'template', 'difference'\]"):
@@ -158,6 +159,32 @@ def test_check_compatible_says_expected_and_found(store):
         check_compatible(store, 4, SIZE)
     with pytest.raises(BadInputError, match=r"expects 55x55 stamps but the store has 6x6"):
         check_compatible(store, CHANNELS, 55)
+
+
+def test_stream_serves_kept_rows_and_chosen_channels_only(tmp_path):
+    labels = quarter_real(N_ROWS)
+    pixel = np.arange(N_ROWS, dtype=np.float32)[:, None, None, None] * 10 + np.arange(3, dtype=np.float32)
+    path = write_store(tmp_path / "data.zarr", labels, stamps=np.broadcast_to(pixel, (N_ROWS, SIZE, SIZE, 3)))
+    start, stop = SPLITS["train"]
+    keep = np.arange(start, stop) % 3 != 0
+    stream = BatchStream(path, "train", 50, seed=1, buffer_chunks=4, keep=keep,
+                         channels=("difference", "science"))
+    batches = list(stream.epoch(0))
+    index = np.concatenate([b.index for b in batches])
+    x = np.concatenate([b.x for b in batches])
+
+    assert np.array_equal(np.sort(index), np.arange(start, stop)[keep]) and stream.n_rows == keep.sum()
+    assert np.array_equal(x[:, 0, 0, :], np.stack([index * 10 + 2, index * 10], axis=1))  # difference, science
+    n_real = labels[start:stop][keep].sum()
+    assert stream.class_weights[1] == pytest.approx(keep.sum() / (2 * n_real))
+    assert np.array_equal(np.concatenate([ids for _, ids in iter_stamps(path, 64, ("template",))]),
+                          np.array([f"c{i}" for i in range(N_ROWS)]))
+    with pytest.raises(BadInputError, match=r"has no channel\(s\) \['subframe_ptp'\]"):
+        BatchStream(path, "train", 8, seed=0, channels=("science", "subframe_ptp"))
+    with pytest.raises(BadInputError, match="no rows left after the selection"):
+        BatchStream(path, "train", 8, seed=0, keep=np.zeros(stop - start, bool))
+    with pytest.raises(ValueError, match="one entry per row"):
+        BatchStream(path, "train", 8, seed=0, keep=np.ones(3, bool))
 
 
 def test_missing_or_foreign_store_is_rejected(tmp_path, store):

@@ -120,14 +120,27 @@ def test_scoring_a_per_visit_shard(trained, tmp_path):
     assert np.mean(real > 0.5) > 0.9 and np.mean(bogus < 0.5) > 0.9
 
 
+def test_model_reads_its_channels_by_name_from_a_store_with_more(trained, tmp_path):
+    labels = (np.arange(40) % 2).astype(np.int8)
+    stamps = blob_stamps(labels, np.random.default_rng(4))
+    extra = np.random.default_rng(5).normal(size=stamps.shape[:3]).astype(np.float32)
+    same = write_store(tmp_path / "same.zarr", stamps, labels)
+    more = write_store(tmp_path / "more.zarr", np.stack([extra, stamps[..., 1], stamps[..., 0]], axis=-1), labels,
+                       channels=("template", *CHANNELS[::-1]))
+    model = trained["deterministic"].model_dir
+    score_store(model, same, tmp_path / "same.parquet")
+    score_store(model, more, tmp_path / "more.parquet")
+    scores = [pq.read_table(tmp_path / f"{name}.parquet").drop_columns("candidate_id") for name in ("same", "more")]
+    assert scores[0].equals(scores[1])  # ids differ: they are named after the store
+
+
 def test_store_with_other_channels_or_size_is_rejected(trained, tmp_path):
     labels = np.zeros(4, np.int8)
     rng = np.random.default_rng(0)
-    three = write_store(tmp_path / "three.zarr", blob_stamps(labels, rng, channels=3), labels,
-                        channels=(*CHANNELS, "template"))
-    with pytest.raises(BadInputError, match=r"three.zarr: the model expects channels \['science', 'difference'\] "
-                                            r"but the store has channels \['science', 'difference', 'template'\]"):
-        score_store(trained["deterministic"].model_dir, three, tmp_path / "x.parquet")
+    other = write_store(tmp_path / "other.zarr", blob_stamps(labels, rng), labels, channels=("science", "template"))
+    with pytest.raises(BadInputError, match=r"other.zarr: the model expects channels \['science', 'difference'\] "
+                                            r"but the store has channels \['science', 'template'\]"):
+        score_store(trained["deterministic"].model_dir, other, tmp_path / "x.parquet")
     big = write_store(tmp_path / "big.zarr", blob_stamps(labels, rng, size=21), labels)
     with pytest.raises(BadInputError, match="expects 15x15 stamps but the store has 21x21"):
         score_store(trained["deterministic"].model_dir, big, tmp_path / "x.parquet")

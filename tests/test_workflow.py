@@ -2,46 +2,21 @@
 
 import filecmp
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from conftest import same_tree, snakemake
 
 from bayesrb.dataset.store import open_dataset
 from bayesrb.stamps.shard import SHARD_META_COLUMNS, read_shard
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / ".test/config/config.yaml"
 VISITS = tuple(f"{field}-n{night:02d}-v00" for night in range(2) for field in ("F00", "F01", "F02", "E00"))
 TRAINING_VISITS = tuple(v for v in VISITS if not v.startswith("E"))
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(results: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
-    command = [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(TINY),
-               "--config", f"results={results}", *config]
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    if check and run.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}")
-    return run
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    results = tmp_path_factory.mktemp("tiny") / "results"
-    snakemake(results)
-    return results
-
-
-def same_tree(a: Path, b: Path) -> bool:
-    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    return files_a == files_b and all(filecmp.cmp(a / f, b / f, shallow=False) for f in files_a)
 
 
 def test_every_visit_has_a_valid_shard(tiny_run):

@@ -101,30 +101,57 @@ def _manifest_row(manifest: Path, line: int, row: dict) -> VisitInputs:
     )
 
 
+#: Config sections that an experiment may override.
+EXPERIMENT_SECTIONS = ("model", "training")
+
+
 def experiment_models(config: dict) -> dict[str, dict]:
-    """The model settings of every experiment: the ``model:`` section with the experiment's overrides merged in.
+    """The settings of every experiment: the ``model:`` and ``training:`` sections with its overrides merged in.
 
     Parameters
     ----------
     config : dict
-        The validated config (``model`` and ``experiments`` sections).
+        The validated config (``model``, ``training`` and ``experiments`` sections).
 
     Returns
     -------
     dict of str to dict
-        Per experiment name, a complete ``model`` mapping (nested ``network`` merged key by key).
+        Per experiment name, ``{"model": {...}, "training": {...}}``, each a complete section (nested mappings
+        merged key by key).
 
     Raises
     ------
     BadInputError
-        For a bad experiment name or an override key that ``model:`` does not have.
+        For a bad experiment name, or an override section or key that the config does not have.
     """
-    models = {}
+    experiments = {}
     for name, overrides in config["experiments"].items():
+        where = f"config experiments.{name}"
         if not re.fullmatch(NAME_PATTERN, name):
             raise BadInputError("config experiments", f"name {name!r} must match {NAME_PATTERN}")
-        models[name] = _merged(config["model"], overrides or {}, f"config experiments.{name}")
-    return models
+        experiments[name] = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS},
+                                    overrides or {}, where)
+    return experiments
+
+
+def comparison_groups(config: dict) -> dict[str, list[str]]:
+    """The experiment groups of ``evaluation.comparisons`` whose curves are overlaid.
+
+    Raises
+    ------
+    BadInputError
+        If a group names an experiment that ``experiments`` does not define.
+    """
+    groups = config.get("evaluation", {}).get("comparisons", {})
+    for name, members in groups.items():
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise BadInputError("config evaluation.comparisons", f"name {name!r} must match {NAME_PATTERN}")
+        unknown = sorted(set(members) - set(config["experiments"]))
+        if unknown:
+            defined = sorted(config["experiments"])
+            raise BadInputError(f"config evaluation.comparisons.{name}",
+                                f"unknown experiment(s) {unknown}; defined are {defined}")
+    return dict(groups)
 
 
 def _merged(base: dict, overrides: dict, where: str) -> dict:

@@ -2,13 +2,14 @@
 from snakemake.utils import validate
 
 from bayesrb.dataset.steps import DATASET_FIGURES
-from bayesrb.workflow import WorkflowPlan, config_hash, experiment_models
+from bayesrb.workflow import WorkflowPlan, comparison_groups, config_hash, experiment_models
 
 
 validate(config, "../schemas/config.schema.yaml")
 
 PLAN = WorkflowPlan(config)
 EXPERIMENTS = experiment_models(config)
+COMPARISONS = comparison_groups(config)
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
@@ -21,6 +22,7 @@ DATASET_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
+    comparison="|".join(COMPARISONS) or "(?!)",
     visit=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     field=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
@@ -89,9 +91,33 @@ def purity_reports():
 
 def experiment_model(wildcards):
     """The experiment's complete `model` settings."""
-    return EXPERIMENTS[wildcards.experiment]
+    return EXPERIMENTS[wildcards.experiment]["model"]
+
+
+def experiment_training(wildcards):
+    """The experiment's complete `training` settings (rows and channels it trains on)."""
+    return EXPERIMENTS[wildcards.experiment]["training"]
 
 
 def experiment_seed(wildcards):
     """The experiment's seed (also seeds its posterior draws when scoring)."""
-    return EXPERIMENTS[wildcards.experiment]["seed"]
+    return EXPERIMENTS[wildcards.experiment]["model"]["seed"]
+
+
+def comparison_tables(wildcards):
+    """The evaluation tables of the experiments of a comparison group."""
+    return expand(f"{RESULTS}/experiments/{{experiment}}/evaluation.parquet",
+                  experiment=COMPARISONS[wildcards.comparison])
+
+
+def figure_reports(directory, stems, category, subcategory):
+    """Named report outputs, one per figure stem, each with its caption."""
+    return {
+        stem: report(
+            f"{directory}/{stem}.png",
+            caption=f"../report/evaluation/{stem}.rst",
+            category=category,
+            subcategory=subcategory,
+        )
+        for stem in stems
+    }

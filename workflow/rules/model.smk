@@ -8,6 +8,7 @@ rule train_model:
         directory(f"{RESULTS}/experiments/{{experiment}}/training"),
     params:
         model=experiment_model,
+        training=experiment_training,
     threads: workflow.cores
     conda:
         "../../envs/bayesrb.yaml"

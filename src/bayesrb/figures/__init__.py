@@ -20,3 +20,27 @@ __all__ = [
     "magnitude_distributions",
     "host_offset_distributions",
 ]
+
+from bayesrb.figures.evaluation import (  # noqa: E402
+    confusion_matrix,
+    rates_vs_threshold_figure,
+    recovery_vs_host_offset,
+    recovery_vs_magnitude,
+    reliability,
+    roc,
+    select_uncertain,
+    uncertain_candidates,
+    uncertainty_vs_magnitude,
+)
+
+__all__ += [
+    "confusion_matrix",
+    "roc",
+    "rates_vs_threshold_figure",
+    "recovery_vs_magnitude",
+    "recovery_vs_host_offset",
+    "reliability",
+    "select_uncertain",
+    "uncertain_candidates",
+    "uncertainty_vs_magnitude",
+]

@@ -150,13 +150,40 @@ class StampSource:
             raise BadInputError(self.path, f"meta column {name!r} has shape {array.shape}, expected ({len(self)},)")
         return as_numpy(array[...])[rows if rows is not None else slice(None)]
 
-    def read_stamps(self, rows: slice) -> np.ndarray:
+    def channel_index(self, channels: Sequence[str] | None) -> np.ndarray | None:
+        """Positions of named channels on the last axis of :attr:`stamps`.
+
+        Parameters
+        ----------
+        channels : sequence of str or None
+            Channel names in the wanted order; None: every channel as stored.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            ``int`` positions, or None for every channel as stored.
+
+        Raises
+        ------
+        bayesrb.errors.BadInputError
+            Naming the store, the missing channels and the channels it has.
+        """
+        if channels is None or tuple(channels) == self.channels:
+            return None
+        missing = [name for name in channels if name not in self.channels]
+        if missing:
+            raise BadInputError(self.path, f"has no channel(s) {missing}; it has channels {list(self.channels)}")
+        return np.array([self.channels.index(name) for name in channels])
+
+    def read_stamps(self, rows: slice, channel_index: np.ndarray | None = None) -> np.ndarray:
         """Read a block of stamps and check that every pixel is finite.
 
         Parameters
         ----------
         rows : slice
             Contiguous rows (best chunk-aligned).
+        channel_index : numpy.ndarray, optional
+            Channels to keep, in order (:meth:`channel_index`); all by default.
 
         Returns
         -------
@@ -169,6 +196,8 @@ class StampSource:
             Naming the store and the first row whose stamp holds NaN or inf.
         """
         stamps = np.asarray(self.stamps[rows], dtype=np.float32)
+        if channel_index is not None:
+            stamps = stamps[..., channel_index]
         bad = np.flatnonzero(~np.isfinite(stamps).all(axis=(1, 2, 3)))
         if len(bad):
             rows_bad = (rows.start + bad[:_SHOWN]).tolist()
@@ -203,7 +232,8 @@ def check_compatible(source: StampSource | str | os.PathLike, channels: Sequence
     source : StampSource or str or os.PathLike
         The store (opened if a path).
     channels : sequence of str or int
-        The expected channel names in order, or only their number.
+        The channel names the model reads (the store must hold each; it may hold more, in any order), or the
+        number of channels the store must have.
     stamp_size : int
         The expected stamp side in pixels (stamps are ``stamp_size`` x ``stamp_size``).
 
@@ -218,11 +248,14 @@ def check_compatible(source: StampSource | str | os.PathLike, channels: Sequence
         Naming the store, with the expected and the found channels or stamp size.
     """
     source = _as_source(source)
-    found = source.channels if not isinstance(channels, int) else len(source.channels)
-    expected = tuple(channels) if not isinstance(channels, int) else channels
-    if found != expected:
-        raise BadInputError(source.path, f"the model expects {_show(expected)} but the store has "
-                                         f"{_show(found)}")
+    if isinstance(channels, int):
+        has_them = channels == len(source.channels)
+        expected, found = f"{channels} channel(s)", f"{len(source.channels)} channel(s)"
+    else:
+        has_them = set(channels) <= set(source.channels)
+        expected, found = f"channels {list(channels)}", f"channels {list(source.channels)}"
+    if not has_them:
+        raise BadInputError(source.path, f"the model expects {expected} but the store has {found}")
     if source.stamp_shape != (stamp_size, stamp_size):
         raise BadInputError(source.path, f"the model expects {stamp_size}x{stamp_size} stamps but the store has "
                                          f"{source.stamp_shape[0]}x{source.stamp_shape[1]}")
@@ -300,14 +333,20 @@ class BatchStream:
         Whether to drop the last batch of an epoch if it is short.
     class_weighting : bool
         Whether :attr:`Batch.weight` holds the balanced class weights (:func:`class_weights`) or ones.
+    channels : sequence of str, optional
+        Channels to serve, in this order (:meth:`StampSource.channel_index`); all as stored by default.
+    keep : numpy.ndarray, optional
+        ``bool`` per row of the split: only rows marked True are served and counted (class weights included);
+        all rows by default. The batch order over the kept rows still depends only on ``(seed, epoch)``.
 
     Raises
     ------
     bayesrb.errors.BadInputError
-        If the store cannot be opened, the split is missing or empty, a label is not 0 or 1, or (with class
-        weighting) a class has no rows. NaN or inf in a stamp is reported while streaming, naming the row.
+        If the store cannot be opened, lacks a channel, the split is missing or empty (after ``keep``), a label
+        is not 0 or 1, or (with class weighting) a class has no rows. NaN or inf in a stamp is reported while
+        streaming, naming the row.
     ValueError
-        If ``batch_size`` or ``buffer_chunks`` is below 1.
+        If ``batch_size`` or ``buffer_chunks`` is below 1, or ``keep`` does not have one entry per split row.
 
     Attributes
     ----------
@@ -321,24 +360,29 @@ class BatchStream:
 
     def __init__(self, path: str | os.PathLike, split: str | None, batch_size: int, *, seed: int,
                  shuffle: bool = True, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS, drop_last: bool = False,
-                 class_weighting: bool = True):
+                 class_weighting: bool = True, channels: Sequence[str] | None = None,
+                 keep: np.ndarray | None = None):
         if batch_size < 1 or buffer_chunks < 1:
             raise ValueError(f"batch_size ({batch_size}) and buffer_chunks ({buffer_chunks}) must be at least 1")
         self.source = StampSource(path)
         self.split, self.batch_size, self.seed = split, batch_size, seed
         self.shuffle, self.buffer_chunks, self.drop_last = shuffle, buffer_chunks, drop_last
         self.rows = self.source.rows(split)
-        if self.rows.stop == self.rows.start:
-            raise BadInputError(self.source.path, f"split {split!r} has no rows")
+        self._channel_index = self.source.channel_index(channels)
+        self._keep = _checked_keep(keep, self.rows)
+        if not self._keep.any():
+            raise BadInputError(self.source.path, f"split {split!r} has no rows" + ("" if keep is None else
+                                                                                     " left after the selection"))
         self._labels = _binary_labels(self.source, split)
-        weights = _balanced(self.source, split, self._labels) if class_weighting else {0: 1.0, 1: 1.0}
+        kept_labels = self._labels[self._keep]
+        weights = _balanced(self.source, split, kept_labels) if class_weighting else {0: 1.0, 1: 1.0}
         self.class_weights = weights
         self._weight_of_label = np.array([weights[0], weights[1]], dtype=np.float32)
 
     @property
     def n_rows(self) -> int:
-        """Rows of the split."""
-        return self.rows.stop - self.rows.start
+        """Rows of the split that are served (all, or those kept)."""
+        return int(self._keep.sum())
 
     def __len__(self) -> int:
         """Batches per epoch."""
@@ -383,16 +427,18 @@ class BatchStream:
         The orders are drawn lazily, buffer after buffer, in the caller's thread, so they do not depend on timing.
         """
         for group in groups:
-            n = sum(block.stop - block.start for block in group)
-            yield group, (rng.permutation(n) if self.shuffle else np.arange(n))
+            positions = np.concatenate([np.arange(b.start, b.stop) for b in group]) - self.rows.start
+            kept = np.flatnonzero(self._keep[positions])
+            yield group, (kept[rng.permutation(len(kept))] if self.shuffle else kept)
 
     def _read_buffer(self, job: tuple[list[slice], np.ndarray]):
         """Read the blocks of one buffer; return (stamps, store rows) in read order and the serving order."""
         group, order = job
-        return _read_blocks(self.source, group), order
+        return _read_blocks(self.source, group, self._channel_index), order
 
 
-def iter_stamps(path: str | os.PathLike, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iter_stamps(path: str | os.PathLike, batch_size: int,
+                channels: Sequence[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Read every stamp of a store in store order, for scoring, with bounded memory.
 
     Reads chunk-aligned blocks of at least ``batch_size`` rows (one block ahead, in a background thread).
@@ -403,6 +449,8 @@ def iter_stamps(path: str | os.PathLike, batch_size: int) -> Iterator[tuple[np.n
         A data-set store or a per-visit shard.
     batch_size : int
         Rows per batch.
+    channels : sequence of str, optional
+        Channels to read, in this order; all as stored by default.
 
     Yields
     ------
@@ -414,28 +462,26 @@ def iter_stamps(path: str | os.PathLike, batch_size: int) -> Iterator[tuple[np.n
     Raises
     ------
     bayesrb.errors.BadInputError
-        If the store cannot be opened, lacks ``candidate_id``, or a stamp holds NaN or inf (naming the row).
+        If the store cannot be opened, lacks ``candidate_id`` or a channel, or a stamp holds NaN or inf (naming
+        the row).
     ValueError
         If ``batch_size`` is below 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     source = StampSource(path)
+    channel_index = source.channel_index(channels)
     ids = source.column("candidate_id")
     chunks_per_block = -(-batch_size // source.chunk_rows)
     blocks = source.chunk_blocks(source.rows(None))
     groups = [blocks[i:i + chunks_per_block] for i in range(0, len(blocks), chunks_per_block)]
-    buffers = _prefetched(lambda group: (_read_blocks(source, group), None), groups)
+    buffers = _prefetched(lambda group: (_read_blocks(source, group, channel_index), None), groups)
     for x, index in _rebatch(buffers, batch_size, drop_last=False):
         yield x, ids[index]
 
 
 def _as_source(store: StampSource | str | os.PathLike) -> StampSource:
     return store if isinstance(store, StampSource) else StampSource(store)
-
-
-def _show(channels: tuple[str, ...] | int) -> str:
-    return f"channels {list(channels)}" if isinstance(channels, tuple) else f"{channels} channel(s)"
 
 
 def _binary_labels(source: StampSource, split: str | None) -> np.ndarray:
@@ -460,15 +506,31 @@ def _balanced(source: StampSource, split: str | None, labels: np.ndarray) -> dic
     return {c: float(len(labels) / (2 * counts[c])) for c in (0, 1)}
 
 
-def _read_blocks(source: StampSource, blocks: list[slice]) -> tuple[np.ndarray, np.ndarray]:
-    """Read blocks of rows into one array; return it with the store row of each stamp (``int64``)."""
+def _checked_keep(keep: np.ndarray | None, rows: slice) -> np.ndarray:
+    """The ``bool`` row selection of a split (all True when None); ValueError if its length is not the split's."""
+    n = rows.stop - rows.start
+    if keep is None:
+        return np.ones(n, dtype=bool)
+    keep = np.asarray(keep, dtype=bool)
+    if keep.shape != (n,):
+        raise ValueError(f"keep must have one entry per row of the split ({n}), got shape {keep.shape}")
+    return keep
+
+
+def _read_blocks(source: StampSource, blocks: list[slice],
+                 channel_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read blocks of rows into one array; return it with the store row of each stamp (``int64``).
+
+    Only the channels of ``channel_index`` are kept, in its order (all if None).
+    """
     n = sum(block.stop - block.start for block in blocks)
-    stamps = np.empty((n, *source.stamps.shape[1:]), dtype=np.float32)
+    n_channels = source.stamps.shape[3] if channel_index is None else len(channel_index)
+    stamps = np.empty((n, *source.stamps.shape[1:3], n_channels), dtype=np.float32)
     index = np.empty(n, dtype=np.int64)
     start = 0
     for block in blocks:
         stop = start + block.stop - block.start
-        stamps[start:stop] = source.read_stamps(block)
+        stamps[start:stop] = source.read_stamps(block, channel_index)
         index[start:stop] = np.arange(block.start, block.stop)
         start = stop
     return stamps, index

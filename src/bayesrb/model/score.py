@@ -183,7 +183,7 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     root = named_key(jax.random.PRNGKey(seed), "score")
     start, n_scored = time.perf_counter(), 0
     with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for b, (x, ids) in enumerate(iter_stamps(stamps_path, batch_size)):
+        for b, (x, ids) in enumerate(iter_stamps(stamps_path, batch_size, model.channels)):
             summaries = score_batch(model.params, pad_rows(x, batch_size), jax.random.fold_in(root, b))
             columns = {"candidate_id": ids.astype(str)} | {name: np.asarray(value)[:len(ids)]
                                                              for name, value in summaries.items()}

@@ -37,8 +37,9 @@ from bayesrb import __version__
 from bayesrb.atomic import write_json
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import TrainingCheckpoints, save_model
-from bayesrb.model.data import Batch, BatchStream
+from bayesrb.model.data import Batch, BatchStream, StampSource
 from bayesrb.model.methods import Method, ModelSettings, TrainBatch, build_method, named_key, pad_rows
+from bayesrb.model.selection import TrainingData, selected_rows
 
 __all__ = ["TrainResult", "train", "evaluate", "to_train_batch", "input_spec", "MODEL_DIR", "HISTORY_FILE"]
 
@@ -88,7 +89,8 @@ class _Progress:
         return int(np.argmin([entry["val_loss"] for entry in self.history]))
 
 
-def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Mapping[str, Any]) -> TrainResult:
+def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Mapping[str, Any],
+          training: Mapping[str, Any] | None = None) -> TrainResult:
     """Train the model of ``config`` on a data-set store, resuming from a checkpoint in ``out_dir`` if any.
 
     Parameters
@@ -99,6 +101,9 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
         The training directory (see the module docstring).
     config : mapping
         The ``model:`` config section (:class:`bayesrb.model.methods.ModelSettings`).
+    training : mapping, optional
+        The ``training:`` config section (:class:`bayesrb.model.selection.TrainingData`): which rows and channels
+        are trained on; all by default.
 
     Returns
     -------
@@ -116,18 +121,21 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
         If ``config`` is invalid.
     """
     settings = ModelSettings.from_dict(config)
+    data = TrainingData.from_dict(training)
     out_dir = Path(out_dir)
+    source = StampSource(store_path)
+    channels = data.model_channels(source)
     streams = {split: BatchStream(store_path, split, settings.batch_size, seed=settings.seed,
-                                  shuffle=split == "train", class_weighting=settings.class_weighting)
+                                  shuffle=split == "train", class_weighting=settings.class_weighting,
+                                  channels=channels, keep=selected_rows(source, split, data, settings.seed))
                for split in ("train", "val")}
-    spec = input_spec(streams["train"].source.path, streams["train"].source.channels,
-                      streams["train"].source.stamp_shape)
+    spec = input_spec(source.path, channels, source.stamp_shape)
     n_train = streams["train"].n_rows
     method = build_method(settings, n_train=n_train, total_steps=settings.epochs * len(streams["train"]))
     root = jax.random.PRNGKey(settings.seed)
     example = jnp.zeros((1, spec["stamp_size"], spec["stamp_size"], len(spec["channels"])), jnp.float32)
     state = method.init(named_key(root, "init"), example)
-    meta = {"settings": settings.to_dict(), "input_spec": spec, "n_train": n_train}
+    meta = {"settings": settings.to_dict(), "training": data.to_dict(), "input_spec": spec, "n_train": n_train}
     with TrainingCheckpoints(out_dir / CHECKPOINT_DIR) as checkpoints:
         progress = _resume(checkpoints, meta, _Progress(state, method.params(state), []), root)
         while not _finished(progress, settings):
@@ -218,8 +226,8 @@ def _check_resumable(source: Path, saved: dict[str, Any], meta: dict[str, Any]) 
     if old["epochs"] != new["epochs"] and new["lr_schedule"] == "cosine":
         problems.append(f"model.epochs {old['epochs']} (checkpoint) != {new['epochs']} (config), which changes the "
                         f"length of the cosine learning-rate schedule")
-    for key in ("input_spec", "n_train"):
-        if saved[key] != meta[key]:
+    for key in ("training", "input_spec", "n_train"):
+        if saved.get(key) != meta[key]:
             problems.append(f"{key} {saved[key]!r} (checkpoint) != {meta[key]!r} (data set)")
     if problems:
         raise BadInputError(source, "checkpoint of a different training run: " + "; ".join(problems)

@@ -1,0 +1,174 @@
+"""Workflow steps of the evaluation: evaluation table, metrics.json, per-experiment and comparison figures.
+
+Metrics and figures use the held-out splits only (:func:`bayesrb.evaluation.table.held_out`): ``test`` (fields never
+trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients).
+"""
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bayesrb.atomic import atomic_path, write_json
+from bayesrb.dataset.store import open_dataset
+from bayesrb.evaluation.metrics import ALL_HELD_OUT, experiment_metrics
+from bayesrb.evaluation.table import evaluation_table, held_out
+from bayesrb.figures import evaluation as figures
+from bayesrb.figures.style import save_figure
+
+__all__ = ["EvaluationSettings", "EXPERIMENT_FIGURES", "COMPARISON_FIGURES", "write_evaluation_table",
+           "write_metrics", "write_experiment_figures", "write_comparison_figures", "metrics_summary",
+           "write_metrics_summary"]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The ``evaluation:`` config section (see the schema for each key)."""
+
+    threshold: float = 0.5
+    target_fpr: float = 0.01
+    calibration_bins: int = 15
+    uncertain_candidates: int = 6
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "EvaluationSettings":
+        """Build from the config section; ``comparisons`` (used by the workflow alone) is ignored."""
+        return cls(**{key: value for key, value in config.items() if key != "comparisons"})
+
+
+#: Per-experiment figures: file stem -> function of (held-out tables {name: table}, settings).
+EXPERIMENT_FIGURES: dict[str, Callable[[Mapping[str, pd.DataFrame], EvaluationSettings], Figure]] = {
+    "confusion_matrix": lambda t, s: figures.confusion_matrix(_only(t), s.threshold),
+    "roc": lambda t, s: figures.roc(t, s.target_fpr),
+    "rates_vs_threshold": lambda t, s: figures.rates_vs_threshold_figure(_only(t), s.target_fpr),
+    "recovery_magnitude": lambda t, s: figures.recovery_vs_magnitude(t, threshold=s.threshold),
+    "recovery_host_offset": lambda t, s: figures.recovery_vs_host_offset(t, threshold=s.threshold),
+    "reliability": lambda t, s: figures.reliability(t, s.calibration_bins),
+    "uncertainty_magnitude": lambda t, s: figures.uncertainty_vs_magnitude(t),
+}
+#: The figure of the least confident and misclassified candidates with their stamps (needs the data set).
+UNCERTAIN_FIGURE = "uncertain_candidates"
+#: Figures that overlay the experiments of a comparison group.
+COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset")
+
+
+def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike,
+                           out_path: str | os.PathLike) -> pd.DataFrame:
+    """Write an experiment's evaluation table (:func:`bayesrb.evaluation.table.evaluation_table`) to Parquet."""
+    table = evaluation_table(store_path, scores_path)
+    with atomic_path(out_path) as tmp:
+        table.to_parquet(tmp, index=False)
+    return table
+
+
+def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, settings: EvaluationSettings,
+                  experiment: str) -> dict[str, Any]:
+    """Compute an experiment's metrics on its held-out splits and write them as JSON.
+
+    Returns
+    -------
+    dict
+        ``{"experiment": name, **experiment_metrics(...)}``, as written.
+    """
+    table = pd.read_parquet(table_path)
+    metrics = {"experiment": experiment} | experiment_metrics(
+        held_out(table), threshold=settings.threshold, target_fpr=settings.target_fpr,
+        n_bins=settings.calibration_bins)
+    write_json(metrics, out_path)
+    return metrics
+
+
+def write_experiment_figures(table_path: str | os.PathLike, store_path: str | os.PathLike,
+                             out_dir: str | os.PathLike, settings: EvaluationSettings, experiment: str) -> list[Path]:
+    """Write every per-experiment figure as ``out_dir/<stem>.png``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, :data:`EXPERIMENT_FIGURES` then :data:`UNCERTAIN_FIGURE`.
+    """
+    tables = {experiment: held_out(pd.read_parquet(table_path))}
+    written = [_save(build(tables, settings), Path(out_dir) / f"{stem}.png")
+               for stem, build in EXPERIMENT_FIGURES.items()]
+    figure = _uncertain_figure(tables[experiment], store_path, settings)
+    return [*written, _save(figure, Path(out_dir) / f"{UNCERTAIN_FIGURE}.png")]
+
+
+def write_comparison_figures(table_paths: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike,
+                             settings: EvaluationSettings) -> list[Path]:
+    """Write the overlays of :data:`COMPARISON_FIGURES` of several experiments as ``out_dir/<stem>.png``."""
+    tables = {name: held_out(pd.read_parquet(path)) for name, path in table_paths.items()}
+    return [_save(EXPERIMENT_FIGURES[stem](tables, settings), Path(out_dir) / f"{stem}.png")
+            for stem in COMPARISON_FIGURES]
+
+
+def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_HELD_OUT) -> str:
+    """A Markdown table of the headline metrics of every experiment on one split.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Experiment name -> its ``metrics.json`` content.
+    split : str
+        The split whose numbers are shown.
+
+    Returns
+    -------
+    str
+        One row per experiment: accuracy, FPR and FNR at the threshold, FNR at the target FPR, AUC, ECE, Brier.
+    """
+    columns = (("accuracy", "accuracy", 100), ("FPR", "fpr", 100), ("FNR", "fnr", 100),
+               ("FNR at target FPR", "fnr_at_fpr_threshold", 100), ("ROC AUC", "roc_auc", 1),
+               ("ECE", "ece", 100), ("Brier", "brier", 1))
+    lines = ["| experiment | n | " + " | ".join(name for name, _, _ in columns) + " |",
+             "|---" * (len(columns) + 2) + "|"]
+    for experiment, content in metrics.items():
+        values = content["splits"][split]
+        cells = [_percent_or_plain(values[key], scale) for _, key, scale in columns]
+        lines.append(f"| {experiment} | {values['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike) -> str:
+    """Write :func:`metrics_summary` of every experiment, for each held-out split, as Markdown."""
+    metrics = {name: json.loads(Path(path).read_text()) for name, path in metrics_paths.items()}
+    splits = [split for split in ("test", "eval", ALL_HELD_OUT)
+              if all(split in content["splits"] for content in metrics.values())]
+    first = next(iter(metrics.values()))
+    text = (f"Threshold {first['threshold']}, target FPR {100 * first['target_fpr']:g} %; rates, accuracy and ECE "
+            f"in %.\n\n" + "\n".join(f"## {split}\n\n{metrics_summary(metrics, split)}" for split in splits))
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_text(text)
+    return text
+
+
+def _percent_or_plain(value: float | None, scale: float) -> str:
+    if value is None:
+        return "n/a"
+    return f"{scale * value:.2f}" if scale != 1 else f"{value:.4f}"
+
+
+def _only(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    (table,) = tables.values()
+    return table
+
+
+def _uncertain_figure(table: pd.DataFrame, store_path: str | os.PathLike, settings: EvaluationSettings) -> Figure:
+    """The least confident and misclassified candidates beside their stamps, read from the data set."""
+    picked = figures.select_uncertain(table, settings.uncertain_candidates, settings.threshold)
+    store_row = pd.Series(table.index, index=table["candidate_id"])  # the table's index is the store row
+    dataset = open_dataset(store_path)
+    stamps = {candidate: np.asarray(dataset.stamps[store_row[candidate]]) for candidate in picked["candidate_id"]}
+    return figures.uncertain_candidates(table, stamps, dataset.channels, settings.uncertain_candidates,
+                                        settings.threshold)
+
+
+def _save(figure: Figure, path: Path) -> Path:
+    save_figure(figure, path)
+    return path

@@ -1,0 +1,84 @@
+"""The evaluation table of an experiment: the data set's candidate metadata joined with its posterior scores.
+
+One row per candidate of the data set, in store order, with the meta columns of :data:`META_COLUMNS` that the data
+set has (``label``, ``kind``, ``split``, detected ``mag``, host offsets, ...) and the score columns of
+:data:`bayesrb.model.score.SCORE_COLUMNS`. Metrics (:mod:`bayesrb.evaluation.metrics`) and figures
+(:mod:`bayesrb.figures.evaluation`) read it; the workflow writes it as ``results/experiments/<name>/evaluation.parquet``
+for the notebook and for users' own analyses.
+"""
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from bayesrb.dataset.store import open_dataset
+from bayesrb.errors import BadInputError
+from bayesrb.evaluation.metrics import HELD_OUT_SPLITS
+
+__all__ = ["META_COLUMNS", "ALWAYS_PRESENT", "evaluation_table", "held_out"]
+
+#: Data-set meta columns carried into the table (those the data set has).
+META_COLUMNS: tuple[str, ...] = (
+    "candidate_id", "visit", "field", "split", "kind", "label", "label_source", "mag", "mag_err", "snr", "fwhm",
+    "host_mag", "host_offset_arcsec", "host_offset_hlr", "mp_mag", "truth_kind", "truth_mag",
+)
+#: Columns every table has: NaN where the data set lacks them (e.g. no host offsets without augmentation).
+ALWAYS_PRESENT: tuple[str, ...] = ("mag", "host_offset_arcsec", "host_offset_hlr")
+_SHOWN = 5
+
+
+def evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike) -> pd.DataFrame:
+    """Join a data set's candidate metadata with an experiment's scores.
+
+    Parameters
+    ----------
+    store_path : str or os.PathLike
+        The data-set store (:mod:`bayesrb.dataset.store`).
+    scores_path : str or os.PathLike
+        The experiment's ``scores.parquet`` (:func:`bayesrb.model.score.score_store`) of the same data set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per candidate, in store order; the columns of :data:`ALWAYS_PRESENT` are there even if the data
+        set lacks them (then NaN).
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If the scores file cannot be read, repeats a candidate, or misses candidates of the data set (naming the
+        first ones).
+    """
+    dataset = open_dataset(store_path)
+    meta = pd.DataFrame({name: dataset.meta[name] for name in META_COLUMNS if name in dataset.meta})
+    for name in ALWAYS_PRESENT:
+        if name not in meta:
+            meta[name] = np.nan
+    scores = _read_scores(scores_path)
+    missing = ~meta["candidate_id"].isin(scores.index)
+    if missing.any():
+        raise BadInputError(scores_path, f"{missing.sum()} of the data set's {len(meta)} candidates are not scored, "
+                                         f"e.g. {meta['candidate_id'][missing].head(_SHOWN).tolist()}; score the "
+                                         f"data set {store_path} again")
+    return meta.join(scores, on="candidate_id")
+
+
+def held_out(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the splits never used for training or model selection (``test`` and ``eval``)."""
+    return table[table["split"].isin(HELD_OUT_SPLITS)]
+
+
+def _read_scores(path: str | os.PathLike) -> pd.DataFrame:
+    """The scores indexed by candidate id; BadInputError naming the file if unreadable or ids repeat."""
+    try:
+        scores = pd.read_parquet(path)
+    except (OSError, ValueError) as error:
+        raise BadInputError(path, f"cannot read the scores: {error}") from error
+    if "candidate_id" not in scores:
+        raise BadInputError(path, "no 'candidate_id' column: not a scores file of `bayesrb score`")
+    repeated = scores["candidate_id"][scores["candidate_id"].duplicated()]
+    if len(repeated):
+        raise BadInputError(path, f"{len(repeated)} candidate id(s) scored twice, e.g. "
+                                  f"{np.unique(repeated)[:_SHOWN].tolist()}")
+    return scores.set_index("candidate_id")
