@@ -1,10 +1,17 @@
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 
 from bayesrb.errors import BadInputError
 from bayesrb.model.selection import AUGMENTED_KINDS, TrainingData, selected_rows
 from bayesrb.workflow import comparison_groups, experiment_models
 
+ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"kind": "bayesian", "scope": "full", "seed": 3, "network": {"filters": [16, 32], "dropout_rate": 0.5}}
 TRAINING = {"augmentation": True, "train_fraction": 1.0, "channels": None}
 
@@ -80,3 +87,13 @@ def test_training_data_config_is_checked():
         TrainingData(channels=("science", "science"))
     with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['fraction'\]"):
         TrainingData.from_dict({"fraction": 0.5})
+
+
+@pytest.mark.parametrize("configfile", sorted(ROOT.glob("config/*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_plan_their_experiments(configfile):
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(configfile)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    experiments = yaml.safe_load(configfile.read_text()).get("experiments", {"bcnn": {}})
+    planned = re.search(r"^train_model\s+(\d+)$", run.stdout + run.stderr, re.MULTILINE)
+    assert planned and int(planned.group(1)) == len(experiments)
