@@ -191,7 +191,7 @@ def rates_vs_threshold_figure(table: pd.DataFrame, target_fpr: float = 0.01) -> 
     bottom = 0.5 / max(n_real, n_bogus)
     ax.set_ylim(bottom, 1.5)
     _mark_target_threshold(ax, labels, scores, target_fpr, bottom)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=2)
     return fig
 
 
@@ -203,8 +203,9 @@ def _mark_target_threshold(ax: Axes, labels: np.ndarray, scores: np.ndarray, tar
     ax.axvline(threshold, color="0.3", linestyle="--", lw=1, label=f"threshold at target: {threshold:.3f}")
     shown_fnr = max(fnr, bottom)
     ax.plot(threshold, shown_fnr, marker="o", color=_RATE_COLOURS["FNR"], linestyle="none")
-    ax.annotate(f"FNR = {_percent(fnr)}", xy=(threshold, shown_fnr), xytext=(6, 6), textcoords="offset points",
-                color=_RATE_COLOURS["FNR"])
+    right_half = threshold > 0.5  # annotate towards the middle, so the text stays inside the axes
+    ax.annotate(f"FNR = {_percent(fnr)}", xy=(threshold, shown_fnr), xytext=(-6 if right_half else 6, 6),
+                textcoords="offset points", ha="right" if right_half else "left", color=_RATE_COLOURS["FNR"])
 
 
 # --- several experiments: ROC, calibration ------------------------------------------------------------------
