@@ -15,6 +15,7 @@ from bayesrb.model.methods import (
     learning_rate_schedule,
     named_key,
     pad_rows,
+    weight_prior,
 )
 from bayesrb.model.network import NetworkConfig
 
@@ -141,7 +142,7 @@ def test_svi_recovers_logistic_regression_coefficients():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(n, 3)).astype(np.float32)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-(x @ weights + bias)))).astype(np.float32)
-    svi = MeanFieldSVI(Logistic(), name="net", prior_scale=10.0, guide_init_scale=0.01, n_train=n,
+    svi = MeanFieldSVI(Logistic(), name="net", prior=weight_prior("fixed", 10.0), guide_init_scale=0.01, n_train=n,
                        optimizer=optax.adam(optax.exponential_decay(0.02, 3000, 0.05)))
     state = svi.init(jax.random.PRNGKey(0), jnp.asarray(x[:batch_size]))
     ones = jnp.ones(batch_size)
@@ -167,3 +168,13 @@ def logistic_mle(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         hessian = design.T @ (design * (p * (1 - p))[:, None])
         beta += np.linalg.solve(hessian, design.T @ (y - p))
     return beta, np.sqrt(np.diag(np.linalg.inv(hessian)))
+
+
+def test_fan_in_prior_matches_the_initialisation_scale_of_each_kernel():
+    prior = weight_prior("fan_in", 2.0)
+    assert prior("net/trunk/conv0_0.kernel", (3, 3, 4, 16)).scale == pytest.approx(2.0 / 6.0)  # fan_in 36
+    assert prior("net/head/hidden.kernel", (3200, 256)).scale == pytest.approx(2.0 / np.sqrt(3200))
+    assert prior("net/head/hidden.bias", (256,)).scale == pytest.approx(2.0)
+    assert weight_prior("fixed", 0.5).scale == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="model.prior must be one of"):
+        ModelSettings(prior="flat")

@@ -18,6 +18,7 @@ such as the trunk features when only the head is random, is computed once per ba
 steps).
 """
 
+import math
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -40,6 +41,8 @@ from bayesrb.model.preprocess import NORMALISATIONS, augment, normalise
 __all__ = [
     "KINDS",
     "SCOPES",
+    "PRIORS",
+    "weight_prior",
     "ModelSettings",
     "TrainBatch",
     "Method",
@@ -55,6 +58,7 @@ __all__ = [
 
 KINDS = ("bayesian", "mc_dropout", "deterministic")
 SCOPES = ("full", "head")
+PRIORS = ("fixed", "fan_in")
 LR_SCHEDULES = ("cosine", "constant")
 TRUNK_SITE = "trunk"  # NumPyro name of the point-estimated trunk (scope "head"); its params are "trunk$params"
 
@@ -76,8 +80,12 @@ class ModelSettings:
         Stamp normalisation mode (:func:`bayesrb.model.preprocess.normalise`).
     augment_flips : bool
         Whether training steps apply random flips and 90-degree rotations.
+    prior : {"fixed", "fan_in"}
+        The zero-mean Normal prior on the Bayesian weights: standard deviation ``prior_scale`` for every weight
+        (``fixed``), or ``prior_scale / sqrt(fan_in)`` for kernels, the scale of their initialisation, and
+        ``prior_scale`` for biases (``fan_in``; :func:`weight_prior`).
     prior_scale : float
-        Standard deviation of the zero-mean Normal prior on every Bayesian weight.
+        Standard deviation of the prior (see ``prior``).
     guide_init_scale : float
         Initial standard deviation of every weight in the variational guide.
     seed : int
@@ -107,6 +115,7 @@ class ModelSettings:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     normalisation: str = "stamp_channel"
     augment_flips: bool = True
+    prior: str = "fixed"
     prior_scale: float = 1.0
     guide_init_scale: float = 0.01
     seed: int = 3
@@ -121,7 +130,8 @@ class ModelSettings:
     score_batch_size: int = 1024
 
     def __post_init__(self):
-        choices = {"kind": KINDS, "scope": SCOPES, "normalisation": NORMALISATIONS, "lr_schedule": LR_SCHEDULES}
+        choices = {"kind": KINDS, "scope": SCOPES, "normalisation": NORMALISATIONS, "lr_schedule": LR_SCHEDULES,
+                   "prior": PRIORS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -356,6 +366,31 @@ class PointEstimateMethod(Method):
         return OptaxState(optax.apply_updates(state.params, updates), opt_state), {"loss": value}
 
 
+def weight_prior(kind: str, scale: float):
+    """The prior of :class:`MeanFieldSVI`: a Normal, or a callable ``(name, shape) -> Normal`` per parameter.
+
+    Parameters
+    ----------
+    kind : {"fixed", "fan_in"}
+        ``fixed``: Normal(0, ``scale``) for every weight. ``fan_in``: Normal(0, ``scale / sqrt(fan_in)``) for a
+        kernel of shape ``(..., fan_out)`` with ``fan_in`` the product of the other axes, so that with
+        ``scale = 1`` the prior is the distribution of the LeCun initialisation; Normal(0, ``scale``) for biases.
+    scale : float
+
+    Returns
+    -------
+    numpyro.distributions.Normal or callable
+    """
+    if kind == "fixed":
+        return dist.Normal(0.0, scale)
+
+    def by_fan_in(name: str, shape: tuple[int, ...]) -> dist.Normal:
+        fan_in = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        return dist.Normal(0.0, scale / math.sqrt(fan_in))
+
+    return by_fan_in
+
+
 class MeanFieldSVI:
     """Mean-field Normal variational inference over the weights of a Flax module, with a minibatch likelihood.
 
@@ -380,8 +415,8 @@ class MeanFieldSVI:
         Maps ``features`` (the trunk's output, or the inputs without a trunk) to logits ``(B,)``.
     name : str
         NumPyro name of the Bayesian module.
-    prior_scale : float
-        Standard deviation of the Normal prior.
+    prior : numpyro.distributions.Distribution or callable
+        The prior of every weight, or a callable ``(name, shape) -> prior`` (:func:`weight_prior`).
     guide_init_scale : float
         Initial guide standard deviation.
     n_train : int
@@ -392,10 +427,10 @@ class MeanFieldSVI:
         Deterministic feature extractor in front of ``body``.
     """
 
-    def __init__(self, body: nn.Module, *, name: str, prior_scale: float, guide_init_scale: float, n_train: int,
+    def __init__(self, body: nn.Module, *, name: str, prior, guide_init_scale: float, n_train: int,
                  optimizer: optax.GradientTransformation, trunk: nn.Module | None = None):
         self.body, self.name, self.trunk, self.n_train = body, name, trunk, n_train
-        self.prior = dist.Normal(0.0, prior_scale)
+        self.prior = prior
         self.guide_init_scale = guide_init_scale
         self.svi = SVI(self.model, self.guide, optimizer, TraceMeanField_ELBO())
         self._site_shapes: dict[str, tuple[int, ...]] = {}
@@ -498,7 +533,8 @@ class BayesianMethod(Method):
         head_only = settings.scope == "head"
         self.svi = MeanFieldSVI(
             Head(network) if head_only else Classifier(network), name="head" if head_only else "net",
-            prior_scale=settings.prior_scale, guide_init_scale=settings.guide_init_scale, n_train=n_train,
+            prior=weight_prior(settings.prior, settings.prior_scale), guide_init_scale=settings.guide_init_scale,
+            n_train=n_train,
             optimizer=optimizer, trunk=Trunk(network) if head_only else None)
         self.n_train = n_train
 
