@@ -99,6 +99,14 @@ def experiment_training(wildcards):
     return EXPERIMENTS[wildcards.experiment]["training"]
 
 
+def experiment_checkpoints(wildcards):
+    """Per-epoch checkpoints of the experiment's training, outside its output (which Snakemake deletes before
+    rerunning a killed job), so that a rerun resumes; keyed by the experiment's settings and the data set."""
+    key = config_hash({"experiment": EXPERIMENTS[wildcards.experiment], "dataset": DATASET_HASH},
+                      ("experiment", "dataset"))
+    return f"{RESULTS}/experiments/{wildcards.experiment}/checkpoints/{key}"
+
+
 def experiment_seed(wildcards):
     """The experiment's seed (also seeds its posterior draws when scoring)."""
     return EXPERIMENTS[wildcards.experiment]["model"]["seed"]

@@ -9,6 +9,7 @@ rule train_model:
     params:
         model=experiment_model,
         training=experiment_training,
+        checkpoints=experiment_checkpoints,
     threads: workflow.cores
     conda:
         "../../envs/bayesrb.yaml"

@@ -90,7 +90,7 @@ class _Progress:
 
 
 def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Mapping[str, Any],
-          training: Mapping[str, Any] | None = None) -> TrainResult:
+          training: Mapping[str, Any] | None = None, checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train the model of ``config`` on a data-set store, resuming from a checkpoint in ``out_dir`` if any.
 
     Parameters
@@ -104,6 +104,9 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     training : mapping, optional
         The ``training:`` config section (:class:`bayesrb.model.selection.TrainingData`): which rows and channels
         are trained on; all by default.
+    checkpoint_dir : str or os.PathLike, optional
+        Where the per-epoch checkpoints go (default ``out_dir/checkpoints``). The workflow keeps them beside its
+        output directory, which Snakemake deletes before rerunning a killed job, so that the rerun resumes.
 
     Returns
     -------
@@ -136,7 +139,7 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     example = jnp.zeros((1, spec["stamp_size"], spec["stamp_size"], len(spec["channels"])), jnp.float32)
     state = method.init(named_key(root, "init"), example)
     meta = {"settings": settings.to_dict(), "training": data.to_dict(), "input_spec": spec, "n_train": n_train}
-    with TrainingCheckpoints(out_dir / CHECKPOINT_DIR) as checkpoints:
+    with TrainingCheckpoints(checkpoint_dir or out_dir / CHECKPOINT_DIR) as checkpoints:
         progress = _resume(checkpoints, meta, _Progress(state, method.params(state), []), root)
         while not _finished(progress, settings):
             progress = _run_epoch(method, streams, progress, settings, root)
