@@ -165,8 +165,9 @@ def test_no_evaluation_image_overlaps_a_training_image(image_size):
 
 def test_too_small_field_spacing_is_rejected():
     with pytest.raises(BadInputError, match="field_spacing_deg = 0.2 is too small"):
-        survey_fields(SurveySettings(field_spacing_deg=0.2))  # E00 would be 0.4 deg from F02; images 0.5 deg across
-    assert len(survey_fields(SurveySettings(field_spacing_deg=0.2, n_eval_fields=0))) == 4  # training only: as before
+        survey_fields(SurveySettings(field_spacing_deg=0.2, n_fields=4))  # E00 0.4 deg from F02; images 0.5 deg wide
+    training_only = SurveySettings(field_spacing_deg=0.2, n_fields=4, n_eval_fields=0)
+    assert len(survey_fields(training_only)) == 4  # training fields only: as before
 
 
 def _kind_counts(sky) -> dict[str, int]:

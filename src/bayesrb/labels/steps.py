@@ -36,7 +36,7 @@ class LabelSettings:
 
     mp_limit_mag: float = 20.5
     mp_match_radius_arcsec: float = 3.0
-    bogus_per_visit: int = 60
+    bogus_per_visit: int = 150
     bogus_clear_radius_arcsec: float = 10.0
     recurrence_radius_arcsec: float = 2.0
     max_bad_orbit_fraction: float = 0.01

@@ -16,9 +16,9 @@ class SurveySettings:
 
     seed: int = 1
     start_mjd: float = 61000.0
-    n_fields: int = 4
+    n_fields: int = 6
     field_spacing_deg: float = 1.0
-    n_nights: int = 3
+    n_nights: int = 4
     visits_per_night: int = 1
     night_spacing_days: float = 1.0
     image_size: tuple[int, int] = (1024, 1024)
@@ -61,7 +61,7 @@ class SurveySettings:
     eval_nuclear_transients_per_field: int = 12
     eval_hostless_transients_per_field: int = 12
     transient_peak_mag_range: tuple[float, float] = (16.5, 20.5)
-    minor_planets_per_visit: int = 15
+    minor_planets_per_visit: int = 40
     minor_planet_mag_range: tuple[float, float] = (15.5, 21.0)
     cosmic_rays_per_megapixel: float = 30.0
     hot_pixels_per_megapixel: float = 40.0
