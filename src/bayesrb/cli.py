@@ -13,16 +13,38 @@ from bayesrb.errors import BadInputError
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from bayesrb.benchmark import report
+    from bayesrb import benchmark
 
-    results = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-")) / "results"
-    command = [sys.executable, "-m", "snakemake", "--cores", str(args.cores), "--configfile", args.configfile,
-               "--config", f"results={results}", "--quiet", "rules"]
-    print(f"running the workflow into {results} ...", file=sys.stderr, flush=True)
-    if subprocess.run(command).returncode != 0:
+    try:
+        config = benchmark.load_config(args.configfile)
+        if args.table:
+            print(benchmark.report(args.table, benchmark.rule_threads(config, args.cores), args.markdown))
+            return 0
+        workdir = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-"))
+        print(f"running the workflow into {workdir} ...", file=sys.stderr, flush=True)
+        if args.scaling:
+            points = benchmark.measure_scaling(config, args.scaling, args.image_size, args.cores, workdir)
+            print(benchmark.scaling_report(points, args.markdown))
+            return 0
+        run = benchmark.run_workflow(args.configfile, args.cores, results=workdir / "results")
+        print(benchmark.report(workdir / "results", benchmark.rule_threads(config, args.cores), args.markdown))
+        print(f"{'- ' if args.markdown else ''}whole run: {run.wall_seconds:.0f} s wall on {args.cores} cores, "
+              f"{run.cpu_seconds:.0f} CPU s (Snakemake and every job, exact)")
+    except (BadInputError, subprocess.CalledProcessError) as error:
+        print(f"bayesrb benchmark: {error}", file=sys.stderr)
         return 1
-    print(report(results))
     return 0
+
+
+def _visit_counts(text: str) -> list[int]:
+    """Parse ``--scaling``: comma-separated positive visit counts, at least two distinct."""
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if min(counts) < 1 or len(set(counts)) < 2:
+        raise argparse.ArgumentTypeError(f"need at least two distinct positive visit counts, got {text!r}")
+    return counts
 
 
 def _purity(args: argparse.Namespace) -> int:
@@ -65,10 +87,23 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bayesrb`` command."""
     parser = argparse.ArgumentParser(prog="bayesrb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    bench = sub.add_parser("benchmark", help="run the workflow on a config and print stamps/s per core and peak RSS")
-    bench.add_argument("--configfile", default="config/config.yaml", help="config to benchmark (default: the default)")
-    bench.add_argument("--cores", type=int, default=2, help="cores for Snakemake (jobs run single-threaded)")
-    bench.add_argument("--results", help="directory for the run (default: a new temporary directory)")
+    bench = sub.add_parser("benchmark", help="run the workflow on a config and tabulate the benchmark files of every "
+                                             "rule: seconds, CPU seconds, peak RSS, stamps/s per core")
+    bench.add_argument("--configfile", default="config/config.yaml",
+                       help="config to run (default: the default); its threads section sets the threads per job")
+    bench.add_argument("--cores", type=int, default=2, help="cores for Snakemake (train_model and score_dataset "
+                                                            "hold all of them; default 2)")
+    bench.add_argument("--results", help="directory for the run(s): the workflow writes DIR/results, --scaling "
+                                         "DIR/visits-N/results (default: a new temporary directory)")
+    bench.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    mode = bench.add_mutually_exclusive_group()
+    mode.add_argument("--table", metavar="RESULTS", help="run nothing: tabulate the finished run whose results "
+                                                         "directory is RESULTS (give its --configfile and --cores)")
+    mode.add_argument("--scaling", type=_visit_counts, metavar="N,N,...",
+                      help="run the stamp stage (up to extract_stamps) of the config's survey reduced to one field "
+                           "observed on N nights, for each N, and fit core-seconds against visits")
+    bench.add_argument("--image-size", type=int, default=512, help="--scaling: side of the square images in pixels "
+                                                                   "(default 512)")
     bench.set_defaults(func=_benchmark)
     purity = sub.add_parser("purity", help="print the purity of a data set's automatic labels against the "
                                            "simulator's truth")
