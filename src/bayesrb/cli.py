@@ -13,27 +13,45 @@ from bayesrb.errors import BadInputError
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from bayesrb import benchmark
-
+    mode = _benchmark_table if args.table else _benchmark_scaling if args.scaling else _benchmark_run
     try:
-        config = benchmark.load_config(args.configfile)
-        if args.table:
-            print(benchmark.report(args.table, benchmark.rule_threads(config, args.cores), args.markdown))
-            return 0
-        workdir = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-"))
-        print(f"running the workflow into {workdir} ...", file=sys.stderr, flush=True)
-        if args.scaling:
-            points = benchmark.measure_scaling(config, args.scaling, args.image_size, args.cores, workdir)
-            print(benchmark.scaling_report(points, args.markdown))
-            return 0
-        run = benchmark.run_workflow(args.configfile, args.cores, results=workdir / "results")
-        print(benchmark.report(workdir / "results", benchmark.rule_threads(config, args.cores), args.markdown))
-        print(f"{'- ' if args.markdown else ''}whole run: {run.wall_seconds:.0f} s wall on {args.cores} cores, "
-              f"{run.cpu_seconds:.0f} CPU s (Snakemake and every job, exact)")
+        print(mode(args))
     except (BadInputError, subprocess.CalledProcessError) as error:
         print(f"bayesrb benchmark: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _benchmark_table(args: argparse.Namespace) -> str:
+    from bayesrb.benchmark import load_config, report, rule_threads
+
+    return report(args.table, rule_threads(load_config(args.configfile), args.cores), args.markdown)
+
+
+def _benchmark_scaling(args: argparse.Namespace) -> str:
+    from bayesrb.benchmark import load_config, measure_scaling, scaling_report
+
+    config = load_config(args.configfile)
+    return scaling_report(measure_scaling(config, args.scaling, args.image_size, args.cores, _workdir(args)),
+                          args.markdown)
+
+
+def _benchmark_run(args: argparse.Namespace) -> str:
+    from bayesrb.benchmark import load_config, report, rule_threads, run_workflow
+
+    threads = rule_threads(load_config(args.configfile), args.cores)
+    results = _workdir(args) / "results"
+    run = run_workflow(args.configfile, args.cores, results=results)
+    total = (f"whole run: {run.wall_seconds:.0f} s wall on {args.cores} cores, {run.cpu_seconds:.0f} CPU s "
+             "(Snakemake and every job, exact)")
+    return f"{report(results, threads, args.markdown)}\n{'- ' if args.markdown else ''}{total}"
+
+
+def _workdir(args: argparse.Namespace) -> Path:
+    """The directory for the benchmark's runs (``--results``, or a new temporary one), announced on stderr."""
+    workdir = Path(args.results or tempfile.mkdtemp(prefix="bayesrb-bench-"))
+    print(f"running the workflow into {workdir} ...", file=sys.stderr, flush=True)
+    return workdir
 
 
 def _visit_counts(text: str) -> list[int]:
