@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import ROOT, TINY
 
 from bayesrb import benchmark
 from bayesrb.benchmark import (
     LinearFit,
-    RunCost,
     ScalingPoint,
     linear_fit,
     load_config,
@@ -163,22 +163,20 @@ def test_scaling_config_observes_one_field_on_as_many_nights_as_visits():
         scaling_config(base, 0, 512, "/tmp/r")
 
 
-def test_measure_scaling_charges_the_stamp_stage_of_each_run(tmp_path, monkeypatch):
-    def fake_workflow(configfile, cores, results=None, until=()) -> RunCost:
-        config = yaml.safe_load(Path(configfile).read_text())
-        assert until == ("extract_stamps",) and cores == 2
-        out = Path(config["results"])
-        for night in range(config["simulate"]["n_nights"]):
-            write_tiny_shard(out / "stamps" / f"n{night}.zarr", f"n{night}", 3)
-            for rule in benchmark.PIPELINE_RULES:
-                write_benchmark(out / "benchmarks" / rule / f"n{night}.tsv", 1.5, 100, 1.0)
-        return RunCost(99.0, 4.0 * config["simulate"]["n_nights"] + 2.0)
-
-    monkeypatch.setattr(benchmark, "run_workflow", fake_workflow)
-    points = measure_scaling({"threads": {"subtract": 3}}, [1, 2, 4], 128, 2, tmp_path)
-    # per visit: subtract 1.5 s x 3 threads + detect 1.5 s + extract_stamps 1.5 s = 7.5 core-s, 3 CPU s
-    assert points == [ScalingPoint(n, 3 * n, 7.5 * n, 3.0 * n, 4.0 * n + 2.0) for n in (1, 2, 4)]
-    assert (tmp_path / "visits-4" / "config.yaml").is_file()
+def test_measure_scaling_runs_the_stamp_stage_at_each_visit_count(tmp_path, monkeypatch):
+    # real Snakemake runs of the tiny config's stamp stage, on one field of 128² images, at 1 and 2 visits
+    monkeypatch.chdir(ROOT)
+    points = measure_scaling(yaml.safe_load(TINY.read_text()), [1, 2], 128, 2, tmp_path)
+    assert [point.visits for point in points] == [1, 2]
+    for point in points:
+        results = tmp_path / f"visits-{point.visits}" / "results"
+        assert len(list((results / "stamps").glob("*.zarr"))) == point.visits
+        assert point.stamps == benchmark.count_stamps(results) > 0
+        stage = rule_costs(results, benchmark.PIPELINE_RULES)
+        assert [cost.jobs for cost in stage] == [point.visits] * len(benchmark.PIPELINE_RULES)
+        assert point.core_seconds == pytest.approx(sum(cost.core_seconds for cost in stage))
+        assert 0 < point.cpu_seconds < point.run_cpu_seconds
+        assert not (results / "dataset").exists()  # stopped at the stamp stage
 
 
 def test_measure_command_counts_the_cpu_time_of_the_processes_it_waits_for():
