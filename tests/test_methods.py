@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+from bayesrb.model.benchmark import VARIANTS, measure
 from bayesrb.model.methods import (
     MeanFieldSVI,
     ModelSettings,
@@ -17,7 +18,7 @@ from bayesrb.model.methods import (
     pad_rows,
     weight_prior,
 )
-from bayesrb.model.network import NetworkConfig
+from bayesrb.model.network import NetworkConfig, forward_flops
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
 KINDS = [("bayesian", "full"), ("bayesian", "head"), ("mc_dropout", "full"), ("deterministic", "full")]
@@ -178,3 +179,14 @@ def test_fan_in_prior_matches_the_initialisation_scale_of_each_kernel():
     assert weight_prior("fixed", 0.5).scale == pytest.approx(0.5)
     with pytest.raises(ValueError, match="model.prior must be one of"):
         ModelSettings(prior="flat")
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_speed_benchmark_times_training_and_scoring_of_every_variant(name):
+    overrides = VARIANTS[name] | {"batch_size": 8, "score_batch_size": 16,
+                                  "network": {"filters": [4], "dense_units": 8}}
+    result = measure(name, overrides, stamp_shape=(11, 11, 2), steps=3, n_candidates=40, n_samples=3)
+    flops = forward_flops(NetworkConfig(filters=(4,), dense_units=8), (11, 11, 2))
+    assert result.name == name
+    assert result.train_stamps_per_s > 0 and result.score_seconds > 0
+    assert result.train_gflops == pytest.approx(3 * flops * result.train_stamps_per_s / 1e9)

@@ -1,11 +1,12 @@
 """Speed of every model kind on this machine: training steps, and scoring many candidates with many samples.
 
 The stamps are random and held in memory, so the numbers measure the model, not the input pipeline (which the
-workflow's own ``train_model`` logs report per epoch). FLOP rates count a multiply-add as 2 and a training step as
-3 forward passes (:func:`bayesrb.model.network.forward_flops`); they are compared with this machine's measured
-float32 matrix-product rate (:func:`bayesrb.model.speed.matmul_gflops`).
+workflow's own ``train_model`` logs report per epoch). Training speed is that of the median step. FLOP rates count
+a multiply-add as 2 and a training step as 3 forward passes (:func:`bayesrb.model.network.forward_flops`); they are
+compared with this machine's measured float32 matrix-product rate (:func:`bayesrb.model.speed.matmul_gflops`).
 """
 
+import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +43,11 @@ def _stamps(n: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
 
 
 def _train_speed(method, settings: ModelSettings, shape, steps: int):
-    """Stamps per second of jitted training steps (after one compile-and-warm-up step), and the trained state."""
+    """Stamps per second of the median jitted training step (after one compile-and-warm-up step), and the state.
+
+    Each step is waited for and timed on its own: the median ignores the occasional step slowed by other work on
+    the machine (on a shared virtual machine whole stretches of steps can run 2-3x slower).
+    """
     size = settings.batch_size
     x = _stamps(size, shape, 1)
     y = (np.arange(size) % 2).astype(np.float32)
@@ -50,11 +55,12 @@ def _train_speed(method, settings: ModelSettings, shape, steps: int):
     key = jax.random.PRNGKey(0)
     state = method.init(key, x)
     state, _ = jax.block_until_ready(method.train_step(state, batch, key))
-    start = time.perf_counter()
+    seconds = []
     for step in range(steps):
-        state, _ = method.train_step(state, batch, jax.random.fold_in(key, step))
-    jax.block_until_ready(state)
-    return steps * size / (time.perf_counter() - start), state
+        start = time.perf_counter()
+        state, _ = jax.block_until_ready(method.train_step(state, batch, jax.random.fold_in(key, step)))
+        seconds.append(time.perf_counter() - start)
+    return size / statistics.median(seconds), state
 
 
 def _score_seconds(method, state, settings: ModelSettings, shape, n_candidates: int, n_samples: int) -> float:
