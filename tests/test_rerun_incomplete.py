@@ -22,7 +22,8 @@ def _kill_at_first_checkpoint(results: Path, log: Path, timeout: float = 300) ->
     """Run the tiny workflow, SIGKILL its process group once an epoch checkpoint appears; return the training folder.
 
     Only a finished checkpoint counts (orbax renames its temporary folder to the epoch number when done). The run
-    takes no lock (``--nolock``), so the killed run leaves no stale lock behind.
+    takes no lock (``--nolock``), so the killed run leaves no stale lock behind. The folder is polled every 10 ms:
+    on an idle machine the tiny config's second and last epoch and the final model take only ~0.3 s.
     """
     with log.open("w") as output:
         process = subprocess.Popen(snakemake_command(results, "--nolock", *model_targets(results)), cwd=ROOT,
@@ -32,7 +33,7 @@ def _kill_at_first_checkpoint(results: Path, log: Path, timeout: float = 300) ->
         while not (checkpoints := [p for p in results.glob("experiments/*/checkpoints/*/*") if p.name.isdigit()]):
             assert process.poll() is None, f"the run ended before any checkpoint:\n{log.read_text()[-3000:]}"
             assert time.monotonic() < deadline, f"no checkpoint after {timeout} s:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+            time.sleep(0.01)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
