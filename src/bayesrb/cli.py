@@ -23,12 +23,14 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _benchmark_table(args: argparse.Namespace) -> str:
+    """``--table RESULTS``: the per-rule table of a finished run, without running anything."""
     from bayesrb.benchmark import load_config, report, rule_threads
 
     return report(args.table, rule_threads(load_config(args.configfile), args.cores), args.markdown)
 
 
 def _benchmark_scaling(args: argparse.Namespace) -> str:
+    """``--scaling N,N,...``: the stamp stage run at each visit count, and the straight-line fits of its cost."""
     from bayesrb.benchmark import load_config, measure_scaling, scaling_report
 
     config = load_config(args.configfile)
@@ -37,6 +39,7 @@ def _benchmark_scaling(args: argparse.Namespace) -> str:
 
 
 def _benchmark_run(args: argparse.Namespace) -> str:
+    """No mode flag: run the whole workflow, then tabulate it with the exact cost of the whole run."""
     from bayesrb.benchmark import load_config, report, rule_threads, run_workflow
 
     threads = rule_threads(load_config(args.configfile), args.cores)
