@@ -29,6 +29,7 @@ import numpy as np
 import yaml
 
 from bayesrb.errors import BadInputError
+from bayesrb.markdown import markdown_table
 from bayesrb.stamps.shard import read_shard_meta
 
 #: The columns of a benchmark file that are read: wall seconds, CPU seconds, peak RSS (MB).
@@ -296,8 +297,7 @@ def throughput(results: str | Path, rules: Sequence[str] = PIPELINE_RULES, stamp
 def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
     """Render rows of cells as a Markdown table, or as right-aligned text columns (the first left-aligned)."""
     if markdown:
-        lines = [header, ["---"] * len(header), *rows]
-        return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+        return markdown_table(header, rows)
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
                                for i, (cell, w) in enumerate(zip(cells, widths, strict=True)))

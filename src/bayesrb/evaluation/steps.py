@@ -21,6 +21,7 @@ from bayesrb.evaluation.metrics import ALL_HELD_OUT, experiment_metrics
 from bayesrb.evaluation.table import evaluation_table, held_out
 from bayesrb.figures import evaluation as figures
 from bayesrb.figures.style import save_figure
+from bayesrb.markdown import markdown_table
 
 __all__ = ["EvaluationSettings", "EXPERIMENT_FIGURES", "COMPARISON_FIGURES", "write_evaluation_table",
            "write_metrics", "write_experiment_figures", "write_comparison_figures", "metrics_summary",
@@ -126,13 +127,12 @@ def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_H
     columns = (("accuracy", "accuracy", 100), ("FPR", "fpr", 100), ("FNR", "fnr", 100),
                ("FNR at target FPR", "fnr_at_fpr_threshold", 100), ("ROC AUC", "roc_auc", 1),
                ("ECE", "ece", 100), ("Brier", "brier", 1))
-    lines = ["| experiment | n | " + " | ".join(name for name, _, _ in columns) + " |",
-             "|---" * (len(columns) + 2) + "|"]
+    rows = []
     for experiment, content in metrics.items():
         values = content["splits"][split]
         cells = [_percent_or_plain(values[key], scale) for _, key, scale in columns]
-        lines.append(f"| {experiment} | {values['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        rows.append([experiment, str(values["n"]), *cells])
+    return markdown_table(["experiment", "n", *(name for name, _, _ in columns)], rows) + "\n"
 
 
 def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike) -> str:
