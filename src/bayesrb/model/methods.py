@@ -534,8 +534,7 @@ class BayesianMethod(Method):
         self.svi = MeanFieldSVI(
             Head(network) if head_only else Classifier(network), name="head" if head_only else "net",
             prior=weight_prior(settings.prior, settings.prior_scale), guide_init_scale=settings.guide_init_scale,
-            n_train=n_train,
-            optimizer=optimizer, trunk=Trunk(network) if head_only else None)
+            n_train=n_train, optimizer=optimizer, trunk=Trunk(network) if head_only else None)
         self.n_train = n_train
 
     def init(self, key: jax.Array, example_x: jax.Array):
