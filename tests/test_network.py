@@ -1,10 +1,12 @@
+from pathlib import Path
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesrb.model import network
+from bayesrb.model import network, onednn
 from bayesrb.model.network import (
     Classifier,
     Conv,
@@ -15,6 +17,7 @@ from bayesrb.model.network import (
     forward_flops,
     trunk_output_shape,
 )
+from bayesrb.model.onednn import conv_onednn
 from bayesrb.model.preprocess import IQR_PER_SIGMA, augment, normalise, quantiles
 
 
@@ -23,7 +26,7 @@ def _stamps(shape, seed=0):
 
 
 @pytest.mark.parametrize(("size", "features"), [(55, 10 * 10 * 32), (31, 4 * 4 * 32), (21, 2 * 2 * 32)])
-@pytest.mark.parametrize("impl", ["matmul", "xla"])
+@pytest.mark.parametrize("impl", ["onednn", "matmul", "xla"])
 def test_output_shapes(size, features, impl):
     config = NetworkConfig(conv_impl=impl)
     x = jax.ShapeDtypeStruct((3, size, size, 4), jnp.float32)
@@ -51,7 +54,7 @@ def test_forward_flops_of_default_network():
     assert forward_flops(NetworkConfig(), (55, 55, 4)) == 29_864_064
 
 
-@pytest.mark.parametrize("impl", ["matmul", "xla"])
+@pytest.mark.parametrize("impl", ["onednn", "matmul", "xla"])
 def test_conv_is_parameterised_and_initialised_like_flax_conv(impl):
     x = _stamps((2, 9, 9, 4))
     flax_conv = nn.Conv(8, (3, 3), padding="VALID")
@@ -76,10 +79,45 @@ def test_conv_matmul_equals_xla_over_several_padded_micro_batches(monkeypatch):
     _assert_trees_close(values[conv_matmul][1](y_grad), values[conv_xla][1](y_grad), rtol=1e-5)
 
 
-def test_matmul_and_xla_classifiers_agree_in_values_and_gradients():
+def test_conv_onednn_equals_xla_in_value_and_both_gradients():
+    x, kernel = _stamps((7, 12, 11, 5)), _stamps((3, 3, 5, 6), seed=1)
+    y_grad = _stamps((7, 10, 9, 6), seed=2)
+    values = {f: jax.vjp(f, x, kernel) for f in (conv_onednn, conv_xla)}
+    np.testing.assert_allclose(values[conv_onednn][0], values[conv_xla][0], rtol=1e-5, atol=1e-5)
+    _assert_trees_close(values[conv_onednn][1](y_grad), values[conv_xla][1](y_grad), rtol=1e-5)
+
+
+def test_conv_onednn_is_bit_reproducible_and_vmaps():
+    x, kernel = _stamps((2, 4, 12, 12, 3)), _stamps((3, 3, 3, 8), seed=1)
+    gradient = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(conv_onednn(x, k))), argnums=(0, 1)))
+    first, second = gradient(x[0], kernel), gradient(x[0], kernel)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+    mapped = jax.vmap(conv_onednn, in_axes=(0, None))(x, kernel)
+    np.testing.assert_array_equal(mapped.reshape(8, 10, 10, 8), conv_onednn(x.reshape(8, 12, 12, 3), kernel))
+
+
+def test_conv_onednn_rejects_bfloat16_and_names_a_missing_library(monkeypatch):
+    with pytest.raises(TypeError, match="float32"):
+        conv_onednn(jnp.zeros((1, 5, 5, 2), jnp.bfloat16), jnp.zeros((3, 3, 2, 4), jnp.bfloat16))
+    monkeypatch.setattr(onednn, "_library_candidates", lambda: [Path("/nonexistent/libdnnl.so.3")])
+    monkeypatch.setattr(onednn, "_SONAME", "libdnnl-missing.so.3")
+    onednn._onednn.cache_clear()
+    try:
+        with pytest.raises(onednn.OneDnnError, match="onednn-cpu-gomp"):
+            onednn._onednn()
+        assert not onednn.available()
+        assert network.resolve_conv_impl("auto") == "matmul"
+    finally:
+        monkeypatch.undo()
+        onednn._onednn.cache_clear()
+    assert onednn.available() and network.resolve_conv_impl("auto") == "onednn"
+
+
+@pytest.mark.parametrize("impl", ["onednn", "matmul"])
+def test_cpu_classifiers_agree_with_xla_in_values_and_gradients(impl):
     x = _stamps((4, 25, 25, 4))
     labels = jnp.array([0.0, 1.0, 1.0, 0.0])
-    models = {impl: Classifier(NetworkConfig(conv_impl=impl)) for impl in ("matmul", "xla")}
+    models = {name: Classifier(NetworkConfig(conv_impl=name)) for name in (impl, "xla")}
     params = jax.jit(models["xla"].init)(jax.random.key(1), x)
 
     def loss(p, model):
@@ -87,8 +125,8 @@ def test_matmul_and_xla_classifiers_agree_in_values_and_gradients():
         return jnp.mean(nn.softplus(logits) - labels * logits)
 
     results = {impl: jax.jit(jax.value_and_grad(loss), static_argnums=1)(params, m) for impl, m in models.items()}
-    np.testing.assert_allclose(results["matmul"][0], results["xla"][0], rtol=1e-5)
-    _assert_trees_close(results["matmul"][1], results["xla"][1], rtol=1e-4)
+    np.testing.assert_allclose(results[impl][0], results["xla"][0], rtol=1e-5)
+    _assert_trees_close(results[impl][1], results["xla"][1], rtol=1e-4)
 
 
 def test_dropout_only_when_not_deterministic():

@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     model_bench.add_argument("--steps", type=int, default=20, help="timed training steps per kind")
     model_bench.add_argument("--candidates", type=int, default=10_000, help="candidates to score")
     model_bench.add_argument("--samples", type=int, default=50, help="posterior samples per candidate")
-    model_bench.add_argument("--conv-impl", default="auto", choices=("auto", "matmul", "xla"),
-                             help="convolution implementation (default auto: matmul on a CPU, xla on a GPU)")
+    model_bench.add_argument("--conv-impl", default="auto", choices=("auto", "onednn", "matmul", "xla"),
+                             help="convolution implementation (default auto: onednn or matmul on a CPU, xla on a GPU)")
     model_bench.add_argument("--batch-size", type=int, default=128, help="training mini-batch size (default 128)")
     model_bench.set_defaults(func=_benchmark_model)
     score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")

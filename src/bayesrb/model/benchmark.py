@@ -97,7 +97,7 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
         Timed training steps per variant.
     n_candidates, n_samples : int
         Candidates scored, and posterior samples drawn per candidate.
-    conv_impl : {"auto", "matmul", "xla"}
+    conv_impl : {"auto", "onednn", "matmul", "xla"}
         Convolution implementation (:class:`bayesrb.model.network.NetworkConfig`).
     batch_size : int
         Training mini-batch size.

@@ -5,21 +5,27 @@ already normalised (see :mod:`bayesrb.model.preprocess`). A :class:`Trunk` of co
 flat features, a :class:`Head` maps features to one real-bogus logit per stamp, and :class:`Classifier` chains
 the two. Every convolution is 'VALID' and every block ends in a 2x2 max pool that drops an odd last row/column.
 
-Convolutions have two interchangeable implementations with identical parameters (``kernel`` of shape
+Convolutions have three interchangeable implementations with identical parameters (``kernel`` of shape
 ``(k, k, C, F)`` and ``bias`` of shape ``(F,)``, stored like :class:`flax.linen.Conv`), selected by
-``NetworkConfig.conv_impl`` (default ``"auto"``: ``"matmul"`` where JAX's default backend is the CPU, ``"xla"`` on
-GPUs and TPUs, so one config trains fast on both and its checkpoints move between them):
+``NetworkConfig.conv_impl`` (default ``"auto"``: ``"onednn"`` where JAX's default backend is the CPU and oneDNN
+loads, else ``"matmul"``; ``"xla"`` on GPUs and TPUs; so one config trains fast everywhere and its checkpoints
+move between machines):
 
-``"matmul"`` (:func:`conv_matmul`, for CPUs)
+``"onednn"`` (:func:`bayesrb.model.onednn.conv_onednn`, for x86-64 Linux CPUs)
+    oneDNN's convolution, forward pass and both gradients, called through XLA's FFI on XLA's own buffers. At
+    ~200 GFLOP/s per layer on this project's 2-core machine, against 50-110 for ``"matmul"`` and 20-110 for
+    ``"xla"`` (numbers in :mod:`bayesrb.model.speed`).
+``"matmul"`` (:func:`conv_matmul`, for other CPUs)
     The k*k shifted views of the input are concatenated along the channel axis into patches, which are contracted
     with the kernel in one matrix product. On CPU the batch is processed in micro-batches whose patches stay in
     the cache, and a custom gradient computes the weight gradient as one matrix product per micro-batch and the
     input gradient as (patch gradient) pads and adds. XLA:CPU computes the weight gradient of its own
-    convolution at ~10 GFLOP/s for these shapes; on this project's 2-core machine the default network trains
-    ~1.6x faster and infers ~1.5x faster with ``"matmul"`` (numbers in :mod:`bayesrb.model.speed`).
-    Forward-mode autodiff (``jax.jvp``) is not available through its custom gradient.
+    convolution at ~10 GFLOP/s for these shapes.
 ``"xla"`` (:func:`conv_xla`, for GPUs)
     :func:`jax.lax.conv_general_dilated`, the reference implementation; use it on GPUs (cuDNN).
+
+Forward-mode autodiff (``jax.jvp``) is not available through the custom gradients of ``"onednn"`` and
+``"matmul"``.
 
 Max pooling is written as the maximum of four strided slices, whose gradient is a cheap select (the gradient of
 :func:`flax.linen.max_pool` is a select-and-scatter, 15x slower on CPU).
@@ -33,7 +39,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-CONV_IMPLS = ("auto", "matmul", "xla")
+from bayesrb.model import onednn
+
+CONV_IMPLS = ("auto", "onednn", "matmul", "xla")
 POOL = 2
 
 
@@ -53,7 +61,7 @@ class NetworkConfig:
         Units of the hidden dense layer of the head.
     dropout_rate : float
         Dropout rate before the output layer, applied only with ``deterministic=False`` (Monte Carlo dropout).
-    conv_impl : {"auto", "matmul", "xla"}
+    conv_impl : {"auto", "onednn", "matmul", "xla"}
         How convolutions are computed; all give the same result with the same parameters (``"auto"``: see
         :func:`resolve_conv_impl`).
     """
@@ -176,16 +184,19 @@ def resolve_conv_impl(impl: str) -> str:
 
     Parameters
     ----------
-    impl : {"auto", "matmul", "xla"}
+    impl : {"auto", "onednn", "matmul", "xla"}
 
     Returns
     -------
     str
-        ``"matmul"`` or ``"xla"`` (``"auto"`` gives ``"matmul"`` on the CPU backend, ``"xla"`` on any other).
+        ``"onednn"``, ``"matmul"`` or ``"xla"``: ``"auto"`` gives ``"onednn"`` on the CPU backend where oneDNN
+        loads (:func:`bayesrb.model.onednn.available`), ``"matmul"`` on other CPUs, ``"xla"`` on any other backend.
     """
     if impl != "auto":
         return impl
-    return "matmul" if jax.default_backend() == "cpu" else "xla"
+    if jax.default_backend() != "cpu":
+        return "xla"
+    return "onednn" if onednn.available() else "matmul"
 
 
 class Conv(nn.Module):
@@ -197,7 +208,7 @@ class Conv(nn.Module):
         Number of output channels ``F``.
     kernel_size : int
         Side ``k`` of the square kernel.
-    impl : {"auto", "matmul", "xla"}
+    impl : {"auto", "onednn", "matmul", "xla"}
         Implementation (see the module docstring).
     """
 
@@ -211,7 +222,7 @@ class Conv(nn.Module):
         k = self.kernel_size
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        convolve = conv_xla if resolve_conv_impl(self.impl) == "xla" else conv_matmul
+        convolve = {"onednn": onednn.conv_onednn, "matmul": conv_matmul, "xla": conv_xla}[resolve_conv_impl(self.impl)]
         return convolve(x, kernel) + bias
 
 

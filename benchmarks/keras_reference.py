@@ -1,0 +1,107 @@
+"""Speed of the published method's stack on this machine: the GOTO VGG6-like CNN in Keras/TensorFlow on the CPU.
+
+The reference for ``bayesrb benchmark-model``: the same network (two blocks of two 3x3 'valid' convolutions with
+16 and 32 filters, each block ending in a 2x2 max pool, a 256-unit dense layer, dropout and one sigmoid output)
+on the same random 55x55x4 stamps held in memory, timed the same way (median training step after a warm-up;
+wall time of scoring 10,000 candidates with S Monte Carlo dropout samples, every sample a whole forward pass as in
+the published method). TensorFlow is not a dependency of bayesrb; run this in its own environment::
+
+    python -m venv /tmp/keras && /tmp/keras/bin/pip install tensorflow-cpu
+    /tmp/keras/bin/python benchmarks/keras_reference.py
+
+and ``bayesrb benchmark-model`` right after it, so that both see the same machine.
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import tensorflow as tf
+from tensorflow import keras
+
+STAMP_SHAPE = (55, 55, 4)
+
+
+def vgg6(dropout_rate: float = 0.5) -> keras.Model:
+    """The default network of bayesrb, written in Keras."""
+    conv = dict(kernel_size=3, padding="valid", activation="relu")
+    return keras.Sequential([
+        keras.Input(STAMP_SHAPE),
+        keras.layers.Conv2D(16, **conv), keras.layers.Conv2D(16, **conv), keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(32, **conv), keras.layers.Conv2D(32, **conv), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dropout(dropout_rate),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Wall seconds of every training batch."""
+
+    def on_train_begin(self, logs=None):
+        """Start an empty list of step times."""
+        self.seconds = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        """Note the start of a step."""
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Record the step's wall time."""
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def training_stamps_per_s(stamps: np.ndarray, labels: np.ndarray, batch_size: int, steps: int) -> float:
+    """Median training throughput of ``model.fit`` (Adam, binary cross-entropy) after one warm-up epoch."""
+    model = vgg6()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    n = batch_size * steps
+    model.fit(stamps[:n], labels[:n], batch_size=batch_size, epochs=1, verbose=0)
+    timer = StepTimer()
+    model.fit(stamps[:n], labels[:n], batch_size=batch_size, epochs=1, verbose=0, callbacks=[timer])
+    return batch_size / statistics.median(timer.seconds)
+
+
+def mc_dropout_seconds(stamps: np.ndarray, samples: int, batch_size: int, compiled: bool) -> float:
+    """Wall seconds to draw ``samples`` dropout forward passes of every stamp (after a warm-up call)."""
+    model = vgg6()
+    forward = tf.function(lambda x: model(x, training=True)) if compiled else (lambda x: model(x, training=True))
+    batches = [tf.constant(stamps[i:i + batch_size]) for i in range(0, len(stamps), batch_size)]
+    forward(batches[0])
+    start = time.perf_counter()
+    for _ in range(samples):
+        for batch in batches:
+            forward(batch).numpy()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Print the training speed at batch 64 and 128, and the Monte Carlo dropout scoring times."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=50, help="timed training steps (default 50)")
+    parser.add_argument("--candidates", type=int, default=10_000, help="stamps scored (default 10,000)")
+    parser.add_argument("--samples", type=int, default=50, help="dropout samples when compiled (default 50)")
+    parser.add_argument("--eager-samples", type=int, default=10,
+                        help="dropout samples timed in the eager loop, scaled to --samples (default 10)")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    stamps = rng.standard_normal((max(args.candidates, 128 * args.steps), *STAMP_SHAPE), dtype=np.float32)
+    labels = rng.integers(0, 2, len(stamps)).astype(np.float32)
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {threads} threads")
+    for batch_size in (64, 128):
+        rate = training_stamps_per_s(stamps, labels, batch_size, args.steps)
+        print(f"training, batch {batch_size}: {rate:.0f} stamps/s (median step)", flush=True)
+    scored = stamps[:args.candidates]
+    compiled = mc_dropout_seconds(scored, args.samples, 1024, compiled=True)
+    print(f"MC dropout {args.candidates} x {args.samples}, tf.function: {compiled:.1f} s", flush=True)
+    eager = mc_dropout_seconds(scored, args.eager_samples, 1024, compiled=False)
+    scaled = eager * args.samples / args.eager_samples
+    print(f"MC dropout {args.candidates} x {args.samples}, eager loop: {scaled:.1f} s "
+          f"({eager:.1f} s for {args.eager_samples} samples)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
