@@ -54,15 +54,17 @@ def test_forward_flops_of_default_network():
     assert forward_flops(NetworkConfig(), (55, 55, 4)) == 29_864_064
 
 
+@pytest.mark.parametrize("relu", [False, True])
 @pytest.mark.parametrize("impl", ["onednn", "matmul", "xla"])
-def test_conv_is_parameterised_and_initialised_like_flax_conv(impl):
+def test_conv_is_parameterised_and_initialised_like_flax_conv(impl, relu):
     x = _stamps((2, 9, 9, 4))
     flax_conv = nn.Conv(8, (3, 3), padding="VALID")
     params = flax_conv.init(jax.random.key(0), x)
-    ours = Conv(8, 3, impl)
+    ours = Conv(8, 3, impl, relu=relu)
     assert jax.tree.all(jax.tree.map(jnp.array_equal, ours.init(jax.random.key(0), x), params))
     params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
-    np.testing.assert_allclose(ours.apply(params, x), flax_conv.apply(params, x), rtol=1e-5, atol=1e-5)
+    expected = flax_conv.apply(params, x)
+    np.testing.assert_allclose(ours.apply(params, x), nn.relu(expected) if relu else expected, rtol=1e-5, atol=1e-5)
 
 
 def _assert_trees_close(actual, desired, rtol):
@@ -79,26 +81,36 @@ def test_conv_matmul_equals_xla_over_several_padded_micro_batches(monkeypatch):
     _assert_trees_close(values[conv_matmul][1](y_grad), values[conv_xla][1](y_grad), rtol=1e-5)
 
 
-def test_conv_onednn_equals_xla_in_value_and_both_gradients():
-    x, kernel = _stamps((7, 12, 11, 5)), _stamps((3, 3, 5, 6), seed=1)
+@pytest.mark.parametrize("relu", [False, True])
+def test_conv_onednn_equals_xla_in_value_and_all_gradients(relu):
+    x, kernel, bias = _stamps((7, 12, 11, 5)), _stamps((3, 3, 5, 6), seed=1), _stamps((6,), seed=3)
     y_grad = _stamps((7, 10, 9, 6), seed=2)
-    values = {f: jax.vjp(f, x, kernel) for f in (conv_onednn, conv_xla)}
-    np.testing.assert_allclose(values[conv_onednn][0], values[conv_xla][0], rtol=1e-5, atol=1e-5)
-    _assert_trees_close(values[conv_onednn][1](y_grad), values[conv_xla][1](y_grad), rtol=1e-5)
+
+    def reference(x, kernel, bias):
+        y = conv_xla(x, kernel) + bias
+        return jax.nn.relu(y) if relu else y
+
+    values = {name: jax.vjp(f, x, kernel, bias) for name, f in
+              (("onednn", lambda *a: conv_onednn(*a, relu)), ("xla", reference))}
+    np.testing.assert_allclose(values["onednn"][0], values["xla"][0], rtol=1e-5, atol=1e-5)
+    assert not relu or (values["xla"][0] == 0).mean() > 0.3  # the ReLU masks many outputs
+    _assert_trees_close(values["onednn"][1](y_grad), values["xla"][1](y_grad), rtol=1e-5)
 
 
 def test_conv_onednn_is_bit_reproducible_and_vmaps():
-    x, kernel = _stamps((2, 4, 12, 12, 3)), _stamps((3, 3, 3, 8), seed=1)
-    gradient = jax.jit(jax.grad(lambda x, k: jnp.sum(jnp.sin(conv_onednn(x, k))), argnums=(0, 1)))
-    first, second = gradient(x[0], kernel), gradient(x[0], kernel)
+    x, kernel, bias = _stamps((2, 4, 12, 12, 3)), _stamps((3, 3, 3, 8), seed=1), _stamps((8,), seed=2)
+    loss = lambda x, k, b: jnp.sum(jnp.sin(conv_onednn(x, k, b, True)))  # noqa: E731
+    gradient = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    first, second = gradient(x[0], kernel, bias), gradient(x[0], kernel, bias)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
-    mapped = jax.vmap(conv_onednn, in_axes=(0, None))(x, kernel)
-    np.testing.assert_array_equal(mapped.reshape(8, 10, 10, 8), conv_onednn(x.reshape(8, 12, 12, 3), kernel))
+    mapped = jax.vmap(conv_onednn, in_axes=(0, None, None))(x, kernel, bias)
+    np.testing.assert_array_equal(mapped.reshape(8, 10, 10, 8), conv_onednn(x.reshape(8, 12, 12, 3), kernel, bias))
 
 
 def test_conv_onednn_rejects_bfloat16_and_names_a_missing_library(monkeypatch):
     with pytest.raises(TypeError, match="float32"):
-        conv_onednn(jnp.zeros((1, 5, 5, 2), jnp.bfloat16), jnp.zeros((3, 3, 2, 4), jnp.bfloat16))
+        conv_onednn(jnp.zeros((1, 5, 5, 2), jnp.bfloat16), jnp.zeros((3, 3, 2, 4), jnp.bfloat16),
+                    jnp.zeros(4, jnp.bfloat16))
     monkeypatch.setattr(onednn, "_library_candidates", lambda: [Path("/nonexistent/libdnnl.so.3")])
     monkeypatch.setattr(onednn, "_SONAME", "libdnnl-missing.so.3")
     onednn._onednn.cache_clear()

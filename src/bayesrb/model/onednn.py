@@ -4,8 +4,10 @@ XLA:CPU computes the convolutions of this network, and their gradients most of a
 project's 2-core machine; oneDNN, the library under TensorFlow's CPU convolutions, computes the same forward
 pass, weight gradient and input gradient at ~200 GFLOP/s (the machine's float32 matrix-product peak). This module
 binds oneDNN's C API (``libdnnl.so.3`` from the ``onednn-cpu-gomp`` wheel) with :mod:`ctypes` and exposes
-:func:`conv_onednn`, a JAX function with a custom gradient whose three parts run as :func:`jax.pure_callback`
-calls. It runs only on the CPU backend; :func:`available` says whether the library loads.
+:func:`conv_onednn`, a JAX function with a custom gradient whose parts are XLA FFI calls: their handlers are
+ctypes callbacks that hand XLA's own buffers to oneDNN, with no copy. The bias and an optional ReLU are fused into
+the forward convolution, saving XLA a pass over the activations, and the weight-gradient call also gives the bias
+gradient. It runs only on the CPU backend; :func:`available` says whether the library loads.
 
 Arrays are ``float32`` in JAX's layouts: images ``(N, H, W, C)`` (channels last) and kernels ``(k, k, C, F)``;
 oneDNN reads and writes them in place, and the kernel is reordered into oneDNN's preferred blocked layout on each
@@ -28,7 +30,8 @@ _SONAME = "libdnnl.so.3"
 _DIMS = ctypes.c_int64 * 12  # dnnl_dims_t (DNNL_MAX_NDIMS = 12)
 _HANDLE = ctypes.c_void_p
 _F32, _FORMAT_ANY, _CPU, _IN_ORDER, _DIRECT, _FORWARD_TRAINING = 3, 1, 1, 1, 1, 64
-_SRC, _DST, _WEIGHTS, _DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS = 1, 17, 33, 129, 145, 161
+_SRC, _DST, _WEIGHTS, _BIAS, _DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS, _DIFF_BIAS = 1, 17, 33, 41, 129, 145, 161, 169
+_ELTWISE_RELU = 0x20
 _QUERY_WEIGHTS, _QUERY_DIFF_WEIGHTS = 131, 132
 
 
@@ -56,6 +59,10 @@ _SIGNATURES = {
     "dnnl_memory_create": [ctypes.POINTER(_HANDLE), _HANDLE, _HANDLE, _HANDLE],
     "dnnl_memory_destroy": [_HANDLE],
     "dnnl_primitive_execute": [_HANDLE, _HANDLE, ctypes.c_int, ctypes.POINTER(_ExecArg)],
+    "dnnl_primitive_attr_create": [ctypes.POINTER(_HANDLE)],
+    "dnnl_post_ops_create": [ctypes.POINTER(_HANDLE)],
+    "dnnl_post_ops_append_eltwise": [_HANDLE, ctypes.c_int, ctypes.c_float, ctypes.c_float],
+    "dnnl_primitive_attr_set_post_ops": [_HANDLE, _HANDLE],
 }
 
 
@@ -144,9 +151,13 @@ def available() -> bool:
 
 
 class _ConvPlan:
-    """oneDNN primitives for one 'VALID', stride-1 convolution of ``(N, H, W, C)`` by ``(k, k, C, F)``."""
+    """oneDNN primitives for one 'VALID', stride-1 convolution of ``(N, H, W, C)`` by ``(k, k, C, F)`` plus bias.
 
-    def __init__(self, x_shape: tuple[int, int, int, int], kernel_shape: tuple[int, int, int, int]):
+    With ``relu``, the forward convolution applies a ReLU to its output (the gradients are those of the
+    convolution alone: the caller masks the output gradient).
+    """
+
+    def __init__(self, x_shape: tuple[int, int, int, int], kernel_shape: tuple[int, int, int, int], relu: bool):
         dnn = self.dnn = _onednn()
         n, h, w, c = x_shape
         k, _, _, f = kernel_shape
@@ -155,20 +166,30 @@ class _ConvPlan:
         self.x_desc = dnn.memory_desc((n, c, h, w), (h * w * c, 1, w * c, c))
         self.y_desc = dnn.memory_desc((n, f, rows, cols), (rows * cols * f, 1, cols * f, f))
         self.kernel_desc = dnn.memory_desc((f, c, k, k), (1, f, k * c * f, c * f))
+        self.bias_desc = dnn.memory_desc((f,), (1,))
         geometry = (_DIMS(1, 1), _DIMS(0, 0), _DIMS(0, 0), _DIMS(0, 0))  # strides, dilations, padding l / r
         forward = dnn.create("dnnl_convolution_forward_primitive_desc_create", dnn.engine, _FORWARD_TRAINING,
-                             _DIRECT, self.x_desc, dnn.memory_desc((f, c, k, k)), None, self.y_desc, *geometry, None)
+                             _DIRECT, self.x_desc, dnn.memory_desc((f, c, k, k)), self.bias_desc, self.y_desc,
+                             *geometry, self._relu_attr() if relu else None)
         input_grad = dnn.create("dnnl_convolution_backward_data_primitive_desc_create", dnn.engine, _DIRECT,
                                 self.x_desc, dnn.memory_desc((f, c, k, k)), self.y_desc, *geometry, forward, None)
         kernel_grad = dnn.create("dnnl_convolution_backward_weights_primitive_desc_create", dnn.engine, _DIRECT,
-                                 self.x_desc, dnn.memory_desc((f, c, k, k)), None, self.y_desc, *geometry, forward,
-                                 None)
+                                 self.x_desc, dnn.memory_desc((f, c, k, k)), self.bias_desc, self.y_desc,
+                                 *geometry, forward, None)
         self.forward, self.forward_kernel = self._with_kernel_layout(forward, _QUERY_WEIGHTS)
         self.input_grad, self.input_grad_kernel = self._with_kernel_layout(input_grad, _QUERY_WEIGHTS)
         self.kernel_grad, self.kernel_grad_kernel = self._with_kernel_layout(kernel_grad, _QUERY_DIFF_WEIGHTS)
         self.to_forward_kernel = self._reorder(self.kernel_desc, self.forward_kernel)
         self.to_input_grad_kernel = self._reorder(self.kernel_desc, self.input_grad_kernel)
         self.from_kernel_grad_kernel = self._reorder(self.kernel_grad_kernel, self.kernel_desc)
+
+    def _relu_attr(self) -> _HANDLE:
+        """Primitive attributes with one post-op: ReLU."""
+        post_ops = self.dnn.create("dnnl_post_ops_create")
+        self.dnn.call("dnnl_post_ops_append_eltwise", post_ops, _ELTWISE_RELU, 0.0, 0.0)
+        attr = self.dnn.create("dnnl_primitive_attr_create")
+        self.dnn.call("dnnl_primitive_attr_set_post_ops", attr, post_ops)
+        return attr
 
     def _with_kernel_layout(self, primitive_desc: _HANDLE, query: int) -> tuple[_HANDLE, _HANDLE]:
         """The primitive of ``primitive_desc`` and the kernel layout it chose."""
@@ -190,12 +211,13 @@ class _ConvPlan:
         self.dnn.execute(reorder, {_SRC: (self.kernel_desc, kernel), _DST: (layout, blocked.ctypes.data)})
         return blocked
 
-    def run_forward(self, x: int, kernel: int, y: int) -> None:
-        """``y = conv(x, kernel)``; arguments are addresses of C-ordered float32 arrays."""
+    def run_forward(self, x: int, kernel: int, bias: int, y: int) -> None:
+        """``y = conv(x, kernel) + bias`` (then ReLU); arguments are addresses of C-ordered float32 arrays."""
         with self.dnn.lock:
             blocked = self._reordered_kernel(kernel, self.to_forward_kernel, self.forward_kernel)
             self.dnn.execute(self.forward, {_SRC: (self.x_desc, x), _DST: (self.y_desc, y),
-                                            _WEIGHTS: (self.forward_kernel, blocked.ctypes.data)})
+                                            _WEIGHTS: (self.forward_kernel, blocked.ctypes.data),
+                                            _BIAS: (self.bias_desc, bias)})
 
     def run_input_grad(self, y_grad: int, kernel: int, x_grad: int) -> None:
         """``x_grad``: the gradient with respect to ``x`` of ``sum(y_grad * conv(x, kernel))``."""
@@ -204,19 +226,20 @@ class _ConvPlan:
             self.dnn.execute(self.input_grad, {_DIFF_DST: (self.y_desc, y_grad), _DIFF_SRC: (self.x_desc, x_grad),
                                                _WEIGHTS: (self.input_grad_kernel, blocked.ctypes.data)})
 
-    def run_kernel_grad(self, x: int, y_grad: int, kernel_grad: int) -> None:
-        """``kernel_grad``: the gradient with respect to the kernel of ``sum(y_grad * conv(x, kernel))``."""
+    def run_kernel_grad(self, x: int, y_grad: int, kernel_grad: int, bias_grad: int) -> None:
+        """The gradients with respect to the kernel and the bias of ``sum(y_grad * (conv(x, kernel) + bias))``."""
         blocked = self._buffer(self.kernel_grad_kernel)
         with self.dnn.lock:
             self.dnn.execute(self.kernel_grad, {_SRC: (self.x_desc, x), _DIFF_DST: (self.y_desc, y_grad),
-                                                _DIFF_WEIGHTS: (self.kernel_grad_kernel, blocked.ctypes.data)})
+                                                _DIFF_WEIGHTS: (self.kernel_grad_kernel, blocked.ctypes.data),
+                                                _DIFF_BIAS: (self.bias_desc, bias_grad)})
             self.dnn.execute(self.from_kernel_grad_kernel, {_SRC: (self.kernel_grad_kernel, blocked.ctypes.data),
                                                             _DST: (self.kernel_desc, kernel_grad)})
 
 
 @functools.lru_cache(maxsize=64)
-def _plan(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...]) -> _ConvPlan:
-    return _ConvPlan(x_shape, kernel_shape)
+def _plan(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], relu: bool = False) -> _ConvPlan:
+    return _ConvPlan(x_shape, kernel_shape, relu)
 
 
 # XLA's FFI (xla/ffi/api/c_api.h, API 0.x): the call frame a handler receives, read through ctypes so that the
@@ -303,9 +326,11 @@ def _ffi_handler(run):
     return _HANDLER(handler)
 
 
-def _run_forward(args, rets):
-    (x, x_shape), (kernel, kernel_shape) = args
-    _plan(x_shape, kernel_shape).run_forward(x, kernel, rets[0][0])
+def _forward_runner(relu: bool):
+    def run(args, rets):
+        (x, x_shape), (kernel, kernel_shape), (bias, _) = args
+        _plan(x_shape, kernel_shape, relu).run_forward(x, kernel, bias, rets[0][0])
+    return run
 
 
 def _run_input_grad(args, rets):
@@ -316,17 +341,19 @@ def _run_input_grad(args, rets):
 
 def _run_kernel_grad(args, rets):
     (x, x_shape), (y_grad, _) = args
-    (kernel_grad, kernel_shape), = rets
-    _plan(x_shape, kernel_shape).run_kernel_grad(x, y_grad, kernel_grad)
+    (kernel_grad, kernel_shape), (bias_grad, _) = rets
+    _plan(x_shape, kernel_shape).run_kernel_grad(x, y_grad, kernel_grad, bias_grad)
 
 
-_TARGETS = {"bayesrb_onednn_conv_forward": _run_forward, "bayesrb_onednn_conv_input_grad": _run_input_grad,
+_TARGETS = {"bayesrb_onednn_conv_forward": _forward_runner(relu=False),
+            "bayesrb_onednn_conv_relu_forward": _forward_runner(relu=True),
+            "bayesrb_onednn_conv_input_grad": _run_input_grad,
             "bayesrb_onednn_conv_kernel_grad": _run_kernel_grad}
 
 
 @functools.cache
 def _register_targets() -> dict[str, object]:
-    """Register the three FFI targets with XLA (once); returns the handlers, which must stay alive."""
+    """Register the FFI targets with XLA (once); returns the handlers, which must stay alive."""
     new_capsule = ctypes.pythonapi.PyCapsule_New
     new_capsule.restype, new_capsule.argtypes = ctypes.py_object, [_HANDLE, ctypes.c_char_p, _HANDLE]
     handlers = {name: _ffi_handler(run) for name, run in _TARGETS.items()}
@@ -335,42 +362,68 @@ def _register_targets() -> dict[str, object]:
     return handlers
 
 
-def _ffi(target: str, out_shape: tuple[int, ...], *arrays: jax.Array) -> jax.Array:
-    """Call FFI ``target`` on ``arrays``; checks, at trace time, that oneDNN loads and JAX runs on the CPU."""
+def _ffi(target: str, out_shapes, *arrays: jax.Array):
+    """Call FFI ``target`` on ``arrays``, giving float32 arrays of ``out_shapes`` (a shape or a list of shapes).
+
+    Checks, at trace time, that oneDNN loads and that JAX runs on the CPU.
+    """
     if jax.default_backend() != "cpu":
         raise OneDnnError(f"conv_impl 'onednn' runs on the CPU only; JAX's backend here is {jax.default_backend()!r} "
                           "(use conv_impl 'auto' or 'xla')")
     _onednn()
     _register_targets()
-    return jax.ffi.ffi_call(target, jax.ShapeDtypeStruct(out_shape, jnp.float32),
-                            vmap_method="sequential")(*arrays)
+    if isinstance(out_shapes, list):
+        results = [jax.ShapeDtypeStruct(shape, jnp.float32) for shape in out_shapes]
+    else:
+        results = jax.ShapeDtypeStruct(out_shapes, jnp.float32)
+    return jax.ffi.ffi_call(target, results, vmap_method="sequential")(*arrays)
 
 
-def _check(x: jax.Array, kernel: jax.Array) -> None:
-    if x.dtype != jnp.float32 or kernel.dtype != jnp.float32:
-        raise TypeError(f"conv_onednn takes float32 arrays, got {x.dtype} and {kernel.dtype}")
+def _check(*arrays: jax.Array) -> None:
+    if any(array.dtype != jnp.float32 for array in arrays):
+        raise TypeError(f"conv_onednn takes float32 arrays, got {[str(array.dtype) for array in arrays]}")
 
 
-@jax.custom_vjp
-def conv_onednn(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """'VALID' convolution of ``x`` ``(N, H, W, C)`` with ``kernel`` ``(k, k, C, F)`` by oneDNN (CPU only).
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def conv_onednn(x: jax.Array, kernel: jax.Array, bias: jax.Array, relu: bool = False) -> jax.Array:
+    """'VALID' convolution plus bias, then a ReLU if ``relu``, by oneDNN (on the CPU only).
 
-    Equal to :func:`bayesrb.model.network.conv_xla` up to float rounding, in value and gradient.
+    Equal to ``conv_xla(x, kernel) + bias`` (and its ReLU) up to float rounding, in value and gradient.
+
+    Parameters
+    ----------
+    x : jax.Array
+        Images ``(N, H, W, C)``, float32.
+    kernel : jax.Array
+        ``(k, k, C, F)``, float32.
+    bias : jax.Array
+        ``(F,)``, float32.
+    relu : bool
+        Apply a ReLU to the output (not differentiable; a static argument).
+
+    Returns
+    -------
+    jax.Array
+        ``(N, H - k + 1, W - k + 1, F)``.
     """
-    _check(x, kernel)
+    _check(x, kernel, bias)
     k, _, _, f = kernel.shape
     n, h, w, _ = x.shape
-    return _ffi("bayesrb_onednn_conv_forward", (n, h - k + 1, w - k + 1, f), x, kernel)
+    target = "bayesrb_onednn_conv_relu_forward" if relu else "bayesrb_onednn_conv_forward"
+    return _ffi(target, (n, h - k + 1, w - k + 1, f), x, kernel, bias)
 
 
-def _forward(x, kernel):
-    return conv_onednn(x, kernel), (x, kernel)
+def _forward(x, kernel, bias, relu):
+    y = conv_onednn(x, kernel, bias, relu)
+    return y, (x, kernel, y if relu else None)
 
 
-def _backward(residuals, y_grad):
-    x, kernel = residuals
-    return (_ffi("bayesrb_onednn_conv_input_grad", x.shape, y_grad, kernel),
-            _ffi("bayesrb_onednn_conv_kernel_grad", kernel.shape, x, y_grad))
+def _backward(relu, residuals, y_grad):
+    x, kernel, y = residuals
+    if relu:
+        y_grad = jnp.where(y > 0, y_grad, 0.0)
+    kernel_grad, bias_grad = _ffi("bayesrb_onednn_conv_kernel_grad", [kernel.shape, kernel.shape[-1:]], x, y_grad)
+    return _ffi("bayesrb_onednn_conv_input_grad", x.shape, y_grad, kernel), kernel_grad, bias_grad
 
 
 conv_onednn.defvjp(_forward, _backward)
