@@ -125,6 +125,15 @@ def test_conv_onednn_rejects_bfloat16_and_names_a_missing_library(monkeypatch):
     assert onednn.available() and network.resolve_conv_impl("auto") == "onednn"
 
 
+def test_conv_onednn_failure_inside_xla_is_raised_with_its_cause(monkeypatch):
+    def no_plan(*shapes):
+        raise RuntimeError(f"no plan for {shapes}")
+
+    monkeypatch.setattr(onednn, "_plan", no_plan)  # looked up by the FFI handler when XLA runs it
+    with pytest.raises(Exception, match="oneDNN convolution failed: RuntimeError.*no plan for"):
+        jax.block_until_ready(conv_onednn(_stamps((1, 6, 6, 2)), _stamps((3, 3, 2, 4)), _stamps((4,)), True))
+
+
 @pytest.mark.parametrize("impl", ["onednn", "matmul"])
 def test_cpu_classifiers_agree_with_xla_in_values_and_gradients(impl):
     x = _stamps((4, 25, 25, 4))
