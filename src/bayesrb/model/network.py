@@ -13,9 +13,8 @@ move between machines):
 
 ``"onednn"`` (:func:`bayesrb.model.onednn.conv_onednn`, for x86-64 Linux CPUs)
     oneDNN's convolution with the bias and ReLU fused, forward pass and gradients, called through XLA's FFI on
-    XLA's own buffers. At
-    ~200 GFLOP/s per layer on this project's 2-core machine, against 50-110 for ``"matmul"`` and 20-110 for
-    ``"xla"`` (numbers in :mod:`bayesrb.model.speed`).
+    XLA's own buffers. At ~200 GFLOP/s per layer on this project's 2-core machine, against 50-110 for
+    ``"matmul"`` and 20-110 for ``"xla"`` (numbers in :mod:`bayesrb.model.speed`).
 ``"matmul"`` (:func:`conv_matmul`, for other CPUs)
     The k*k shifted views of the input are concatenated along the channel axis into patches, which are contracted
     with the kernel in one matrix product. On CPU the batch is processed in micro-batches whose patches stay in
