@@ -168,14 +168,14 @@ class _ConvPlan:
         self.kernel_desc = dnn.memory_desc((f, c, k, k), (1, f, k * c * f, c * f))
         self.bias_desc = dnn.memory_desc((f,), (1,))
         geometry = (_DIMS(1, 1), _DIMS(0, 0), _DIMS(0, 0), _DIMS(0, 0))  # strides, dilations, padding l / r
+        any_kernel = dnn.memory_desc((f, c, k, k))  # each primitive picks its own kernel layout
         forward = dnn.create("dnnl_convolution_forward_primitive_desc_create", dnn.engine, _FORWARD_TRAINING,
-                             _DIRECT, self.x_desc, dnn.memory_desc((f, c, k, k)), self.bias_desc, self.y_desc,
-                             *geometry, self._relu_attr() if relu else None)
+                             _DIRECT, self.x_desc, any_kernel, self.bias_desc, self.y_desc, *geometry,
+                             self._relu_attr() if relu else None)
         input_grad = dnn.create("dnnl_convolution_backward_data_primitive_desc_create", dnn.engine, _DIRECT,
-                                self.x_desc, dnn.memory_desc((f, c, k, k)), self.y_desc, *geometry, forward, None)
+                                self.x_desc, any_kernel, self.y_desc, *geometry, forward, None)
         kernel_grad = dnn.create("dnnl_convolution_backward_weights_primitive_desc_create", dnn.engine, _DIRECT,
-                                 self.x_desc, dnn.memory_desc((f, c, k, k)), self.bias_desc, self.y_desc,
-                                 *geometry, forward, None)
+                                 self.x_desc, any_kernel, self.bias_desc, self.y_desc, *geometry, forward, None)
         self.forward, self.forward_kernel = self._with_kernel_layout(forward, _QUERY_WEIGHTS)
         self.input_grad, self.input_grad_kernel = self._with_kernel_layout(input_grad, _QUERY_WEIGHTS)
         self.kernel_grad, self.kernel_grad_kernel = self._with_kernel_layout(kernel_grad, _QUERY_DIFF_WEIGHTS)
