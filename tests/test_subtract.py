@@ -11,9 +11,10 @@ from imaging_fakes import make_pair
 
 from bayesrb.imaging.align import align_template
 from bayesrb.imaging.fitsio import read_image
-from bayesrb.imaging.subtract import Difference, kernel_from_solution, median_variance_factor, subtract
+from bayesrb.imaging.psfmatch import SOLVERS, FourierSolver, kernel_from_sfft
+from bayesrb.imaging.subtract import Difference, median_variance_factor, subtract
 
-HW = 6  # kernel half-width used by every test (one numba compilation per tile shape)
+HW = 6  # kernel half-width used by every test (one numba compilation per tile shape for the sfft solver)
 
 
 def _run(pair, **kwargs):
@@ -134,7 +135,7 @@ def test_kernel_conversion_and_median_factor():
     hw = 1
     # sfft basis: centre coefficient a00, off-centre a_ab multiply (delta_ab - delta_00); scaled by N.
     sfft = np.array([0.1, 0.0, 0.0, 0.2, 0.9, 0.0, 0.0, 0.0, 0.0]) * 100
-    kernel = kernel_from_solution(np.append(sfft, [5.0, 0.0, 0.0]), hw, 100)
+    kernel = kernel_from_sfft(np.append(sfft, [5.0, 0.0, 0.0]), hw, 100)
     np.testing.assert_allclose(kernel.ravel(), [0.1, 0, 0, 0.2, 0.9 - 0.3, 0, 0, 0, 0])
     assert kernel.sum() == pytest.approx(0.9)
     assert median_variance_factor(1) == 1.0
@@ -142,17 +143,39 @@ def test_kernel_conversion_and_median_factor():
     assert median_variance_factor(101) == pytest.approx(np.pi / 2)
 
 
-def test_kernel_orientation_matches_array_axes():
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+def test_kernel_orientation_matches_array_axes(solver):
     # J[r, c] = 0.5 * I[r - 1, c + 2] + 3  =>  K[hw + 1, hw - 2] = 0.5 in the documented [row, col] layout.
-    from bayesrb.imaging.subtract import _Sfft
-
     rng = np.random.default_rng(0)
     i_img = rng.normal(100.0, 10.0, (192, 192))
     j_img = 0.5 * np.roll(i_img, (1, -2), axis=(0, 1)) + 3.0
-    engine = _Sfft((192, 192), HW, 1, 2)
+    engine = SOLVERS[solver]((192, 192), HW, 1, 2)
     solution = engine.solve(i_img, j_img)
-    kernel = kernel_from_solution(solution, HW, 192 * 192)
-    expected = np.zeros_like(kernel)
+    expected = np.zeros_like(solution.kernel)
     expected[HW + 1, HW - 2] = 0.5
-    np.testing.assert_allclose(kernel, expected, atol=1e-6)
+    np.testing.assert_allclose(solution.kernel, expected, atol=1e-6)
     assert np.abs(engine.apply(i_img, j_img, solution)).max() < 1e-6
+
+
+def test_fourier_solver_recovers_a_kernel_and_a_second_order_background():
+    rng = np.random.default_rng(1)
+    i_img = rng.normal(100.0, 10.0, (96, 128))
+    kernel = np.zeros((2 * 3 + 1,) * 2)
+    kernel[3, 3], kernel[2, 4], kernel[5, 1] = 0.6, 0.25, -0.1
+    rows, cols = np.mgrid[0:96, 0:128]
+    background = 2.0 + 0.01 * cols - 0.02 * rows + 1e-4 * rows * cols - 3e-5 * cols**2
+    j_img = sum(kernel[a + 3, b + 3] * np.roll(i_img, (a, b), axis=(0, 1))
+                for a in range(-3, 4) for b in range(-3, 4)) + background
+    engine = FourierSolver((96, 128), 3, 2, 1)
+    solution = engine.solve(i_img, j_img)
+    np.testing.assert_allclose(solution.kernel, kernel, atol=1e-9)
+    assert np.abs(engine.apply(i_img, j_img, solution)).max() < 1e-8
+
+
+def test_fourier_and_sfft_solvers_agree_on_a_star_field(standard):
+    pair, fourier = standard
+    sfft = _run(pair, kernel_fit="sfft")
+    np.testing.assert_allclose(fourier.kernels, sfft.kernels, rtol=0, atol=1e-7)
+    ok = ~fourier.mask & np.isfinite(fourier.difference)
+    assert np.abs(fourier.difference[ok] - sfft.difference[ok]).max() < 1e-4 * np.std(fourier.difference[ok])
+    np.testing.assert_allclose(fourier.noise[ok], sfft.noise[ok], rtol=1e-5)

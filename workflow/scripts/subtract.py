@@ -12,6 +12,7 @@ with log_to(snakemake.log[0]):
         tile_size=imaging["tile_size"],
         kernel_half_width=imaging["kernel_half_width"],
         background_order=imaging["background_order"],
+        kernel_fit=imaging["kernel_fit"],
         min_template_coverage=imaging["min_template_coverage"],
         n_threads=snakemake.threads,
     )

@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile_size: int = 1024,
-                   kernel_half_width: int = 0, background_order: int = 1, min_template_coverage: float = 0.5,
-                   n_threads: int = 1) -> None:
+                   kernel_half_width: int = 0, background_order: int = 1, kernel_fit: str = "fourier",
+                   min_template_coverage: float = 0.5, n_threads: int = 1) -> None:
     """Align the template onto the science image, subtract, and write D, its noise map and mask.
 
     Parameters
@@ -28,17 +28,19 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
         Output FITS with DIFF, NOISE and MASK extensions, written atomically.
     tile_size, kernel_half_width, background_order : int
         Passed to :func:`bayesrb.imaging.subtract.subtract`; ``kernel_half_width = 0`` derives it.
+    kernel_fit : {"fourier", "sfft"}
+        Solver of the PSF-matching kernel fit, passed on.
     min_template_coverage : float
         Smallest fraction of the science image the template must cover.
     n_threads : int
-        Threads for sfft.
+        Threads for the subtraction's FFTs.
     """
     start = time.perf_counter()
     science, template = read_image(science_path), read_image(template_path)
     aligned = align_template(template, science, min_coverage=min_template_coverage)
     result = subtract(science, aligned, template.header, tile_size=tile_size,
                       kernel_half_width=kernel_half_width or None, background_order=background_order,
-                      n_threads=n_threads)
+                      kernel_fit=kernel_fit, n_threads=n_threads)
     write_difference(out_path, result.difference, result.noise, result.mask, science.header)
     log.info("%s: difference written in %.1f s (kernel hw %d, noise scale %.3f)", science_path,
              time.perf_counter() - start, result.kernel_half_width, result.noise_scale)
