@@ -47,9 +47,12 @@ def test_difference_round_trip(tmp_path, pair):
     d[0, 0] = np.nan
     m = np.zeros((64, 64), bool)
     m[:3] = True
+    t = rng.normal(100.0, 5.0, size=(64, 64)).astype(np.float32)
+    t[:, -2:] = np.nan
     out = tmp_path / "sub" / "diff.fits"
-    write_difference(out, d, n, m, img.header)
+    write_difference(out, d, n, m, t, img.header)
     back = read_difference(out)
+    np.testing.assert_array_equal(back.template, t)
     np.testing.assert_array_equal(back.difference, d)
     np.testing.assert_array_equal(back.noise, n)
     np.testing.assert_array_equal(back.mask, m)

@@ -17,7 +17,9 @@ def align_template(template: Image, science: Image, *, min_coverage: float = MIN
     """Reproject the template onto the science grid with :func:`reproject.reproject_interp`.
 
     Values are interpolated, not flux-rescaled: they stay in template ADU per template pixel, and
-    the PSF-matching kernel absorbs any pixel-area and zero-point difference.
+    the PSF-matching kernel absorbs any pixel-area and zero-point difference. reproject's round-trip
+    check of the coordinates is skipped (it halves the cost): it only matters for projections that
+    are multi-valued over the science field, not for a template that overlaps it.
 
     Parameters
     ----------
@@ -42,7 +44,8 @@ def align_template(template: Image, science: Image, *, min_coverage: float = MIN
         ``min_coverage`` of it.
     """
     aligned, footprint = reproject_interp((template.data, template.wcs), science.wcs,
-                                          shape_out=science.data.shape, order=order, return_footprint=True)
+                                          shape_out=science.data.shape, order=order, return_footprint=True,
+                                          roundtrip_coords=False)
     aligned = np.asarray(aligned, dtype=np.float32)
     aligned[footprint <= 0] = np.nan
     coverage = float(np.isfinite(aligned).mean())

@@ -60,6 +60,7 @@ class DifferenceFile(NamedTuple):
     mask: np.ndarray
     header: fits.Header
     wcs: WCS
+    template: np.ndarray
 
 
 def pixel_scale_arcsec(wcs: WCS) -> float:
@@ -214,18 +215,20 @@ def _clean_header(header: fits.Header | None) -> fits.Header:
 
 
 def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.ndarray, mask: np.ndarray,
-                     header: fits.Header | None) -> None:
+                     template: np.ndarray, header: fits.Header | None) -> None:
     """Write a difference image atomically.
 
     The file has an empty primary HDU carrying ``header`` (minus layout keywords) and the image
-    extensions ``DIFF`` (float32 ADU), ``NOISE`` (float32, 1-sigma of DIFF per pixel, ADU) and ``MASK``
-    (uint8, 1 where DIFF is meaningless). Each extension also carries ``header``'s WCS keywords.
+    extensions ``DIFF`` (float32 ADU), ``NOISE`` (float32, 1-sigma of DIFF per pixel, ADU), ``MASK``
+    (uint8, 1 where DIFF is meaningless) and ``TEMPLATE`` (float32, the template resampled onto this grid,
+    template ADU, NaN where it has no coverage; stamps are cut from it). Each extension also carries
+    ``header``'s WCS keywords.
 
     Parameters
     ----------
     path : str or os.PathLike
         Output file; written to a temporary sibling and renamed on success.
-    difference, noise, mask : numpy.ndarray
+    difference, noise, mask, template : numpy.ndarray
         Same-shape 2-D arrays indexed ``[row, col]``.
     header : astropy.io.fits.Header or None
         Usually the science header (WCS, MJD-OBS, MAGZP, ...).
@@ -233,12 +236,13 @@ def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.
     Raises
     ------
     ValueError
-        If the three arrays are not 2-D of one shape.
+        If the four arrays are not 2-D of one shape.
     """
-    difference, noise, mask = np.asarray(difference), np.asarray(noise), np.asarray(mask)
-    if difference.ndim != 2 or difference.shape != noise.shape or difference.shape != mask.shape:
-        raise ValueError(f"difference {difference.shape}, noise {noise.shape} and mask {mask.shape} must be "
-                         "2-D arrays of one shape")
+    arrays = {name: np.asarray(a) for name, a in
+              (("difference", difference), ("noise", noise), ("mask", mask), ("template", template))}
+    if difference.ndim != 2 or len({a.shape for a in arrays.values()}) != 1:
+        shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
+        raise ValueError(f"{shapes} must be 2-D arrays of one shape")
     primary_header = _clean_header(header)
     ext_header = fits.Header()
     if header is not None:
@@ -247,9 +251,10 @@ def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.
             ext_header = WCS(header).celestial.to_header()
     hdul = fits.HDUList([
         fits.PrimaryHDU(header=primary_header),
-        fits.ImageHDU(difference.astype(np.float32), header=ext_header, name="DIFF"),
-        fits.ImageHDU(noise.astype(np.float32), header=ext_header, name="NOISE"),
-        fits.ImageHDU(mask.astype(np.uint8), header=ext_header, name="MASK"),
+        fits.ImageHDU(arrays["difference"].astype(np.float32), header=ext_header, name="DIFF"),
+        fits.ImageHDU(arrays["noise"].astype(np.float32), header=ext_header, name="NOISE"),
+        fits.ImageHDU(arrays["mask"].astype(np.uint8), header=ext_header, name="MASK"),
+        fits.ImageHDU(arrays["template"].astype(np.float32), header=ext_header, name="TEMPLATE"),
     ])
     with atomic_path(path) as tmp:
         hdul.writeto(tmp)
@@ -266,18 +271,18 @@ def read_difference(path: str | os.PathLike) -> DifferenceFile:
     Returns
     -------
     DifferenceFile
-        ``(difference, noise, mask, header, wcs)``: float32, float32 and bool arrays indexed
-        ``[row, col]``, the primary header and the celestial WCS.
+        ``(difference, noise, mask, header, wcs, template)``: float32, float32 and bool arrays indexed
+        ``[row, col]``, the primary header, the celestial WCS and the resampled template (float32).
 
     Raises
     ------
     BadInputError
-        If the file cannot be read, lacks one of DIFF/NOISE/MASK, or has no celestial WCS.
+        If the file cannot be read, lacks one of DIFF/NOISE/MASK/TEMPLATE, or has no celestial WCS.
     """
     hdul = _open(path)
     with hdul:
         arrays = {}
-        for name in ("DIFF", "NOISE", "MASK"):
+        for name in ("DIFF", "NOISE", "MASK", "TEMPLATE"):
             if name not in hdul:
                 raise BadInputError(path, f"has no {name} extension (not a bayesrb difference image)")
             if hdul[name].data is None or hdul[name].data.ndim != 2:
@@ -287,4 +292,5 @@ def read_difference(path: str | os.PathLike) -> DifferenceFile:
         wcs_header = hdul["DIFF"].header.copy()
     wcs = _celestial_wcs(wcs_header, arrays["DIFF"].shape, path, "DIFF")
     return DifferenceFile(difference=arrays["DIFF"].astype(np.float32), noise=arrays["NOISE"].astype(np.float32),
-                          mask=arrays["MASK"].astype(bool), header=header, wcs=wcs)
+                          mask=arrays["MASK"].astype(bool), header=header, wcs=wcs,
+                          template=arrays["TEMPLATE"].astype(np.float32))

@@ -5,7 +5,6 @@ import logging
 import numpy as np
 from astropy.table import Table
 
-from bayesrb.imaging.align import align_template
 from bayesrb.imaging.fitsio import Image, pixel_scale_arcsec, read_difference, read_image, read_subexposures
 from bayesrb.imaging.steps import external_difference
 from bayesrb.simulate.truth import match_truth
@@ -30,6 +29,9 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
                       external_difference_image: bool) -> tuple[Image, np.ndarray, np.ndarray, np.ndarray]:
     """Read the images stamps are cut from, all on the science grid.
 
+    The resampled template is the one the workflow's difference file holds; with an external difference
+    image the template is resampled here (:func:`bayesrb.imaging.align.align_template`).
+
     Returns
     -------
     science : bayesrb.imaging.fitsio.Image
@@ -42,9 +44,14 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
         ``(n_sub, H, W)``; ``n_sub = 0`` when the science file has none.
     """
     science = read_image(science_path)
-    aligned = align_template(read_image(template_path), science)
-    difference = (external_difference(difference_path).difference if external_difference_image
-                  else read_difference(difference_path).difference)
+    if external_difference_image:
+        from bayesrb.imaging.align import align_template  # reproject: ~0.4 s of imports, only needed here
+
+        aligned = align_template(read_image(template_path), science)
+        difference = external_difference(difference_path).difference
+    else:
+        stored = read_difference(difference_path)
+        aligned, difference = stored.template, stored.difference
     return science, aligned, difference, read_subexposures(science_path)
 
 
