@@ -1,6 +1,6 @@
 """Real image-processing steps: FITS I/O, template alignment, PSF-matched subtraction, detection.
 
-Import the steps from their modules (the package does not import sfft/numba or sep eagerly)::
+Import the steps from their modules (the package imports none of them eagerly)::
 
     from bayesrb.imaging.fitsio import read_image, write_difference
     from bayesrb.imaging.align import align_template

@@ -2,7 +2,7 @@
 
 Conventions: arrays are indexed ``[row, col]``; pixel coordinates are ``(x, y)`` with ``x = col`` and
 ``y = row``, 0-based (astropy's ``origin=0``). Every array returned here is float32 in native byte order,
-so it can go straight into ``sep`` and ``sfft``.
+so it can go straight into ``sep``.
 """
 
 from __future__ import annotations

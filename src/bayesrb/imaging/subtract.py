@@ -8,7 +8,7 @@ Which side is convolved
     When the template PSF is at least as sharp as the science PSF (the usual case for a deep, good-seeing
     template) the template is convolved: ``D = S - (K * T + B)``, so D keeps the science PSF and the
     science flux scale (ADU of the science image, its MAGZP applies). When the template is broader, the
-    science image is convolved instead (sfft cannot deconvolve) and the result is rescaled:
+    science image is convolved instead (a kernel cannot deconvolve) and the result is rescaled:
     ``D = (K * S + B - T) / sum(K)``. D is then still positive for sources brighter in the science image
     and on the science flux scale, but it has the *template's* PSF (``Difference.fwhm_px`` says which).
 
@@ -335,7 +335,7 @@ def _kernel_half_width(fwhm_sci: float, fwhm_tmpl: float) -> int:
 
 
 def _masks(sci, tmpl, bkg_s, bkg_t, rms_s, rms_t, model_s, model_t, nocov, hw, fwhm_px, conv_template):
-    """Fit mask (pixels replaced by the background in sfft's masked copies) and output mask."""
+    """Fit mask (pixels replaced by the background in the copies the kernel is fitted on) and output mask."""
     grow_sat = int(math.ceil(fwhm_px)) + 1
     sat_s = sci >= model_s.saturate
     sat_t = tmpl >= 0.9 * model_t.saturate  # bilinear interpolation lowers a clipped plateau slightly
