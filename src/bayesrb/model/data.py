@@ -6,14 +6,16 @@ array ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]`` and a 
 
 Stamps are never held in memory as a whole. :class:`BatchStream` reads whole zarr chunks (the inner chunks of a
 sharded array) of a split in a seeded random order, gathers ``buffer_chunks`` of them into a buffer, and serves
-mini-batches from the buffer in a seeded random row order, while a background thread reads the next buffer. At most
-two buffers are alive at a time, so memory is about ``2 * buffer_chunks * chunk_rows * H * W * C * 4`` bytes plus
-two or three batches, whatever the size of the store. Only the ``label`` (training) or ``candidate_id`` (scoring)
-meta column is held whole (a few bytes per row). The sequence of batches depends only on ``(seed, epoch)``, never on
-thread timing.
+mini-batches from the buffer in a seeded random row order, while background threads read the next
+:data:`READ_THREADS` buffers (their decompression runs in parallel: a GPU consumes stamps faster than one thread
+reads them). At most ``READ_THREADS + 1`` buffers are alive at a time, so memory is about ``(READ_THREADS + 1) *
+buffer_chunks * chunk_rows * H * W * C * 4`` bytes plus two or three batches, whatever the size of the store. Only
+the ``label`` (training) or ``candidate_id`` (scoring) meta column is held whole (a few bytes per row). The sequence
+of batches depends only on ``(seed, epoch)``, never on thread timing.
 """
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +32,8 @@ __all__ = ["Batch", "BatchStream", "StampSource", "check_compatible", "class_wei
 
 #: Default number of zarr chunks in one shuffle buffer.
 DEFAULT_BUFFER_CHUNKS: int = 16
+#: Buffers read ahead at once, each in its own thread.
+READ_THREADS: int = min(4, os.cpu_count() or 1)
 _SHOWN = 5  # rows quoted in a message
 
 
@@ -441,7 +445,8 @@ def iter_stamps(path: str | os.PathLike, batch_size: int,
                 channels: Sequence[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Read every stamp of a store in store order, for scoring, with bounded memory.
 
-    Reads chunk-aligned blocks of at least ``batch_size`` rows (one block ahead, in a background thread).
+    Reads chunk-aligned blocks of at least ``batch_size`` rows (:data:`READ_THREADS` blocks ahead, in background
+    threads).
 
     Parameters
     ----------
@@ -536,20 +541,19 @@ def _read_blocks(source: StampSource, blocks: list[slice],
     return stamps, index
 
 
-def _prefetched(read: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
-    """Yield ``read(job)`` for each job in order, reading the next job in a background thread meanwhile.
+def _prefetched(read: Callable[[Any], Any], jobs: Iterable[Any], threads: int = READ_THREADS) -> Iterator[Any]:
+    """Yield ``read(job)`` for each job in order, reading up to ``threads`` later jobs in background threads.
 
-    At most two results are alive: the one the caller holds and the one being read.
+    At most ``threads + 1`` results are alive: the one the caller holds and those being read.
     """
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesrb-read") as pool:
-        pending: Future | None = None
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bayesrb-read") as pool:
+        pending: deque[Future] = deque()
         for job in jobs:
-            upcoming = pool.submit(read, job)
-            if pending is not None:
-                yield pending.result()
-            pending = upcoming
-        if pending is not None:
-            yield pending.result()
+            pending.append(pool.submit(read, job))
+            if len(pending) > threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _rebatch(buffers: Iterable[tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None]], batch_size: int,
