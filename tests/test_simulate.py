@@ -248,3 +248,23 @@ def test_config_reference_is_current():
 
     regenerate = "run: python -m bayesrb.configdoc > config/README.md"
     assert (ROOT / "config/README.md").read_text() == render(SCHEMA), regenerate
+
+
+def test_schema_keys_are_json_schema_keywords():
+    # An unquoted description with a comma inside a YAML flow mapping silently becomes extra keys.
+    keywords = {"type", "default", "description", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                "enum", "items", "minItems", "maxItems", "properties", "additionalProperties", "required", "pattern",
+                "oneOf", "anyOf", "uniqueItems", "propertyNames", "$ref", "$schema", "title", "not", "const"}
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if path and path[-1] != "properties":
+                    assert key in keywords, f"{'.'.join(path)}: unexpected key {key!r}"
+                if key != "default":  # a default is a value, not a schema
+                    walk(value, [*path, str(key)])
+        elif isinstance(node, list):
+            for value in node:
+                walk(value, path)
+
+    walk(yaml.safe_load(SCHEMA.read_text()), [])

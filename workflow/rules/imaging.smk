@@ -11,7 +11,7 @@ rule subtract:
         imaging=config["imaging"],
     threads: config["threads"]["subtract"]
     resources:
-        mem_mb=2500,
+        mem_mb=1500,
     conda:
         "../../envs/bayesrb.yaml"
     log:
