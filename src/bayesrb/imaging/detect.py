@@ -25,8 +25,8 @@ from astropy import units as u
 from astropy.table import Table
 from astropy.wcs import WCS
 
+from bayesrb.imaging.difference import Difference
 from bayesrb.imaging.fitsio import pixel_scale_arcsec
-from bayesrb.imaging.subtract import Difference
 
 FLAG_NEAR_EDGE = 1
 FLAG_NEAR_MASK = 2

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sep
@@ -52,6 +52,7 @@ from astropy.io import fits
 from scipy import ndimage
 
 from bayesrb.errors import BadInputError
+from bayesrb.imaging.difference import Difference
 from bayesrb.imaging.fitsio import Image, pixel_scale_arcsec
 from bayesrb.imaging.psfmatch import SOLVERS, convolve_periodic
 
@@ -64,45 +65,6 @@ _MEDIAN_VARIANCE_FACTOR = {1: 1.0, 2: 1.0, 3: 1.347, 4: 1.193, 5: 1.434, 6: 1.28
 _GAUSS_MEDIAN_ABS = 0.6744897501960817
 #: Kernel half-width derived from the FWHM: clip(ratio * max FWHM [px], lo, hi) (sfft's own default rule).
 _KERNEL_HW_RATIO, _KERNEL_HW_LIMITS = 2.0, (3, 20)
-
-
-@dataclass
-class Difference:
-    """The result of :func:`subtract`; all arrays have the science image's shape, indexed ``[row, col]``.
-
-    Attributes
-    ----------
-    difference : numpy.ndarray
-        float32, ADU on the science flux scale; NaN where the template has no coverage.
-    noise : numpy.ndarray
-        float32, 1-sigma of ``difference`` per pixel (ADU), calibrated; NaN where ``difference`` is NaN.
-    mask : numpy.ndarray
-        bool, True where ``difference`` is meaningless: no template coverage (grown by the kernel
-        half-width), the image border within the kernel half-width, saturated pixels (grown).
-    fwhm_px : float
-        FWHM of the PSF of ``difference`` in pixels (science PSF, or template PSF if the science was
-        convolved).
-    convolved : str
-        ``"template"`` or ``"science"``.
-    kernel_half_width : int
-        Half-width of the matching kernel (pixels).
-    kernels : numpy.ndarray
-        float64 ``(n_tiles, 2 hw + 1, 2 hw + 1)``, the fitted kernel of every tile.
-    kernel_sum : float
-        Median over tiles of ``sum(K)``: the flux ratio convolved-side -> other side.
-    noise_scale : float
-        The global calibration factor applied to the propagated noise model.
-    """
-
-    difference: np.ndarray
-    noise: np.ndarray
-    mask: np.ndarray
-    fwhm_px: float = float("nan")
-    convolved: str = "template"
-    kernel_half_width: int = 0
-    kernels: np.ndarray = field(default_factory=lambda: np.zeros((0, 1, 1)))
-    kernel_sum: float = float("nan")
-    noise_scale: float = 1.0
 
 
 @dataclass(frozen=True)
