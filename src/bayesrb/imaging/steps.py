@@ -24,7 +24,7 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
     science_path, template_path : str
         Input FITS files (see :func:`bayesrb.imaging.fitsio.read_image` for what they must hold).
     out_path : str
-        Output FITS with DIFF, NOISE and MASK extensions, written atomically.
+        Output FITS with DIFF, NOISE, MASK and TEMPLATE extensions (:func:`write_difference`), written atomically.
     tile_size, kernel_half_width, background_order : int
         Passed to :func:`bayesrb.imaging.subtract.subtract`; ``kernel_half_width = 0`` derives it.
     kernel_fit : {"fourier", "sfft"}
