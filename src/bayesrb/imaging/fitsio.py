@@ -240,7 +240,7 @@ def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.
     """
     arrays = {name: np.asarray(a) for name, a in
               (("difference", difference), ("noise", noise), ("mask", mask), ("template", template))}
-    if difference.ndim != 2 or len({a.shape for a in arrays.values()}) != 1:
+    if arrays["difference"].ndim != 2 or len({a.shape for a in arrays.values()}) != 1:
         shapes = ", ".join(f"{name} {a.shape}" for name, a in arrays.items())
         raise ValueError(f"{shapes} must be 2-D arrays of one shape")
     primary_header = _clean_header(header)
