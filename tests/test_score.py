@@ -12,6 +12,7 @@ import zarr
 from test_train import CHANNELS, SIZE, SPLITS, TINY_CONFIG, blob_stamps, shared_blob_store, shared_training, write_store
 
 from bayesrb import __version__
+from bayesrb.cli import main
 from bayesrb.errors import BadInputError
 from bayesrb.model.score import SCORE_COLUMNS, load_model, score_store, summarise
 
@@ -180,3 +181,28 @@ def test_nan_stamp_is_reported_with_its_row(trained, tmp_path):
     with pytest.raises(BadInputError, match="stamp row 33 holds NaN"):
         score_store(trained["deterministic"].model_dir, store, tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("out", [".", "..", "user", "user/"])
+def test_cli_refuses_an_output_that_would_delete_a_directory(trained, blob_store, tmp_path, monkeypatch, capsys, out):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "user").mkdir()
+    (tmp_path / "sub" / "user" / "thesis.tex").write_text("years of work")
+    monkeypatch.chdir(tmp_path / "sub")
+    status = main(["score", "--model", str(trained["deterministic"].model_dir), "--stamps", str(blob_store),
+                   "--out", out])
+    assert status == 1
+    assert "bayesrb score:" in capsys.readouterr().err
+    assert (tmp_path / "sub" / "user" / "thesis.tex").read_text() == "years of work"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["user"]
+
+
+@pytest.mark.parametrize("flag", ["--samples", "--batch-size"])
+@pytest.mark.parametrize("value", ["0", "-3", "two"])
+def test_cli_rejects_counts_that_are_not_positive(trained, blob_store, tmp_path, capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "--model", str(trained["deterministic"].model_dir), "--stamps", str(blob_store),
+              "--out", str(tmp_path / "s.parquet"), flag, value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+    assert not (tmp_path / "s.parquet").exists()

@@ -68,6 +68,17 @@ def _visit_counts(text: str) -> list[int]:
     return counts
 
 
+def _positive_int(text: str) -> int:
+    """Parse a count that must be a positive integer (an argparse ``type``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
 def _purity(args: argparse.Namespace) -> int:
     from bayesrb.dataset.purity import format_purity
     from bayesrb.dataset.steps import training_purity
@@ -112,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                              "rule: seconds, CPU seconds, peak RSS, stamps/s per core")
     bench.add_argument("--configfile", default="config/config.yaml",
                        help="config to run (default: the default); its threads section sets the threads per job")
-    bench.add_argument("--cores", type=int, default=2, help="cores for Snakemake (train_model and score_dataset "
-                                                            "hold all of them; default 2)")
+    bench.add_argument("--cores", type=_positive_int, default=2,
+                       help="cores for Snakemake (train_model and score_dataset hold all of them; default 2)")
     bench.add_argument("--results", help="directory for the run(s): the workflow writes DIR/results, --scaling "
                                          "DIR/visits-N/results (default: a new temporary directory)")
     bench.add_argument("--markdown", action="store_true", help="print Markdown tables")
@@ -123,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--scaling", type=_visit_counts, metavar="N,N,...",
                       help="run the stamp stage (up to extract_stamps) of the config's survey reduced to one field "
                            "observed on N nights, for each N, and fit core-seconds against visits")
-    bench.add_argument("--image-size", type=int, default=512, help="--scaling: side of the square images in pixels "
-                                                                   "(default 512)")
+    bench.add_argument("--image-size", type=_positive_int, default=512,
+                       help="--scaling: side of the square images in pixels (default 512)")
     bench.set_defaults(func=_benchmark)
     purity = sub.add_parser("purity", help="print the purity of a data set's automatic labels against the "
                                            "simulator's truth")
@@ -132,19 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     purity.set_defaults(func=_purity)
     model_bench = sub.add_parser("benchmark-model", help="training stamps/s and GFLOP/s, and scoring time, of every "
                                                          "model kind on 55x55x4 stamps")
-    model_bench.add_argument("--steps", type=int, default=20, help="timed training steps per kind")
-    model_bench.add_argument("--candidates", type=int, default=10_000, help="candidates to score")
-    model_bench.add_argument("--samples", type=int, default=50, help="posterior samples per candidate")
+    model_bench.add_argument("--steps", type=_positive_int, default=20, help="timed training steps per kind")
+    model_bench.add_argument("--candidates", type=_positive_int, default=10_000, help="candidates to score")
+    model_bench.add_argument("--samples", type=_positive_int, default=50, help="posterior samples per candidate")
     model_bench.add_argument("--conv-impl", default="auto", choices=("auto", "onednn", "matmul", "xla"),
                              help="convolution implementation (default auto: onednn or matmul on a CPU, xla on a GPU)")
-    model_bench.add_argument("--batch-size", type=int, default=128, help="training mini-batch size (default 128)")
+    model_bench.add_argument("--batch-size", type=_positive_int, default=128,
+                             help="training mini-batch size (default 128)")
     model_bench.set_defaults(func=_benchmark_model)
     score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")
     score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")
     score.add_argument("--stamps", required=True, help="a data-set store or a per-visit stamp shard (zarr)")
     score.add_argument("--out", required=True, help="output Parquet file")
-    score.add_argument("--samples", type=int, help="posterior samples per candidate (default: the model's)")
-    score.add_argument("--batch-size", type=int, help="candidates per scoring step (default: the model's)")
+    score.add_argument("--samples", type=_positive_int, help="posterior samples per candidate (default: the model's)")
+    score.add_argument("--batch-size", type=_positive_int, help="candidates per scoring step (default: the model's)")
     score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
     score.set_defaults(func=_score)
     args = parser.parse_args(argv)

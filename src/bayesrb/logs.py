@@ -14,8 +14,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def log_to(path: str | None) -> Iterator[logging.Logger]:
     """Send the ``bayesrb`` loggers (and warnings) to ``path`` for the duration of a job.
 
-    A :class:`~bayesrb.errors.BadInputError` raised inside is logged as one ERROR line (the file and
-    what is wrong) and then re-raised, so the job fails with that message.
+    An exception raised inside is written to the log before it propagates, so a failed job's log says why: one
+    ERROR line (for a :class:`~bayesrb.errors.BadInputError` the file and what is wrong, for any other exception
+    its type and message), then the traceback.
 
     Parameters
     ----------
@@ -31,8 +32,9 @@ def log_to(path: str | None) -> Iterator[logging.Logger]:
     logging.getLogger("py.warnings").addHandler(handler)
     try:
         yield logger
-    except BadInputError as error:
-        logger.error("%s", error)
+    except Exception as error:
+        message = str(error) if isinstance(error, BadInputError) else f"{type(error).__name__}: {error}"
+        logger.error("%s", message, exc_info=True)
         raise
     finally:
         logger.removeHandler(handler)

@@ -222,7 +222,7 @@ def build_dataset(
     _check_evaluation_only(meta, {s.field for s in sources if s.evaluation})
     summary = _summary(meta, assignment, geometry, human_summary, fractions, seed)
     group_attrs = _merge_attrs(summary, attrs or {})
-    with atomic_path(out_path) as tmp:
+    with atomic_path(out_path, directory_signature="zarr.json") as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         group.attrs.update(group_attrs)
         stamps = _create_stamps(group, len(meta["candidate_id"]), geometry, chunk_stamps, shard_stamps)

@@ -125,7 +125,7 @@ def save_model(model_dir: str | os.PathLike, params: Any, meta: dict[str, Any]) 
     meta : dict
         JSON-serialisable description of the model (kind, settings, input spec, ...).
     """
-    with atomic_path(model_dir) as tmp, ocp.StandardCheckpointer() as checkpointer:
+    with atomic_path(model_dir, directory_signature=MODEL_META) as tmp, ocp.StandardCheckpointer() as checkpointer:
         tmp = tmp.resolve()
         tmp.mkdir()
         checkpointer.save(tmp / PARAMS_DIR, _leaf_dict(params))

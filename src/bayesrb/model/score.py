@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bayesrb import __version__
-from bayesrb.atomic import atomic_path
+from bayesrb.atomic import atomic_path, check_output_path
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import MODEL_META, read_model_meta, restore_params
 from bayesrb.model.data import check_compatible, iter_stamps
@@ -164,13 +164,19 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     Raises
     ------
     bayesrb.errors.BadInputError
-        If the model is missing or broken, the store's channels or stamp size differ from the model's (checked
-        before any scoring), or a stamp holds NaN or inf.
+        If ``out_path`` is refused (:func:`bayesrb.atomic.check_output_path`: a directory, the working directory or
+        a parent of it), the model is missing or broken, the store's channels or stamp size differ from the
+        model's (checked before any scoring), or a stamp holds NaN or inf.
+    ValueError
+        If ``n_samples`` or ``batch_size`` is not positive.
     """
+    check_output_path(out_path)
     model = load_model(model_dir)
     check_compatible(stamps_path, model.channels, model.stamp_size)
-    n_samples = n_samples or model.settings.n_samples
-    batch_size = batch_size or model.settings.score_batch_size
+    n_samples = model.settings.n_samples if n_samples is None else n_samples
+    batch_size = model.settings.score_batch_size if batch_size is None else batch_size
+    if n_samples < 1 or batch_size < 1:
+        raise ValueError(f"n_samples and batch_size must be positive, got {n_samples} and {batch_size}")
     metadata = {"model_kind": model.settings.kind, "scope": model.settings.scope, "n_samples": n_samples,
                 "batch_size": batch_size, "seed": seed, "bayesrb_version": __version__}
     schema = pa.schema([("candidate_id", pa.string()), *((name, pa.float32()) for name in SCORE_COLUMNS[1:])],

@@ -137,7 +137,7 @@ def write_shard(
     stamps, channels = _check_stamps(stamps, channels)
     columns = _check_meta(meta, stamps.shape[0])
     group_attrs = _group_attrs(attrs, stamps, channels)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, directory_signature="zarr.json") as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         group.attrs.update(group_attrs)
         _write_stamps(group, stamps, channels, group_attrs["units"])
