@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
+from bayesrb.configuration import comparison_groups, experiment_models
 from bayesrb.errors import BadInputError
 from bayesrb.model.selection import AUGMENTED_KINDS, TrainingData, selected_rows
-from bayesrb.workflow import comparison_groups, experiment_models
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"kind": "bayesian", "scope": "full", "seed": 3, "network": {"filters": [16, 32], "dropout_rate": 0.5}}

@@ -1,15 +1,18 @@
 # Helpers of the workflow: config validation, the plan of visits and the input functions.
+from pathlib import Path
+
 from snakemake.utils import validate
 
+from bayesrb.configuration import check_config, comparison_groups, load_schema
 from bayesrb.dataset.steps import DATASET_FIGURES
-from bayesrb.workflow import WorkflowPlan, comparison_groups, config_hash, experiment_models
+from bayesrb.workflow import WorkflowPlan, config_hash
 
+CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
-validate(config, "../schemas/config.schema.yaml")
-
-PLAN = WorkflowPlan(config)
-EXPERIMENTS = experiment_models(config)
+validate(config, CONFIG_SCHEMA)
+EXPERIMENTS = check_config(config, load_schema(Path(workflow.current_basedir) / CONFIG_SCHEMA))
 COMPARISONS = comparison_groups(config)
+PLAN = WorkflowPlan(config)
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"

@@ -213,7 +213,7 @@ def build_dataset(
         evaluation fields) would land outside the ``eval`` split.
     """
     check_fractions(fractions)
-    _check_block_sizes(chunk_stamps, shard_stamps)
+    check_block_sizes(chunk_stamps, shard_stamps)
     _check_sources(sources)
     geometry, visits, human_summary = _collect_rows(sources, human_labels)
     assignment = _assign_fields(visits, fractions, seed, sources)
@@ -264,7 +264,8 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
     return Dataset(stamps=stamps, meta=meta, attrs=attrs)
 
 
-def _check_block_sizes(chunk_stamps: int, shard_stamps: int) -> None:
+def check_block_sizes(chunk_stamps: int, shard_stamps: int) -> None:
+    """Raise ValueError unless ``shard_stamps`` is a positive multiple of ``chunk_stamps``."""
     if chunk_stamps < 1 or shard_stamps < 1 or shard_stamps % chunk_stamps:
         raise ValueError(f"shard_stamps ({shard_stamps}) must be a positive multiple of chunk_stamps "
                          f"({chunk_stamps})")

@@ -88,7 +88,7 @@ def extract_stamps(
     at once from a sliding-window view with fancy indexing. The cost is one pass over the image plus a
     copy per stamp.
     """
-    size = _check_size(size)
+    size = check_stamp_size(size)
     channels = _check_channels(channels)
     science, template, difference, subs = _check_images(science, template, difference, subexposures)
     rows, cols = _nearest_pixels(x, y, science.shape)
@@ -100,7 +100,7 @@ def extract_stamps(
     return stamps, flags
 
 
-def _check_size(size: int) -> int:
+def check_stamp_size(size: int) -> int:
     """Return ``size`` as an int if it is odd and positive, else raise ValueError."""
     if int(size) != size or size < 1 or size % 2 == 0:
         raise ValueError(f"stamp size must be an odd positive integer, got {size!r}")

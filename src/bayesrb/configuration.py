@@ -1,0 +1,157 @@
+"""The workflow config, checked whole before any job runs: experiments, comparison groups and cross-key rules.
+
+Snakemake validates the config against ``workflow/schemas/config.schema.yaml`` and fills in its defaults;
+:func:`check_config` then checks what one schema pass cannot: every experiment's merged ``model`` and ``training``
+sections against the schema (with the key path in the message), the names of experiments and comparison groups,
+and the rules that tie keys together (an odd stamp size, split fractions that sum to 1, shard and chunk sizes,
+experiment channels among the stamp channels). Every problem is one :class:`~bayesrb.errors.BadInputError` naming
+the config key, raised while Snakemake builds the DAG, so a bad value never starts a job.
+"""
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from bayesrb.dataset.splits import check_fractions
+from bayesrb.dataset.store import check_block_sizes
+from bayesrb.errors import BadInputError
+from bayesrb.stamps.extract import check_stamp_size
+
+#: Names of experiments and comparison groups: they become directory names and Snakemake wildcard values.
+EXPERIMENT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+
+#: Config sections that an experiment may override.
+EXPERIMENT_SECTIONS = ("model", "training")
+
+
+def load_schema(path: str | os.PathLike) -> dict:
+    """Read the config's JSON schema (YAML)."""
+    return yaml.safe_load(Path(path).read_text())
+
+
+def check_config(config: dict, schema: dict) -> dict[str, dict]:
+    """Check a validated config whole and return the merged settings of every experiment.
+
+    Parameters
+    ----------
+    config : dict
+        The config after schema validation (defaults filled in).
+    schema : dict
+        The config's JSON schema (:func:`load_schema`).
+
+    Returns
+    -------
+    dict of str to dict
+        :func:`experiment_models` of the config.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        Naming the config key: a cross-key rule broken, no experiment, a bad experiment or comparison name, an
+        override that the schema rejects, or an experiment reading channels the stamps do not have.
+    """
+    for key, rule in _CROSS_KEY_RULES:
+        try:
+            rule(config)
+        except ValueError as error:
+            raise BadInputError(f"config {key}", str(error)) from None
+    experiments = experiment_models(config)
+    for name, sections in experiments.items():
+        for section, values in sections.items():
+            _check_section(values, schema["properties"][section], f"config experiments.{name}.{section}")
+        _check_channels(name, sections["training"]["channels"], config["stamps"]["channels"])
+    comparison_groups(config)
+    return experiments
+
+
+_CROSS_KEY_RULES: tuple[tuple[str, Callable[[dict], object]], ...] = (
+    ("stamps.size", lambda config: check_stamp_size(config["stamps"]["size"])),
+    ("dataset.fractions", lambda config: check_fractions(config["dataset"]["fractions"])),
+    ("dataset.shard_stamps",
+     lambda config: check_block_sizes(config["dataset"]["chunk_stamps"], config["dataset"]["shard_stamps"])),
+)
+
+
+def _check_section(values: dict, schema: dict, where: str) -> None:
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(values), key=lambda e: list(e.path))
+    if errors:
+        first = errors[0]
+        raise BadInputError(".".join([where, *map(str, first.path)]), first.message)
+
+
+def _check_channels(name: str, channels: list[str] | None, stamp_channels: list[str]) -> None:
+    missing = [c for c in channels or () if c not in stamp_channels]
+    if missing:
+        raise BadInputError(f"config experiments.{name}.training.channels",
+                            f"channel(s) {missing} are not among stamps.channels {stamp_channels}")
+
+
+def _check_name(name: str, where: str) -> None:
+    if not re.fullmatch(EXPERIMENT_NAME_PATTERN, name):
+        raise BadInputError(where, f"name {name!r} must match {EXPERIMENT_NAME_PATTERN} (letters, digits, _ and -)")
+
+
+def experiment_models(config: dict) -> dict[str, dict]:
+    """The settings of every experiment: the ``model:`` and ``training:`` sections with its overrides merged in.
+
+    Parameters
+    ----------
+    config : dict
+        The validated config (``model``, ``training`` and ``experiments`` sections).
+
+    Returns
+    -------
+    dict of str to dict
+        Per experiment name, ``{"model": {...}, "training": {...}}``, each a complete section (nested mappings
+        merged key by key).
+
+    Raises
+    ------
+    BadInputError
+        For no experiment, a bad experiment name, or an override section or key that the config does not have.
+    """
+    if not config["experiments"]:
+        raise BadInputError("config experiments", "defines no experiment; name at least one, e.g. 'bcnn: {}'")
+    experiments = {}
+    for name, overrides in config["experiments"].items():
+        _check_name(name, "config experiments")
+        experiments[name] = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS},
+                                    overrides or {}, f"config experiments.{name}")
+    return experiments
+
+
+def comparison_groups(config: dict) -> dict[str, list[str]]:
+    """The experiment groups of ``evaluation.comparisons`` whose curves are overlaid.
+
+    Raises
+    ------
+    BadInputError
+        If a group's name is not a valid name, or the group names an experiment that ``experiments`` does not
+        define.
+    """
+    groups = config.get("evaluation", {}).get("comparisons", {})
+    for name, members in groups.items():
+        _check_name(name, "config evaluation.comparisons")
+        unknown = sorted(set(members) - set(config["experiments"]))
+        if unknown:
+            defined = sorted(config["experiments"])
+            raise BadInputError(f"config evaluation.comparisons.{name}",
+                                f"unknown experiment(s) {unknown}; defined are {defined}")
+    return dict(groups)
+
+
+def _merged(base: dict, overrides: dict, where: str) -> dict:
+    if not isinstance(overrides, dict):
+        raise BadInputError(where, f"must be a mapping of keys to override, got {overrides!r}")
+    unknown = sorted(set(overrides) - set(base))
+    if unknown:
+        raise BadInputError(where, f"unknown key(s) {unknown}; known keys are {sorted(base)}")
+    merged = dict(base)
+    for key, value in overrides.items():
+        nested = isinstance(base[key], dict)
+        merged[key] = _merged(base[key], value, f"{where}.{key}") if nested else value
+    return merged

@@ -1,0 +1,73 @@
+"""Tests for bayesrb.configuration: the whole config is checked before any job, every error names its key."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from bayesrb.configuration import check_config, load_schema
+from bayesrb.errors import BadInputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return load_schema(SCHEMA_PATH)
+
+
+def validated(overrides: dict) -> dict:
+    """The default config with ``overrides`` (top-level sections replaced), validated with defaults filled in."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()) | copy.deepcopy(overrides)
+    validate(config, str(SCHEMA_PATH))
+    return config
+
+
+def test_the_default_config_passes_and_gives_its_experiments(schema):
+    experiments = check_config(validated({}), schema)
+    assert list(experiments) == ["bcnn", "bcnn_noaug", "bcnn_head", "mc_dropout", "deterministic"]
+    assert experiments["bcnn_head"]["model"]["scope"] == "head"
+    assert experiments["bcnn_head"]["model"]["epochs"] == 30
+
+
+@pytest.mark.parametrize(("overrides", "key", "message"), [
+    ({"experiments": {"x": {"model": {"epochs": "ten"}}}}, "experiments.x.model.epochs", "'ten' is not of type"),
+    ({"experiments": {"x": {"model": {"kind": "svm"}}}}, "experiments.x.model.kind", "'svm' is not one of"),
+    ({"experiments": {"x": {"model": {"n_samples": 0}}}}, "experiments.x.model.n_samples", "less than the minimum"),
+    ({"experiments": {"x": {"model": {"network": {"filters": []}}}}}, "experiments.x.model.network.filters",
+     "should be non-empty"),
+    ({"experiments": {"x": {"model": {"batch_size": -3}}}}, "experiments.x.model.batch_size",
+     "less than the minimum"),
+    ({"experiments": {"x": {"training": {"train_fraction": 2}}}}, "experiments.x.training.train_fraction",
+     "greater than the maximum"),
+    ({"experiments": {"x": {"training": {"channels": ["nope"]}}}}, "experiments.x.training.channels",
+     r"\['nope'\] are not among stamps.channels"),
+    ({"experiments": {}, "evaluation": {"comparisons": {}}}, "experiments", "defines no experiment"),
+    ({"experiments": {"a+b": {}}, "evaluation": {"comparisons": {}}}, "experiments", r"name 'a\+b' must match"),
+    ({"experiments": {"a": {}, "b": {}}, "evaluation": {"comparisons": {"a.b": ["a", "b"]}}},
+     "evaluation.comparisons", r"name 'a.b' must match"),
+    ({"stamps": {"size": 54}}, "stamps.size", "odd positive integer, got 54"),
+    ({"dataset": {"fractions": {"train": 0.7, "val": 0.2, "test": 0.2}}}, "dataset.fractions", "sum to 1"),
+    ({"dataset": {"chunk_stamps": 64, "shard_stamps": 100}}, "dataset.shard_stamps", "multiple of chunk_stamps"),
+])
+def test_bad_values_are_one_error_naming_the_key(schema, overrides, key, message):
+    config = validated(overrides)
+    with pytest.raises(BadInputError, match=message) as error:
+        check_config(config, schema)
+    assert error.value.source == f"config {key}"
+
+
+def test_a_bad_experiment_stops_the_dry_run_with_one_line(tmp_path):
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(yaml.safe_dump(yaml.safe_load((ROOT / ".test" / "config" / "config.yaml").read_text())
+                                         | {"experiments": {"bcnn": {"model": {"epochs": "ten"}}},
+                                            "evaluation": {"comparisons": {}}}))
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "config experiments.bcnn.model.epochs: 'ten' is not of type 'integer'" in run.stdout + run.stderr
