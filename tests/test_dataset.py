@@ -20,7 +20,7 @@ from bayesrb.dataset import (
     read_human_labels,
 )
 from bayesrb.errors import BadInputError
-from bayesrb.stamps import CHANNELS_BASE, SHARD_META_COLUMNS, write_shard
+from bayesrb.stamps import CHANNELS_BASE, SHARD_META_COLUMNS, read_shard, write_shard
 
 SIZE = 15
 ATTRS = {"units": "ADU", "pixel_scale_arcsec": 1.24, "stamp_size": SIZE, "seed": 1, "config_hash": "abc"}
@@ -256,6 +256,23 @@ def test_shards_disagreeing_on_stamp_size_name_the_shard(tmp_path, survey):
     assert error.value.source == str(odd_sources[3].shard)
 
 
+def test_a_visit_with_nonfinite_stamps_is_left_out_naming_it(tmp_path, caplog):
+    sources, _ = make_survey(tmp_path / "inputs")
+    bad = sources[1]
+    shard = read_shard(bad.shard)
+    stamps = shard.stamps.copy()
+    stamps[3, 0, 0, 2], stamps[5, 1, 1, 0] = np.inf, np.nan
+    write_shard(bad.shard, stamps, shard.channels, shard.meta, shard.attrs)
+    with caplog.at_level(logging.ERROR, logger="bayesrb"):
+        summary = build_dataset(tmp_path / "data.zarr", sources, fractions=FRACTIONS, seed=3)
+    reason = f"{bad.shard}: 2 stamp(s) hold NaN or inf pixels, e.g. row(s) [3, 5]"
+    assert summary["excluded_visits"] == {bad.visit: reason}
+    assert f"visit {bad.visit} left out of the data set: {reason}" in caplog.text
+    meta = open_dataset(tmp_path / "data.zarr").meta
+    assert bad.visit not in set(meta["visit"]) and {s.visit for s in sources} - {bad.visit} <= set(meta["visit"])
+    assert np.isfinite(open_dataset(tmp_path / "data.zarr").stamps[:]).all()
+
+
 def test_open_dataset_rejects_missing_or_invalid_store(tmp_path, survey):
     with pytest.raises(BadInputError, match="does not exist"):
         open_dataset(tmp_path / "absent.zarr")
@@ -285,6 +302,7 @@ def test_human_labels_take_precedence(tmp_path, survey, caplog):
     assert summary["human_labels"] == {"n_human": 7, "applied": 5, "conflicts": 2, "newly_labelled": 2,
                                        "unknown": 2, "unknown_examples": ["ghost-1", "ghost-2"]}
     assert "2 human-labelled candidate id(s)" in caplog.text and "ghost-1" in caplog.text
+    assert "2 human label(s) disagree with the automatic label" in caplog.text
     meta = open_dataset(tmp_path / "data.zarr").meta
     row = {cid: i for i, cid in enumerate(meta["candidate_id"])}
     expected = {"F1v0-00000": (0, "mp"), "F1v0-00001": (0, "randjunk"), "F1v0-00003": (1, "human"),

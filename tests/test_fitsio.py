@@ -1,5 +1,7 @@
 """FITS reading/writing: round trips and one clear BadInputError per kind of bad input."""
 
+import logging
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -8,6 +10,7 @@ from imaging_fakes import make_pair, make_wcs_header
 from bayesrb.errors import BadInputError
 from bayesrb.imaging.align import align_template
 from bayesrb.imaging.fitsio import read_difference, read_image, read_subexposures, write_difference
+from bayesrb.imaging.steps import check_usable_area
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,40 @@ def test_invalid_wcs(tmp_path):
 def test_all_nan(tmp_path):
     _expect_bad(_write(tmp_path / "nan.fits", np.full((8, 8), np.nan, np.float32), make_wcs_header((8, 8))),
                 "no finite pixels")
+
+
+def test_inf_pixels_read_as_nan_and_all_inf_is_rejected(tmp_path):
+    data = np.arange(64.0, dtype=np.float32).reshape(8, 8)
+    data[2, 3], data[4, 5] = np.inf, -np.inf
+    img = read_image(_write(tmp_path / "inf.fits", data, make_wcs_header((8, 8))))
+    assert np.isnan(img.data[2, 3]) and np.isnan(img.data[4, 5]) and np.isfinite(img.data).sum() == 62
+    _expect_bad(_write(tmp_path / "allinf.fits", np.full((8, 8), np.inf, np.float32), make_wcs_header((8, 8))),
+                "no finite pixels")
+
+
+def test_inf_subexposure_pixels_read_as_nan(tmp_path):
+    header = make_wcs_header((8, 8))
+    sub = fits.ImageHDU(np.ones((8, 8), np.float32), name="SUBEXP1")
+    sub.data[1, 1] = np.inf
+    fits.HDUList([fits.PrimaryHDU(np.arange(64.0, dtype=np.float32).reshape(8, 8), header), sub]).writeto(
+        tmp_path / "subs.fits")
+    stack = read_subexposures(tmp_path / "subs.fits")
+    assert np.isnan(stack[0, 1, 1]) and np.isfinite(stack).sum() == 63
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_low_usable_area_warns_or_fails_naming_the_file(tmp_path, caplog, fail):
+    data = np.arange(100.0, dtype=np.float32).reshape(10, 10)
+    data[:8] = np.nan  # 20 % usable, like a science image mostly off the detector
+    img = read_image(_write(tmp_path / "holey.fits", data, make_wcs_header((10, 10))))
+    assert check_usable_area(img, 0.1, fail=fail) == pytest.approx(0.2)
+    if fail:
+        with pytest.raises(BadInputError, match=r"holey.fits: only 20.0 % of the pixels are finite"):
+            check_usable_area(img, 0.5, fail=True)
+    else:
+        with caplog.at_level(logging.WARNING, logger="bayesrb"):
+            check_usable_area(img, 0.5, fail=False)
+        assert "holey.fits: only 20.0 % of the pixels are finite" in caplog.text
 
 
 def test_constant(tmp_path):

@@ -91,19 +91,30 @@ def test_unknown_config_key_is_one_clear_error(tmp_path):
 
 
 def _manifest(tmp_path: Path, tiny_run: Path) -> Path:
-    """A FITS-source manifest over simulator output: one good visit, one external difference, one corrupt."""
+    """A FITS-source manifest over simulator output: one good visit, one external difference, the workflow's own
+    difference file given as external, a science image with inf pixels, and two bad visits (a corrupt science
+    image, an external difference on another grid)."""
     survey = tiny_run / "survey"
-    good = survey / "visits" / VISITS[0] / "science.fits"
+    science = {v: survey / "visits" / v / "science.fits" for v in VISITS}
+    good = science[VISITS[0]]
     corrupt = tmp_path / "corrupt.fits"
     corrupt.write_bytes(good.read_bytes()[: 2880 * 3])
-    external = tmp_path / "external_diff.fits"
+    external, cropped = tmp_path / "external_diff.fits", tmp_path / "cropped_diff.fits"
     with fits.open(tiny_run / "difference" / f"{VISITS[1]}.fits") as hdul:
         fits.PrimaryHDU(hdul["DIFF"].data, hdul["DIFF"].header).writeto(external)
+        fits.PrimaryHDU(hdul["DIFF"].data[:-3], hdul["DIFF"].header).writeto(cropped)
+    with_inf = tmp_path / "science_inf.fits"
+    with fits.open(science[VISITS[2]]) as hdul:
+        hdul[0].data[:20, :20] = np.inf
+        hdul.writeto(with_inf)
     template = survey / "templates"
     rows = ["visit,field,science,template,difference",
             f"good,F00,{good},{template / 'F00.fits'},",
-            f"prediff,F01,{survey / 'visits' / VISITS[1] / 'science.fits'},{template / 'F01.fits'},{external}",
-            f"broken,F00,{corrupt},{template / 'F00.fits'},"]
+            f"prediff,F01,{science[VISITS[1]]},{template / 'F01.fits'},{external}",
+            f"owndiff,F02,{science[VISITS[2]]},{template / 'F02.fits'},{tiny_run / 'difference' / f'{VISITS[2]}.fits'}",
+            f"infpixels,F02,{with_inf},{template / 'F02.fits'},",
+            f"broken,F00,{corrupt},{template / 'F00.fits'},",
+            f"othergrid,F01,{science[VISITS[1]]},{template / 'F01.fits'},{cropped}"]
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     return manifest
@@ -114,10 +125,13 @@ def test_fits_source_matches_simulate_source_and_isolates_bad_files(tiny_run, tm
     results = tmp_path / "results"
     run = snakemake(results, "--keep-going", config=(f"survey={{'source': 'fits', 'fits_manifest': '{manifest}'}}",),
                     check=False)
-    assert run.returncode != 0  # the corrupt visit fails ...
-    assert not (results / "stamps" / "broken.zarr").exists()  # ... and leaves nothing behind
+    assert run.returncode != 0  # the bad visits fail ...
+    for visit in ("broken", "othergrid"):
+        assert not (results / "stamps" / f"{visit}.zarr").exists()  # ... and leave nothing behind
     message = (results / "logs" / "subtract" / "broken.log").read_text()
     assert "corrupt.fits" in message and ("truncated" in message or "corrupt" in message)
+    message = (results / "logs" / "detect" / "othergrid.log").read_text()
+    assert "cropped_diff.fits: image shape" in message and f"science image {tiny_run}" in message
     fits_shard = read_shard(results / "stamps" / "good.zarr")  # the good visits complete
     simulated = read_shard(tiny_run / "stamps" / f"{VISITS[0]}.zarr")
     assert np.array_equal(fits_shard.stamps, simulated.stamps)
@@ -125,7 +139,12 @@ def test_fits_source_matches_simulate_source_and_isolates_bad_files(tiny_run, tm
     assert "truth_kind" not in fits_shard.meta
     prediff = read_shard(results / "stamps" / "prediff.zarr")
     assert len(prediff) > 0 and np.all(np.isfinite(prediff.stamps))
-
+    own = read_shard(results / "stamps" / "owndiff.zarr")
+    assert np.array_equal(own.stamps, read_shard(tiny_run / "stamps" / f"{VISITS[2]}.zarr").stamps)
+    inf = read_shard(results / "stamps" / "infpixels.zarr")
+    assert len(inf) > 0 and np.all(np.isfinite(inf.stamps))
+    near_inf = (inf.meta["x"] < 34.5) & (inf.meta["y"] < 34.5)  # 31-pixel stamps reaching the 20x20 inf corner
+    assert np.all(inf.meta["stamp_flags"][near_inf] & 2)  # FLAG_NAN: the masked pixels are recorded
 
 
 def test_wrong_config_type_is_one_clear_error(tmp_path):

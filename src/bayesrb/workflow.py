@@ -6,6 +6,7 @@ the validated config and its input functions ask it for paths.
 
 import csv
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from bayesrb.errors import BadInputError
 from bayesrb.simulate.plan import survey_plan
 from bayesrb.simulate.settings import SurveySettings
+from bayesrb.textfiles import read_text
 
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
 MANIFEST_REQUIRED = ("visit", "field", "science", "template")
@@ -67,17 +69,15 @@ def read_manifest(path: str) -> list[VisitInputs]:
     Raises
     ------
     BadInputError
-        Missing file or columns, an empty manifest, bad or duplicate visit names, empty paths.
+        Missing file or columns, a file that is not text, an empty manifest, bad or duplicate visit names, empty
+        paths.
     """
     manifest = Path(path)
-    if not manifest.is_file():
-        raise BadInputError(manifest, "FITS manifest not found (config survey.fits_manifest)")
-    with manifest.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in MANIFEST_REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise BadInputError(manifest, f"missing column(s) {missing}; need {list(MANIFEST_REQUIRED)}")
-        visits = [_manifest_row(manifest, n, row) for n, row in enumerate(reader, start=2)]
+    reader = csv.DictReader(io.StringIO(read_text(manifest, "FITS manifest (config survey.fits_manifest)")))
+    missing = [c for c in MANIFEST_REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise BadInputError(manifest, f"missing column(s) {missing}; need {list(MANIFEST_REQUIRED)}")
+    visits = [_manifest_row(manifest, n, row) for n, row in enumerate(reader, start=2)]
     if not visits:
         raise BadInputError(manifest, "lists no visits")
     names = [v.visit for v in visits]

@@ -13,4 +13,6 @@ with log_to(snakemake.log[0]):
         threshold=imaging["detection_threshold"],
         min_area=imaging["min_area"],
         edge_margin_px=imaging["edge_margin_px"],
+        min_usable_fraction=imaging["min_usable_fraction"],
+        fail_on_low_usable=imaging["low_usable"] == "fail",
     )

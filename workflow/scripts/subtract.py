@@ -14,5 +14,7 @@ with log_to(snakemake.log[0]):
         background_order=imaging["background_order"],
         kernel_fit=imaging["kernel_fit"],
         min_template_coverage=imaging["min_template_coverage"],
+        min_usable_fraction=imaging["min_usable_fraction"],
+        fail_on_low_usable=imaging["low_usable"] == "fail",
         n_threads=snakemake.threads,
     )

@@ -5,15 +5,16 @@ any case) and optionally ``kind``; other columns are ignored.
 """
 
 import csv
+import io
 import logging
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 
 from bayesrb.errors import BadInputError
+from bayesrb.textfiles import read_text
 
 __all__ = ["HUMAN_KIND", "read_human_labels", "apply_human_labels"]
 
@@ -68,7 +69,8 @@ def apply_human_labels(metas: Iterable[dict[str, np.ndarray]], human: Table) -> 
     Each meta dict needs ``candidate_id``, ``label`` (-1 = unlabelled), ``kind`` and ``label_source`` columns.
     For every candidate the CSV names, ``label`` becomes the human label, ``label_source`` becomes ``"human"``
     and ``kind`` becomes the CSV's kind if it gives one; a candidate without an automatic label and without a
-    CSV kind gets :data:`HUMAN_KIND`. Ids found in no meta are counted and logged as a warning.
+    CSV kind gets :data:`HUMAN_KIND`. The counts are logged; conflicts with automatic labels and ids found in no
+    meta are logged as warnings.
 
     Parameters
     ----------
@@ -103,6 +105,9 @@ def apply_human_labels(metas: Iterable[dict[str, np.ndarray]], human: Table) -> 
                                                              np.where(old < 0, HUMAN_KIND, meta["kind"][hit])))
         meta["label_source"] = _set_text(meta["label_source"], hit, "human")
     unknown = sorted(np.asarray(human["candidate_id"], dtype=str)[~found].tolist())
+    log.info("human labels: %d of %d applied, %d newly labelled", applied, len(human), newly)
+    if conflicts:
+        log.warning("%d human label(s) disagree with the automatic label; the human label was kept", conflicts)
     if unknown:
         log.warning("%d human-labelled candidate id(s) are in no stamp shard and were ignored, e.g. %s",
                     len(unknown), ", ".join(unknown[:_SHOWN]))
@@ -120,17 +125,13 @@ def _set_text(column: np.ndarray, mask: np.ndarray, values) -> np.ndarray:
 
 def _read_rows(path: str | os.PathLike) -> list[tuple[int, dict[str, str]]]:
     """Return ``(line number, row)`` for every data line of the CSV, after checking the header."""
-    if not Path(path).is_file():
-        raise BadInputError(path, "human-labels CSV does not exist")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in reader.fieldnames or ()]
-        missing = [name for name in _REQUIRED if name not in header]
-        if missing:
-            raise BadInputError(path, f"human-labels CSV lacks column(s) {missing}; its header is {header}")
-        reader.fieldnames = header
-        rows = [(reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}) for row in reader]
-    return rows
+    reader = csv.DictReader(io.StringIO(read_text(path, "human-labels CSV")))
+    header = [name.strip() for name in reader.fieldnames or ()]
+    missing = [name for name in _REQUIRED if name not in header]
+    if missing:
+        raise BadInputError(path, f"human-labels CSV lacks column(s) {missing}; its header is {header}")
+    reader.fieldnames = header
+    return [(reader.line_num, {k: (v or "") for k, v in row.items() if k is not None}) for row in reader]
 
 
 def _check_unique(path, ids: list[str], lines: list[int]) -> None:

@@ -3,8 +3,8 @@
 Layout of a data-set store::
 
     zarr.json        group attrs: channels, stamp_size, units, pixel_scale_arcsec, n_stamps, split_ranges,
-                     split_fields, kind_counts, class_counts, human_labels, fractions, seed, bayesrb_version and
-                     the caller's attrs
+                     split_fields, kind_counts, class_counts, human_labels, fractions, seed, excluded_visits
+                     (visit -> why it was left out), bayesrb_version and the caller's attrs
     stamps/          float32 (N, H, W, C) = [stamp, row, col, channel] with the sharding codec: inner chunks of
                      ``chunk_stamps`` stamps (the unit of a random mini-batch read, blosc zstd) packed into shard
                      files of ``shard_stamps`` stamps; attrs: channels, units, axes
@@ -24,6 +24,7 @@ reads the visits again in that order and writes their stamps in shard-aligned bl
 a byte-identical store.
 """
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from bayesrb.stamps.shard import (
     read_meta_columns,
     read_shard,
     read_shard_meta,
+    store_read_errors,
     write_meta_columns,
 )
 
@@ -57,6 +59,7 @@ __all__ = ["VisitSource", "Dataset", "build_dataset", "open_dataset"]
 DATASET_COLUMNS: tuple[str, ...] = ("field", "split", "label_source")
 _LABEL_KEYS = ("candidate_id", "label", "kind")
 _SHOWN = 5  # ids or visits quoted in a message
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,9 +177,11 @@ def build_dataset(
     """Build the consolidated data set from per-visit shards, label tables and augmentation shards, atomically.
 
     The rows are every labelled candidate (the automatic labels joined to the shard by ``candidate_id``, then the
-    human labels applied; unlabelled candidates are dropped) plus every augmentation row. Fields are assigned to
-    splits with :func:`bayesrb.dataset.splits.assign_splits` from their numbers of rows; the fields of evaluation
-    visits go to ``eval``.
+    human labels applied; unlabelled candidates are dropped) plus every augmentation row. A visit whose shard or
+    augmentation shard holds NaN or inf pixels is left out with an ERROR log line naming the visit and the shard
+    (attr ``excluded_visits``), so one bad visit does not block the rest. Fields are assigned to splits with
+    :func:`bayesrb.dataset.splits.assign_splits` from their numbers of rows; the fields of evaluation visits go to
+    ``eval``.
 
     Parameters
     ----------
@@ -215,12 +220,13 @@ def build_dataset(
     check_fractions(fractions)
     check_block_sizes(chunk_stamps, shard_stamps)
     _check_sources(sources)
+    sources, excluded = _exclude_nonfinite(sources)
     geometry, visits, human_summary = _collect_rows(sources, human_labels)
     assignment = _assign_fields(visits, fractions, seed, sources)
     ordered = _order_rows(visits, assignment, seed)
     meta = _order_columns(_concat_columns([v.meta for v in ordered]))
     _check_evaluation_only(meta, {s.field for s in sources if s.evaluation})
-    summary = _summary(meta, assignment, geometry, human_summary, fractions, seed)
+    summary = _summary(meta, assignment, geometry, human_summary, fractions, seed) | {"excluded_visits": excluded}
     group_attrs = _merge_attrs(summary, attrs or {})
     with atomic_path(out_path, directory_signature="zarr.json") as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
@@ -249,19 +255,20 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
         If ``path`` is missing, not a zarr v3 group, or not a data set (no 4-D ``stamps``, missing meta columns or
         attrs).
     """
-    group = open_zarr_group(path, "data-set store")
-    stamps = group.get("stamps")
-    if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
-        raise BadInputError(path, "not a data set: no 4-D 'stamps' array")
-    attrs = dict(group.attrs)
-    missing = [key for key in ("channels", "split_ranges", "n_stamps") if key not in attrs]
-    if missing or not isinstance(group.get("meta"), zarr.Group):
-        raise BadInputError(path, f"not a data set: missing attrs {missing} or the 'meta' group")
-    meta = read_meta_columns(path, group, stamps.shape[0])
-    absent = [name for name in DATASET_COLUMNS if name not in meta]
-    if absent:
-        raise BadInputError(path, f"not a data set: meta lacks column(s) {absent}")
-    return Dataset(stamps=stamps, meta=meta, attrs=attrs)
+    with store_read_errors(path, "data-set store"):
+        group = open_zarr_group(path, "data-set store")
+        stamps = group.get("stamps")
+        if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
+            raise BadInputError(path, "not a data set: no 4-D 'stamps' array")
+        attrs = dict(group.attrs)
+        missing = [key for key in ("channels", "split_ranges", "n_stamps") if key not in attrs]
+        if missing or not isinstance(group.get("meta"), zarr.Group):
+            raise BadInputError(path, f"not a data set: missing attrs {missing} or the 'meta' group")
+        meta = read_meta_columns(path, group, stamps.shape[0])
+        absent = [name for name in DATASET_COLUMNS if name not in meta]
+        if absent:
+            raise BadInputError(path, f"not a data set: meta lacks column(s) {absent}")
+        return Dataset(stamps=stamps, meta=meta, attrs=attrs)
 
 
 def check_block_sizes(chunk_stamps: int, shard_stamps: int) -> None:
@@ -282,6 +289,38 @@ def _check_sources(sources: Sequence[VisitSource]) -> None:
     mixed = sorted({s.field for s in sources if s.evaluation} & {s.field for s in sources if not s.evaluation})
     if mixed:
         raise ValueError(f"field(s) {mixed} have both evaluation and training visits; a field is one or the other")
+
+
+def _exclude_nonfinite(sources: Sequence[VisitSource]) -> tuple[list[VisitSource], dict[str, str]]:
+    """Leave out every visit whose shard or augmentation shard holds NaN or inf pixels, logging each as an error.
+
+    Returns the visits kept and, per visit left out, the reason (the shard and the first bad row).
+
+    Raises
+    ------
+    ValueError
+        If every visit is left out.
+    """
+    kept, excluded = [], {}
+    for source in sources:
+        problem = next(filter(None, (_nonfinite_rows(path) for path in (source.shard, source.augment) if path)), None)
+        if problem is None:
+            kept.append(source)
+            continue
+        excluded[source.visit] = problem
+        LOG.error("visit %s left out of the data set: %s", source.visit, problem)
+    if not kept:
+        raise ValueError(f"every visit holds non-finite stamps; none is left to build a data set from: {excluded}")
+    return kept, excluded
+
+
+def _nonfinite_rows(path) -> str | None:
+    """Describe the non-finite stamps of a shard (``None`` if every pixel is finite)."""
+    finite = np.isfinite(read_shard(path).stamps).all(axis=(1, 2, 3))
+    if finite.all():
+        return None
+    rows = np.flatnonzero(~finite)
+    return f"{path}: {len(rows)} stamp(s) hold NaN or inf pixels, e.g. row(s) {rows[:_SHOWN].tolist()}"
 
 
 def _collect_rows(sources, human_labels) -> tuple[_Geometry, list[_VisitRows], dict | None]:

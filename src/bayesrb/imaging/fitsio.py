@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -24,7 +26,8 @@ from bayesrb.atomic import atomic_path
 from bayesrb.errors import BadInputError
 
 #: FITS errors that mean "this file cannot be read as FITS".
-_FITS_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, VerifyError)
+_FITS_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, VerifyError,
+                AttributeError)  # a damaged header makes astropy return a data-less _CorruptedHDU
 #: Header keywords that describe the data layout, never copied between HDUs.
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "XTENSION", "PCOUNT",
                "GCOUNT", "EXTNAME", "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM")
@@ -68,6 +71,17 @@ def pixel_scale_arcsec(wcs: WCS) -> float:
     return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
 
 
+@contextmanager
+def _damaged_fits(path: str | os.PathLike) -> Iterator[None]:
+    """Turn astropy's errors on a damaged header or data block, met while reading ``path``, into BadInputError."""
+    try:
+        yield
+    except _FITS_ERRORS as exc:
+        if isinstance(exc, BadInputError):
+            raise
+        raise BadInputError(path, f"corrupt FITS file ({type(exc).__name__}: {exc})") from exc
+
+
 def _open(path: str | os.PathLike) -> fits.HDUList:
     """Open a FITS file fully into memory, turning every failure into a :class:`BadInputError`."""
     path = Path(path)
@@ -89,7 +103,7 @@ def _open(path: str | os.PathLike) -> fits.HDUList:
 
 
 def _as_image_array(hdu, path, ext) -> np.ndarray:
-    """Validate the data of one HDU and return it as native float32."""
+    """Validate the data of one HDU and return it as native float32, with every non-finite pixel NaN."""
     if hdu.data is None:
         raise BadInputError(path, f"HDU {ext!r} has no image data")
     if hdu.data.ndim != 2:
@@ -99,8 +113,9 @@ def _as_image_array(hdu, path, ext) -> np.ndarray:
     except (TypeError, ValueError) as exc:
         raise BadInputError(path, f"HDU {ext!r} does not hold numeric image data ({exc})") from exc
     finite = np.isfinite(data)
+    data[~finite] = np.nan  # inf is unusable like NaN: masked from here on
     if not finite.any():
-        raise BadInputError(path, f"HDU {ext!r} contains no finite pixels (all NaN)")
+        raise BadInputError(path, f"HDU {ext!r} contains no finite pixels (all NaN or inf)")
     values = data[finite]
     if values.min() == values.max():
         raise BadInputError(path, f"HDU {ext!r} is constant (every finite pixel = {values.min():g})")
@@ -143,7 +158,8 @@ def read_image(path: str | os.PathLike, ext: int | str = 0) -> Image:
     Returns
     -------
     Image
-        float32 native-endian data indexed ``[row, col]``, the header and the celestial WCS.
+        float32 native-endian data indexed ``[row, col]`` (inf pixels become NaN, i.e. masked), the header and the
+        celestial WCS.
 
     Raises
     ------
@@ -152,7 +168,7 @@ def read_image(path: str | os.PathLike, ext: int | str = 0) -> Image:
         missing or invalid celestial WCS, all-NaN or constant image.
     """
     hdul = _open(path)
-    with hdul:
+    with hdul, _damaged_fits(path):
         try:
             hdu = hdul[ext]
         except (KeyError, IndexError) as exc:
@@ -182,8 +198,8 @@ def read_subexposures(path: str | os.PathLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        float32, shape ``(n, H, W)`` ordered by the extension number, indexed ``[i, row, col]``;
-        shape ``(0, H, W)`` when the file has no sub-exposures.
+        float32, shape ``(n, H, W)`` ordered by the extension number, indexed ``[i, row, col]``, non-finite pixels
+        NaN; shape ``(0, H, W)`` when the file has no sub-exposures.
 
     Raises
     ------
@@ -191,7 +207,7 @@ def read_subexposures(path: str | os.PathLike) -> np.ndarray:
         If the file cannot be read or a sub-exposure's shape differs from the primary image.
     """
     hdul = _open(path)
-    with hdul:
+    with hdul, _damaged_fits(path):
         primary = hdul[0].data
         if primary is None or primary.ndim != 2:
             raise BadInputError(path, "primary HDU is not a 2-D image")
@@ -203,6 +219,7 @@ def read_subexposures(path: str | os.PathLike) -> np.ndarray:
                 got = None if hdu.data is None else hdu.data.shape
                 raise BadInputError(path, f"SUBEXP{n} has shape {got}, the stack has {shape}")
             stack[i] = hdu.data
+    stack[~np.isfinite(stack)] = np.nan
     return stack
 
 
@@ -260,6 +277,32 @@ def write_difference(path: str | os.PathLike, difference: np.ndarray, noise: np.
         hdul.writeto(tmp)
 
 
+def check_same_grid(science: Image, shape: tuple[int, ...], path: str | os.PathLike) -> None:
+    """Raise :class:`BadInputError` naming both files unless an image of ``path`` has the science image's shape.
+
+    Parameters
+    ----------
+    science : Image
+        The science image that defines the grid.
+    shape : tuple of int
+        Shape of the other image.
+    path : str or os.PathLike
+        The other image's file.
+    """
+    if tuple(shape) != science.data.shape:
+        raise BadInputError(path, f"image shape {tuple(shape)} differs from the science image {science.source} "
+                                  f"{science.data.shape}; both must be on one pixel grid")
+
+
+def is_difference_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a FITS file with a ``DIFF`` extension (a file of :func:`write_difference`)."""
+    try:
+        with fits.open(path) as hdul:
+            return "DIFF" in hdul
+    except _FITS_ERRORS:
+        return False
+
+
 def read_difference(path: str | os.PathLike) -> DifferenceFile:
     """Read a file written by :func:`write_difference`.
 
@@ -277,10 +320,11 @@ def read_difference(path: str | os.PathLike) -> DifferenceFile:
     Raises
     ------
     BadInputError
-        If the file cannot be read, lacks one of DIFF/NOISE/MASK/TEMPLATE, or has no celestial WCS.
+        If the file cannot be read, lacks one of DIFF/NOISE/MASK/TEMPLATE, they differ in shape, or it has no
+        celestial WCS.
     """
     hdul = _open(path)
-    with hdul:
+    with hdul, _damaged_fits(path):
         arrays = {}
         for name in ("DIFF", "NOISE", "MASK", "TEMPLATE"):
             if name not in hdul:
@@ -288,6 +332,9 @@ def read_difference(path: str | os.PathLike) -> DifferenceFile:
             if hdul[name].data is None or hdul[name].data.ndim != 2:
                 raise BadInputError(path, f"extension {name} is not a 2-D image")
             arrays[name] = np.asarray(hdul[name].data)
+        shapes = {name: array.shape for name, array in arrays.items()}
+        if len(set(shapes.values())) > 1:
+            raise BadInputError(path, f"its extensions have different shapes {shapes}")
         header = hdul[0].header.copy()
         wcs_header = hdul["DIFF"].header.copy()
     wcs = _celestial_wcs(wcs_header, arrays["DIFF"].shape, path, "DIFF")

@@ -7,16 +7,52 @@ import numpy as np
 import sep
 
 from bayesrb.atomic import write_ecsv
+from bayesrb.errors import BadInputError
 from bayesrb.imaging.detect import detect
 from bayesrb.imaging.difference import Difference
-from bayesrb.imaging.fitsio import read_difference, read_image, write_difference
+from bayesrb.imaging.fitsio import (
+    Image,
+    check_same_grid,
+    is_difference_file,
+    read_difference,
+    read_image,
+    write_difference,
+)
 
 log = logging.getLogger(__name__)
 
 
+def check_usable_area(image: Image, min_fraction: float, fail: bool) -> float:
+    """Return the fraction of ``image``'s pixels that are finite; warn (or fail) when it is below ``min_fraction``.
+
+    Parameters
+    ----------
+    image : Image
+        A science (or difference) image as read, non-finite pixels NaN.
+    min_fraction : float
+        Smallest usable fraction that passes silently.
+    fail : bool
+        Raise instead of warning.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        Naming the image's file, if ``fail`` and the usable fraction is below ``min_fraction``.
+    """
+    usable = float(np.isfinite(image.data).mean())
+    if usable < min_fraction:
+        problem = (f"only {100 * usable:.1f} % of the pixels are finite (imaging.min_usable_fraction "
+                   f"{min_fraction:g}); few or no candidates will come from it")
+        if fail:
+            raise BadInputError(image.source, problem)
+        log.warning("%s: %s", image.source, problem)
+    return usable
+
+
 def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile_size: int = 1024,
                    kernel_half_width: int = 0, background_order: int = 1, kernel_fit: str = "fourier",
-                   min_template_coverage: float = 0.5, n_threads: int = 1) -> None:
+                   min_template_coverage: float = 0.5, min_usable_fraction: float = 0.5,
+                   fail_on_low_usable: bool = False, n_threads: int = 1) -> None:
     """Align the template onto the science image, subtract, and write D, its noise map, mask and the aligned template.
 
     Parameters
@@ -31,6 +67,9 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
         Solver of the PSF-matching kernel fit, passed on.
     min_template_coverage : float
         Smallest fraction of the science image the template must cover.
+    min_usable_fraction, fail_on_low_usable
+        A science image with a smaller fraction of finite pixels is warned about, or rejected
+        (:func:`check_usable_area`).
     n_threads : int
         Threads for the subtraction's FFTs.
     """
@@ -40,6 +79,7 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
 
     start = time.perf_counter()
     science, template = read_image(science_path), read_image(template_path)
+    check_usable_area(science, min_usable_fraction, fail_on_low_usable)
     aligned = align_template(template, science, min_coverage=min_template_coverage)
     result = subtract(science, aligned, template.header, tile_size=tile_size,
                       kernel_half_width=kernel_half_width or None, background_order=background_order,
@@ -50,18 +90,21 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
 
 
 def external_difference(path: str) -> Difference:
-    """A difference image made elsewhere (one image HDU): noise from its own background RMS map.
+    """A difference image made elsewhere: noise from its own background RMS map.
 
     Parameters
     ----------
     path : str
-        FITS file whose primary HDU is the difference image, with a celestial WCS.
+        FITS file whose primary HDU is the difference image, with a celestial WCS; or a difference file of this
+        workflow (:func:`bayesrb.imaging.fitsio.write_difference`), read with its own noise and mask.
 
     Returns
     -------
     Difference
         Noise is sep's spatially varying background RMS; the mask flags non-finite pixels.
     """
+    if is_difference_file(path):
+        return stored_difference(path)
     image = read_image(path)
     invalid = ~np.isfinite(image.data)
     background = sep.Background(np.where(invalid, 0, image.data).astype(np.float32), mask=invalid)
@@ -69,8 +112,15 @@ def external_difference(path: str) -> Difference:
     return Difference(difference=image.data, noise=np.where(invalid, np.nan, noise), mask=invalid)
 
 
+def stored_difference(path: str) -> Difference:
+    """The difference image, noise and mask of a file of :func:`bayesrb.imaging.fitsio.write_difference`."""
+    stored = read_difference(path)
+    return Difference(difference=stored.difference, noise=stored.noise, mask=stored.mask)
+
+
 def detect_visit(difference_path: str, science_path: str, out_path: str, *, external: bool = False,
-                 threshold: float = 5.0, min_area: int = 5, edge_margin_px: int = 10) -> None:
+                 threshold: float = 5.0, min_area: int = 5, edge_margin_px: int = 10,
+                 min_usable_fraction: float = 0.5, fail_on_low_usable: bool = False) -> None:
     """Detect positive and negative candidates in a difference image and write them as ECSV.
 
     Parameters
@@ -85,13 +135,17 @@ def detect_visit(difference_path: str, science_path: str, out_path: str, *, exte
         Whether ``difference_path`` was made outside the workflow.
     threshold, min_area, edge_margin_px
         Passed to :func:`bayesrb.imaging.detect.detect`.
+    min_usable_fraction, fail_on_low_usable
+        With an external difference image (no subtraction step), the science image's usable area is checked here
+        (:func:`check_usable_area`).
     """
     science = read_image(science_path)
     if external:
+        check_usable_area(science, min_usable_fraction, fail_on_low_usable)
         difference = external_difference(difference_path)
     else:
-        stored = read_difference(difference_path)
-        difference = Difference(difference=stored.difference, noise=stored.noise, mask=stored.mask)
+        difference = stored_difference(difference_path)
+    check_same_grid(science, difference.difference.shape, difference_path)
     zero_point = float(science.header.get("MAGZP", 0.0))
     if "MAGZP" not in science.header:
         log.warning("%s: no MAGZP in header; magnitudes use zero point 0", science_path)

@@ -34,7 +34,7 @@ CHANNELS_ALL: tuple[str, ...] = CHANNELS_BASE + CHANNELS_EXTRA
 
 #: Flag bit: the stamp reaches past the image edge; the missing pixels are 0.
 FLAG_EDGE: int = 1
-#: Flag bit: the stamp contained NaN pixels (e.g. template not covering); they were set to 0.
+#: Flag bit: the stamp contained NaN or inf pixels (masked: template not covering, bad pixels); they were set to 0.
 FLAG_NAN: int = 2
 
 
@@ -96,7 +96,7 @@ def extract_stamps(
     windows = sliding_window_view(cube, (size, size), axis=(0, 1))  # (H, W, C, size, size)
     stamps = windows.transpose(0, 1, 3, 4, 2)[rows, cols]  # padded offset cancels the half-width
     flags = _edge_flags(rows, cols, science.shape, size // 2)
-    flags |= _zero_nans(stamps)
+    flags |= _zero_nonfinite(stamps)
     return stamps, flags
 
 
@@ -186,16 +186,16 @@ def _edge_flags(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int], half
     return edge.astype(np.uint8) * np.uint8(FLAG_EDGE)
 
 
-def _zero_nans(stamps: np.ndarray, batch: int = 1024) -> np.ndarray:
-    """Set NaN pixels to 0 in place; return :data:`FLAG_NAN` for the stamps that had any (``uint8``).
+def _zero_nonfinite(stamps: np.ndarray, batch: int = 1024) -> np.ndarray:
+    """Set NaN and inf pixels to 0 in place; return :data:`FLAG_NAN` for the stamps that had any (``uint8``).
 
-    Works on ``batch`` stamps at a time so that the temporary NaN mask stays small.
+    Works on ``batch`` stamps at a time so that the temporary mask stays small.
     """
     had_nan = np.zeros(stamps.shape[0], dtype=bool)
     for start in range(0, stamps.shape[0], batch):
         block = stamps[start : start + batch]
-        nan = np.isnan(block)
-        had_nan[start : start + batch] = nan.any(axis=(1, 2, 3))
+        bad = ~np.isfinite(block)
+        had_nan[start : start + batch] = bad.any(axis=(1, 2, 3))
         if had_nan[start : start + batch].any():
-            block[nan] = 0.0
+            block[bad] = 0.0
     return had_nan.astype(np.uint8) * np.uint8(FLAG_NAN)

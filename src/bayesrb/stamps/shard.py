@@ -17,7 +17,8 @@ JSON keys keep the order in which they are given).
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,17 +161,19 @@ def read_shard(path: str | os.PathLike) -> Shard:
     Raises
     ------
     bayesrb.errors.BadInputError
-        If ``path`` is missing, is not a zarr v3 group, lacks ``stamps`` or ``meta``, or is inconsistent
-        (channel count, required meta columns, column lengths).
+        If ``path`` is missing, is not a zarr v3 group, lacks ``stamps`` or ``meta``, is inconsistent (channel
+        count, required meta columns, column lengths), or a file of it is damaged.
     """
-    group = open_zarr_group(path)
-    stamps_array = _stamps_array(path, group)
-    channels = tuple(stamps_array.attrs.get("channels", ()))
-    if len(channels) != stamps_array.shape[3]:
-        raise BadInputError(path, f"'stamps' has {stamps_array.shape[3]} channels but its attrs name {len(channels)}")
-    meta = read_meta_columns(path, group, stamps_array.shape[0])
-    stamps = np.asarray(stamps_array[...], dtype=np.float32)
-    return Shard(stamps=stamps, channels=channels, meta=meta, attrs=dict(group.attrs))
+    with store_read_errors(path):
+        group = open_zarr_group(path)
+        stamps_array = _stamps_array(path, group)
+        channels = tuple(stamps_array.attrs.get("channels", ()))
+        if len(channels) != stamps_array.shape[3]:
+            raise BadInputError(path, f"'stamps' has {stamps_array.shape[3]} channels but its attrs name "
+                                      f"{len(channels)}")
+        meta = read_meta_columns(path, group, stamps_array.shape[0])
+        stamps = np.asarray(stamps_array[...], dtype=np.float32)
+        return Shard(stamps=stamps, channels=channels, meta=meta, attrs=dict(group.attrs))
 
 
 def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -193,9 +196,10 @@ def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     bayesrb.errors.BadInputError
         As :func:`read_shard`.
     """
-    group = open_zarr_group(path)
-    stamps_array = _stamps_array(path, group)
-    return read_meta_columns(path, group, stamps_array.shape[0]), dict(group.attrs)
+    with store_read_errors(path):
+        group = open_zarr_group(path)
+        stamps_array = _stamps_array(path, group)
+        return read_meta_columns(path, group, stamps_array.shape[0]), dict(group.attrs)
 
 
 def _check_stamps(stamps, channels) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -295,6 +299,21 @@ def write_meta_columns(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -
         )
         if len(values):
             array[...] = values
+
+
+@contextmanager
+def store_read_errors(path: str | os.PathLike, what: str = "stamp shard") -> Iterator[None]:
+    """Turn any error raised while reading the zarr store ``path`` into a :class:`BadInputError` naming it.
+
+    zarr and its codecs raise many types for damaged files (JSON errors for a broken ``zarr.json``, codec
+    ``RuntimeError`` for a corrupt chunk, ``ValueError``, ``KeyError``, ...); a reader wraps its reads in this.
+    """
+    try:
+        yield
+    except BadInputError:
+        raise
+    except Exception as error:
+        raise BadInputError(path, f"corrupt {what} ({type(error).__name__}: {error})") from error
 
 
 def open_zarr_group(path: str | os.PathLike, what: str = "stamp shard") -> zarr.Group:

@@ -5,7 +5,14 @@ import logging
 import numpy as np
 from astropy.table import Table
 
-from bayesrb.imaging.fitsio import Image, pixel_scale_arcsec, read_difference, read_image, read_subexposures
+from bayesrb.imaging.fitsio import (
+    Image,
+    check_same_grid,
+    pixel_scale_arcsec,
+    read_difference,
+    read_image,
+    read_subexposures,
+)
 from bayesrb.imaging.steps import external_difference
 from bayesrb.simulate.truth import match_truth
 from bayesrb.stamps.extract import extract_stamps
@@ -42,6 +49,11 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
         The difference image.
     subexposures : numpy.ndarray
         ``(n_sub, H, W)``; ``n_sub = 0`` when the science file has none.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If a file cannot be read, or the difference image is not on the science image's grid (naming both).
     """
     science = read_image(science_path)
     if external_difference_image:
@@ -52,6 +64,7 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
     else:
         stored = read_difference(difference_path)
         aligned, difference = stored.template, stored.difference
+    check_same_grid(science, difference.shape, difference_path)
     return science, aligned, difference, read_subexposures(science_path)
 
 
