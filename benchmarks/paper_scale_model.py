@@ -47,7 +47,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, help="posterior samples when scoring (default: the paper config's)")
     parser.add_argument("--score", action="store_true", help="also score every row of the store")
     args = parser.parse_args()
-    model = yaml.safe_load(PAPER_CONFIG.read_text())["model"] | {"epochs": args.epochs, "patience": args.epochs}
+    paper = yaml.safe_load(PAPER_CONFIG.read_text())
+    model = paper["model"] | {"epochs": args.epochs, "patience": args.epochs}
+    samples = args.samples or paper["scoring"]["n_samples"]
     device = jax.devices()[0]
     print(f"device: {device.platform} ({device.device_kind}); model {model}", flush=True)
     print(f"input pipeline alone: {reader_speed(args.store, model['batch_size'], 400):.0f} stamps/s", flush=True)
@@ -58,9 +60,9 @@ def main() -> None:
                   f"{entry['seconds']:.1f} s with validation", flush=True)
         if args.score:
             start = time.perf_counter()
-            n = score_store(result.model_dir, args.store, Path(work) / "scores.parquet", n_samples=args.samples)
+            n = score_store(result.model_dir, args.store, Path(work) / "scores.parquet", n_samples=samples)
             seconds = time.perf_counter() - start
-            print(f"scoring: {n} candidates x {args.samples or model['n_samples']} samples in {seconds:.1f} s "
+            print(f"scoring: {n} candidates x {samples} samples in {seconds:.1f} s "
                   f"({n / seconds:.0f} candidates/s)", flush=True)
 
 

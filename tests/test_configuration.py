@@ -9,8 +9,9 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bayesrb.configuration import check_config, load_schema
+from bayesrb.configuration import RULE_KEYS, canonical, check_config, load_schema, rule_settings
 from bayesrb.errors import BadInputError
+from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -38,7 +39,8 @@ def test_the_default_config_passes_and_gives_its_experiments(schema):
 @pytest.mark.parametrize(("overrides", "key", "message"), [
     ({"experiments": {"x": {"model": {"epochs": "ten"}}}}, "experiments.x.model.epochs", "'ten' is not of type"),
     ({"experiments": {"x": {"model": {"kind": "svm"}}}}, "experiments.x.model.kind", "'svm' is not one of"),
-    ({"experiments": {"x": {"model": {"n_samples": 0}}}}, "experiments.x.model.n_samples", "less than the minimum"),
+    ({"experiments": {"x": {"scoring": {"n_samples": 0}}}}, "experiments.x.scoring.n_samples",
+     "less than the minimum"),
     ({"experiments": {"x": {"model": {"network": {"filters": []}}}}}, "experiments.x.model.network.filters",
      "should be non-empty"),
     ({"experiments": {"x": {"model": {"batch_size": -3}}}}, "experiments.x.model.batch_size",
@@ -71,3 +73,22 @@ def test_a_bad_experiment_stops_the_dry_run_with_one_line(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode != 0
     assert "config experiments.bcnn.model.epochs: 'ten' is not of type 'integer'" in run.stdout + run.stderr
+
+
+def test_canonical_sorts_every_mapping_and_keeps_lists_in_order():
+    config = {"b": {"z": 1, "a": [{"y": 2, "x": 3}]}, "a": None}
+    assert repr(canonical(config)) == "{'a': None, 'b': {'a': [{'x': 3, 'y': 2}], 'z': 1}}"
+
+
+def test_rule_keys_exist_and_subtract_and_detect_read_every_imaging_key(schema):
+    for section, keys in RULE_KEYS.values():
+        assert set(keys) <= set(schema["properties"][section]["properties"])
+    imaging = set(RULE_KEYS["subtract"][1]) | set(RULE_KEYS["detect"][1])
+    assert imaging == set(schema["properties"]["imaging"]["properties"])
+    assert rule_settings(validated({}), "detect") == {"detection_threshold": 5.0, "edge_margin_px": 10,
+                                                      "low_usable": "warn", "min_area": 5, "min_usable_fraction": 0.5}
+
+
+def test_scoring_defaults_of_the_library_are_the_schemas(schema):
+    defaults = {key: spec["default"] for key, spec in schema["properties"]["scoring"]["properties"].items()}
+    assert defaults == {"n_samples": DEFAULT_N_SAMPLES, "batch_size": DEFAULT_BATCH_SIZE}

@@ -273,6 +273,24 @@ def test_a_visit_with_nonfinite_stamps_is_left_out_naming_it(tmp_path, caplog):
     assert np.isfinite(open_dataset(tmp_path / "data.zarr").stamps[:]).all()
 
 
+def test_truth_tables_become_columns_and_must_list_the_shard(tmp_path):
+    sources, _ = make_survey(tmp_path / "inputs")
+    for source in sources:
+        ids = read_shard(source.shard).meta["candidate_id"]
+        source.truth = tmp_path / f"{source.visit}-truth.ecsv"
+        Table({"candidate_id": ids, "truth_separation_px": np.arange(len(ids), dtype=float)}).write(source.truth)
+    build_dataset(tmp_path / "data.zarr", sources, fractions=FRACTIONS, seed=3)
+    meta = open_dataset(tmp_path / "data.zarr").meta
+    shard_rows = meta["label_source"] != "augment"
+    expected = [float(cid.rsplit("-", 1)[1]) for cid in meta["candidate_id"][shard_rows]]
+    np.testing.assert_array_equal(meta["truth_separation_px"][shard_rows], expected)
+    assert np.isnan(meta["truth_separation_px"][~shard_rows]).all()
+    Table({"candidate_id": ["elsewhere"], "truth_separation_px": [0.0]}).write(sources[2].truth, overwrite=True)
+    with pytest.raises(BadInputError, match="does not list the candidates of the shard") as error:
+        build_dataset(tmp_path / "again.zarr", sources, fractions=FRACTIONS, seed=3)
+    assert error.value.source == str(sources[2].truth)
+
+
 def test_open_dataset_rejects_missing_or_invalid_store(tmp_path, survey):
     with pytest.raises(BadInputError, match="does not exist"):
         open_dataset(tmp_path / "absent.zarr")

@@ -14,13 +14,15 @@ from bayesrb.model.selection import AUGMENTED_KINDS, TrainingData, selected_rows
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"kind": "bayesian", "scope": "full", "seed": 3, "network": {"filters": [16, 32], "dropout_rate": 0.5}}
 TRAINING = {"augmentation": True, "train_fraction": 1.0, "channels": None}
+SCORING = {"n_samples": 100, "batch_size": 1024}
 
 
-def test_overrides_merge_into_the_model_and_training_sections_key_by_key():
-    experiments = experiment_models({"model": MODEL, "training": TRAINING, "experiments": {
+def test_overrides_merge_into_the_model_training_and_scoring_sections_key_by_key():
+    experiments = experiment_models({"model": MODEL, "training": TRAINING, "scoring": SCORING, "experiments": {
         "bcnn": {}, "head": {"model": {"scope": "head"}}, "wide": {"model": {"network": {"filters": [32, 64]}}},
-        "noaug": {"training": {"augmentation": False}}}})
-    assert experiments["bcnn"] == {"model": MODEL, "training": TRAINING}
+        "noaug": {"training": {"augmentation": False}}, "more": {"scoring": {"n_samples": 200}}}})
+    assert experiments["bcnn"] == {"model": MODEL, "training": TRAINING, "scoring": SCORING}
+    assert experiments["more"]["scoring"] == {"n_samples": 200, "batch_size": 1024}
     assert experiments["head"]["model"]["scope"] == "head" and experiments["head"]["model"]["kind"] == "bayesian"
     assert experiments["wide"]["model"]["network"] == {"filters": [32, 64], "dropout_rate": 0.5}
     assert experiments["noaug"]["training"] == TRAINING | {"augmentation": False}
@@ -30,7 +32,7 @@ def test_overrides_merge_into_the_model_and_training_sections_key_by_key():
 
 @pytest.mark.parametrize(("experiments", "message"), [
     ({"x": {"kind": "mc_dropout"}}, r"experiments.x.*unknown key\(s\) \['kind'\]; known keys are \['model', "
-                                    r"'training'\]"),
+                                    r"'scoring', 'training'\]"),
     ({"x": {"model": {"kindd": "mc_dropout"}}}, r"experiments.x.model.*unknown key\(s\) \['kindd'\]"),
     ({"x": {"model": {"network": {"filter": [8]}}}}, r"experiments.x.model.network.*unknown key\(s\) \['filter'\]"),
     ({"x": {"model": {"network": 3}}}, r"experiments.x.model.network.*must be a mapping"),
@@ -39,7 +41,7 @@ def test_overrides_merge_into_the_model_and_training_sections_key_by_key():
 ])
 def test_bad_experiments_are_one_clear_error(experiments, message):
     with pytest.raises(BadInputError, match=message):
-        experiment_models({"model": MODEL, "training": TRAINING, "experiments": experiments})
+        experiment_models({"model": MODEL, "training": TRAINING, "scoring": SCORING, "experiments": experiments})
 
 
 def test_comparison_groups_must_name_defined_experiments():

@@ -1,21 +1,25 @@
-"""Tests for bayesrb.figures.dataset and bayesrb.figures.style on tiny synthetic data sets."""
+"""Tests for bayesrb.figures.dataset, bayesrb.figures.style and bayesrb.figures.names on tiny synthetic data sets."""
 
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from bayesrb.figures import (
-    host_offset_distributions,
-    label_counts,
-    magnitude_distributions,
+from bayesrb.dataset import steps as dataset_steps
+from bayesrb.figures.dataset import host_offset_distributions, label_counts, magnitude_distributions, stamp_gallery
+from bayesrb.figures.names import DATASET_FIGURES
+from bayesrb.figures.style import (
+    NO_DATA_TEXT,
+    NUCLEAR_OFFSET_ARCSEC,
+    NUCLEAR_OFFSET_HLR,
+    SAVE_DPI,
+    STRETCH_PERCENTILES,
     save_figure,
-    stamp_gallery,
 )
-from bayesrb.figures.dataset import NUCLEAR_OFFSET_ARCSEC, NUCLEAR_OFFSET_HLR, STRETCH_PERCENTILES
-from bayesrb.figures.style import NO_DATA_TEXT, SAVE_DPI
 
 CHANNELS = ("science", "template", "difference", "subframe_ptp")
 KIND_COUNTS = {
@@ -297,3 +301,21 @@ def test_save_figure_failure_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         save_figure(fig, tmp_path / "figure.png")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- figure names -----------------------------------------------------------------------------------------------
+
+
+def test_figure_names_load_without_heavy_modules():
+    """Rule files import the names while Snakemake parses the workflow: no matplotlib, pandas, numpy or zarr."""
+    heavy = ("matplotlib", "pandas", "numpy", "zarr")
+    code = ("import sys; import bayesrb.figures.names as names; "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules)); print(names.DATASET_FIGURES)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded, dataset_figures = run.stdout.splitlines()
+    assert loaded == "[]"
+    assert dataset_figures == str(DATASET_FIGURES) == "('gallery', 'label_counts', 'magnitudes', 'host_offsets')"
+
+
+def test_dataset_steps_write_the_named_figures():
+    assert dataset_steps.DATASET_FIGURES is DATASET_FIGURES

@@ -1,4 +1,9 @@
-"""Tests for bayesrb.figures.evaluation on small synthetic evaluation tables."""
+"""Tests for the evaluation figures (bayesrb.figures.classification, .calibration, .recovery, .uncertainty).
+
+The figures draw what bayesrb.evaluation computes from small synthetic evaluation tables, composed as
+bayesrb.evaluation.steps does (the draw_* helpers); the tests check that what is drawn equals the metrics of
+bayesrb.evaluation.metrics computed independently.
+"""
 
 import re
 
@@ -9,6 +14,22 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle, StepPatch
 
+from bayesrb.evaluation.curves import (
+    MAG_BIN_WIDTH,
+    MIN_MEDIAN_COUNT,
+    N_THRESHOLDS,
+    RECOVERY_CONFIDENCE,
+    calibration_errors,
+    finite_values,
+    magnitude_bins,
+    offset_bins,
+    operating_points,
+    recovery_curves,
+    reliability_curves,
+    roc_curves,
+    running_medians,
+    threshold_rates,
+)
 from bayesrb.evaluation.metrics import (
     binomial_interval,
     confusion_counts,
@@ -20,29 +41,17 @@ from bayesrb.evaluation.metrics import (
     roc_curve,
     threshold_at_fpr,
 )
-from bayesrb.figures import (
-    confusion_matrix,
-    rates_vs_threshold_figure,
+from bayesrb.evaluation.selection import select_uncertain
+from bayesrb.figures.calibration import reliability
+from bayesrb.figures.classification import ZOOM_MAX_FPR, confusion_matrix, rates_vs_threshold_figure, roc
+from bayesrb.figures.recovery import (
+    HOST_OFFSET_KINDS,
+    MAGNITUDE_KINDS,
     recovery_vs_host_offset,
     recovery_vs_magnitude,
-    reliability,
-    roc,
-    save_figure,
-    select_uncertain,
-    uncertain_candidates,
-    uncertainty_vs_magnitude,
 )
-from bayesrb.figures.dataset import NUCLEAR_OFFSET_ARCSEC, NUCLEAR_OFFSET_HLR
-from bayesrb.figures.evaluation import (
-    LEAST_CONFIDENT,
-    MAG_BIN_WIDTH,
-    MIN_MEDIAN_COUNT,
-    MISCLASSIFIED,
-    N_THRESHOLDS,
-    RECOVERY_CONFIDENCE,
-    ZOOM_MAX_FPR,
-)
-from bayesrb.figures.style import NO_DATA_TEXT
+from bayesrb.figures.style import NO_DATA_TEXT, NUCLEAR_OFFSET_ARCSEC, NUCLEAR_OFFSET_HLR, OFFSET_PANELS, save_figure
+from bayesrb.figures.uncertainty import UNCERTAINTY_PANELS, uncertain_candidates, uncertainty_vs_magnitude
 
 CHANNELS = ("science", "template", "difference", "subframe_ptp")
 KIND_COUNTS = {
@@ -103,6 +112,54 @@ def two_tables(table) -> dict[str, pd.DataFrame]:
     return {"baseline": table, "weak": make_table(np.random.default_rng(12), skill=0.4)}
 
 
+# --- each figure from the data bayesrb.evaluation computes (as bayesrb.evaluation.steps composes them) -------
+
+
+def draw_confusion_matrix(table: pd.DataFrame, threshold: float = 0.5) -> Figure:
+    return confusion_matrix(confusion_counts(table["label"], table["score_mean"], threshold=threshold), threshold)
+
+
+def draw_roc(tables: dict[str, pd.DataFrame], target_fpr: float = 0.01) -> Figure:
+    return roc(roc_curves(tables), operating_points(tables, target_fpr), target_fpr)
+
+
+def draw_rates_vs_threshold(table: pd.DataFrame, target_fpr: float = 0.01) -> Figure:
+    (operating,) = operating_points({"one": table}, target_fpr).values()
+    return rates_vs_threshold_figure(threshold_rates(table), operating, target_fpr)
+
+
+def draw_recovery_vs_magnitude(tables: dict[str, pd.DataFrame], kinds=MAGNITUDE_KINDS, threshold=0.5) -> Figure:
+    bins = magnitude_bins(finite_values(tables, "mag", kinds))
+    curves = recovery_curves(tables, kinds, "mag", bins, threshold, RECOVERY_CONFIDENCE)
+    return recovery_vs_magnitude(curves, kinds, threshold, RECOVERY_CONFIDENCE)
+
+
+def draw_recovery_vs_host_offset(tables: dict[str, pd.DataFrame], threshold: float = 0.5) -> Figure:
+    kinds = HOST_OFFSET_KINDS
+    curves = {}
+    for panel in OFFSET_PANELS:
+        bins = offset_bins(finite_values(tables, panel.column, kinds), panel.nuclear_limit)
+        curves[panel.column] = recovery_curves(tables, kinds, panel.column, bins, threshold, RECOVERY_CONFIDENCE)
+    return recovery_vs_host_offset(curves, kinds, threshold, RECOVERY_CONFIDENCE)
+
+
+def draw_reliability(tables: dict[str, pd.DataFrame], n_bins: int = 15) -> Figure:
+    return reliability(reliability_curves(tables, n_bins), calibration_errors(tables, n_bins))
+
+
+def draw_uncertainty_vs_magnitude(tables: dict[str, pd.DataFrame]) -> Figure:
+    bins = magnitude_bins(finite_values(tables, "mag"))
+    return uncertainty_vs_magnitude(tables, {column: running_medians(tables, column, bins)
+                                             for column, _ in UNCERTAINTY_PANELS})
+
+
+def draw_uncertain_candidates(table: pd.DataFrame, stamps, n: int = 6, threshold: float = 0.5) -> Figure:
+    return uncertain_candidates(select_uncertain(table, n, threshold), stamps, CHANNELS, threshold)
+
+
+# --- reading figures -------------------------------------------------------------------------------------------
+
+
 def labelled_lines(ax, prefix: str) -> list:
     return [line for line in ax.lines if line.get_label().startswith(prefix)]
 
@@ -124,7 +181,7 @@ def bands(ax) -> list[PolyCollection]:
 
 @pytest.mark.parametrize("threshold", [0.5, 0.8])
 def test_confusion_matrix_cells_give_counts_and_row_percentages(table, threshold):
-    fig = confusion_matrix(table, threshold=threshold)
+    fig = draw_confusion_matrix(table, threshold=threshold)
     (ax,) = fig.axes
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted class", "true class")
     assert [label.get_text() for label in ax.get_xticklabels()] == ["bogus", "real"]
@@ -146,7 +203,7 @@ def test_confusion_matrix_cells_give_counts_and_row_percentages(table, threshold
 
 
 def test_roc_draws_each_experiments_curve_in_both_panels_with_auc_and_target(two_tables):
-    fig = roc(two_tables, target_fpr=0.02)
+    fig = draw_roc(two_tables, target_fpr=0.02)
     assert len(fig.axes) == 2
     full, zoom = fig.axes
     assert zoom.get_xscale() == "log" and zoom.get_xlim()[1] == pytest.approx(ZOOM_MAX_FPR)
@@ -171,10 +228,10 @@ def test_roc_draws_each_experiments_curve_in_both_panels_with_auc_and_target(two
 
 def test_roc_leaves_out_experiments_with_one_class(table):
     only_real = table[table["label"] == 1]
-    fig = roc({"baseline": table, "only real": only_real})
+    fig = draw_roc({"baseline": table, "only real": only_real})
     for ax in fig.axes:
         assert len(labelled_lines(ax, "baseline")) == 1 and not labelled_lines(ax, "only real")
-    fig = roc({"only real": only_real})
+    fig = draw_roc({"only real": only_real})
     assert all(has_no_data_mark(ax) for ax in fig.axes)
 
 
@@ -182,7 +239,7 @@ def test_roc_leaves_out_experiments_with_one_class(table):
 
 
 def test_rates_vs_threshold_draws_metric_curves_and_annotates_fnr_at_target(table):
-    fig = rates_vs_threshold_figure(table, target_fpr=0.05)
+    fig = draw_rates_vs_threshold(table, target_fpr=0.05)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log" and ax.get_xlim() == (0.0, 1.0)
     assert ax.get_xlabel().startswith("threshold") and ax.get_ylabel() == "rate"
@@ -213,7 +270,7 @@ def recovered_fraction(table, kind, column, low, high, threshold=0.5) -> float:
 
 
 def test_recovery_vs_magnitude_one_experiment_one_line_and_band_per_kind(table):
-    fig = recovery_vs_magnitude({"baseline": table}, threshold=0.6)
+    fig = draw_recovery_vs_magnitude({"baseline": table}, threshold=0.6)
     assert len(fig.axes) == 2
     assert [ax.get_title() for ax in fig.axes] == ["training-like real kinds", "evaluation-only injections"]
     assert fig.axes[0].get_ylabel() == "fraction recovered (score_mean ≥ 0.6)"
@@ -231,7 +288,7 @@ def test_recovery_vs_magnitude_one_experiment_one_line_and_band_per_kind(table):
 
 
 def test_recovery_band_is_the_clopper_pearson_interval_of_each_bin(table):
-    fig = recovery_vs_magnitude({"baseline": table}, kinds=("mp",))
+    fig = draw_recovery_vs_magnitude({"baseline": table}, kinds=("mp",))
     (ax,) = fig.axes
     (line,) = labelled_lines(ax, "mp")
     (band,) = bands(ax)
@@ -245,7 +302,7 @@ def test_recovery_band_is_the_clopper_pearson_interval_of_each_bin(table):
 
 
 def test_recovery_vs_magnitude_colours_experiments_when_comparing(two_tables):
-    fig = recovery_vs_magnitude(two_tables)
+    fig = draw_recovery_vs_magnitude(two_tables)
     for ax, kinds in zip(fig.axes, (RECOVERY_KINDS[:2], RECOVERY_KINDS[2:]), strict=True):
         assert len(bands(ax)) == 2 * len(kinds)
         colours = {name: {line.get_color() for line in labelled_lines(ax, f"{name}:")} for name in two_tables}
@@ -256,13 +313,14 @@ def test_recovery_vs_magnitude_colours_experiments_when_comparing(two_tables):
 
 
 def test_recovery_vs_host_offset_first_bin_is_the_shaded_nuclear_region(table):
-    fig = recovery_vs_host_offset({"baseline": table})
+    fig = draw_recovery_vs_host_offset({"baseline": table})
     assert len(fig.axes) == 2
     for ax, column, limit in zip(fig.axes, ("host_offset_arcsec", "host_offset_hlr"),
                                  (NUCLEAR_OFFSET_ARCSEC, NUCLEAR_OFFSET_HLR), strict=True):
         (shade,) = [patch for patch in ax.patches if patch.get_label().startswith("nuclear")]
         assert (shade.get_x(), shade.get_width()) == (0.0, limit)
-        assert ax.get_xlim()[0] == 0.0 and ax.get_xlabel().startswith("host offset")
+        assert ax.get_xlim() == pytest.approx((0.0, max(2 * limit, table[column].max())))
+        assert ax.get_xlabel().startswith("host offset")
         assert len(bands(ax)) == len(HOSTED_KINDS)
         for kind in HOSTED_KINDS:
             (line,) = labelled_lines(ax, kind)
@@ -275,7 +333,7 @@ def test_recovery_vs_host_offset_first_bin_is_the_shaded_nuclear_region(table):
 
 
 def test_reliability_curves_equal_the_metric_bins_with_ece_in_legend(two_tables):
-    fig = reliability(two_tables, n_bins=10)
+    fig = draw_reliability(two_tables, n_bins=10)
     assert len(fig.axes) == 2
     curves, counts = fig.axes
     assert curves.get_ylabel() == "fraction real" and counts.get_yscale() == "log"
@@ -300,27 +358,11 @@ def test_reliability_curves_equal_the_metric_bins_with_ece_in_legend(two_tables)
 # --- uncertain candidates ------------------------------------------------------------------------------------
 
 
-def test_select_uncertain_picks_highest_entropy_then_most_confidently_wrong(table):
-    picked = select_uncertain(table, n=5)
-    least = picked[picked["reason"] == LEAST_CONFIDENT]
-    wrong = picked[picked["reason"] == MISCLASSIFIED]
-    assert list(picked["reason"]) == [LEAST_CONFIDENT] * 5 + [MISCLASSIFIED] * len(wrong)
-    assert list(least["candidate_id"]) == list(table.nlargest(5, "entropy")["candidate_id"])
-    assert not set(least["candidate_id"]) & set(wrong["candidate_id"])
-    all_wrong = table[((table["score_mean"] >= 0.5) != (table["label"] == 1))
-                      & ~table["candidate_id"].isin(least["candidate_id"])]
-    assert len(wrong) == min(5, len(all_wrong)) > 0
-    wrong_probability = np.where(wrong["label"] == 1, 1 - wrong["score_mean"], wrong["score_mean"])
-    assert np.all(np.diff(wrong_probability) <= 0) and np.all(wrong_probability > 0.5)
-    all_wrong_probability = np.where(all_wrong["label"] == 1, 1 - all_wrong["score_mean"], all_wrong["score_mean"])
-    assert wrong_probability.min() >= np.sort(all_wrong_probability)[-len(wrong)]
-
-
 def test_uncertain_candidates_rows_show_stamps_and_score_percentiles(table):
     rng = np.random.default_rng(3)
     picked = select_uncertain(table, n=3)
     stamps = {cid: rng.normal(size=(9, 9, len(CHANNELS))) for cid in picked["candidate_id"]}
-    fig = uncertain_candidates(table, stamps, CHANNELS, n=3, threshold=0.5)
+    fig = uncertain_candidates(picked, stamps, CHANNELS, threshold=0.5)
     grid = np.array(fig.axes).reshape(len(picked), len(CHANNELS) + 1)
     assert [ax.get_title() for ax in grid[0, :-1]] == list(CHANNELS)
     for row, candidate in zip(grid, picked.itertuples(), strict=True):
@@ -342,19 +384,19 @@ def test_uncertain_candidates_rows_show_stamps_and_score_percentiles(table):
 
 
 def test_uncertain_candidates_needs_a_stamp_per_picked_candidate(table):
-    with pytest.raises(ValueError, match="no stamp given"):
-        uncertain_candidates(table, {}, CHANNELS, n=2)
     picked = select_uncertain(table, n=2)
+    with pytest.raises(ValueError, match="no stamp given"):
+        uncertain_candidates(picked, {}, CHANNELS)
     wrong_shape = {cid: np.zeros((9, 9, 2)) for cid in picked["candidate_id"]}
     with pytest.raises(ValueError, match=r"\(H, W, 4\)"):
-        uncertain_candidates(table, wrong_shape, CHANNELS, n=2)
+        uncertain_candidates(picked, wrong_shape, CHANNELS)
 
 
 # --- uncertainty against magnitude ---------------------------------------------------------------------------
 
 
 def test_uncertainty_vs_magnitude_scatters_kinds_and_running_median_per_experiment(two_tables):
-    fig = uncertainty_vs_magnitude(two_tables)
+    fig = draw_uncertainty_vs_magnitude(two_tables)
     assert len(fig.axes) == 2
     assert [ax.get_ylabel() for ax in fig.axes] == ["posterior std of P(real)", "BALD (nats)"]
     for ax, column in zip(fig.axes, ("score_std", "bald"), strict=True):
@@ -364,8 +406,10 @@ def test_uncertainty_vs_magnitude_scatters_kinds_and_running_median_per_experime
             assert [c.get_label() for c in points] == [f"{name}: {kind}" for kind in KIND_COUNTS]
             assert sum(len(c.get_offsets()) for c in points) == int(np.sum(np.isfinite(table["mag"])))
             (median,) = labelled_lines(ax, f"{name}: running median")
+            assert len(median.get_xdata()) > 0
             for centre, value in zip(median.get_xdata(), median.get_ydata(), strict=True):
                 low, high = centre - MAG_BIN_WIDTH / 2, centre + MAG_BIN_WIDTH / 2
+                assert low / MAG_BIN_WIDTH == pytest.approx(round(low / MAG_BIN_WIDTH))
                 in_bin = table[(table["mag"] >= low) & (table["mag"] < high)]
                 assert len(in_bin) >= MIN_MEDIAN_COUNT
                 assert value == pytest.approx(np.median(in_bin[column]))
@@ -378,15 +422,15 @@ def test_uncertainty_vs_magnitude_scatters_kinds_and_running_median_per_experime
 @pytest.mark.parametrize(
     ("build", "n_axes"),
     [
-        (lambda empty: confusion_matrix(empty), 1),
-        (lambda empty: roc({"empty": empty}), 2),
-        (lambda empty: rates_vs_threshold_figure(empty), 1),
-        (lambda empty: recovery_vs_magnitude({"empty": empty}), 2),
-        (lambda empty: recovery_vs_host_offset({"empty": empty}), 2),
-        (lambda empty: reliability({"empty": empty}), 2),
-        (lambda empty: uncertain_candidates(empty, {}, CHANNELS), 1),
-        (lambda empty: uncertainty_vs_magnitude({"empty": empty}), 2),
-        (lambda empty: roc({}), 2),
+        (lambda empty: draw_confusion_matrix(empty), 1),
+        (lambda empty: draw_roc({"empty": empty}), 2),
+        (lambda empty: draw_rates_vs_threshold(empty), 1),
+        (lambda empty: draw_recovery_vs_magnitude({"empty": empty}), 2),
+        (lambda empty: draw_recovery_vs_host_offset({"empty": empty}), 2),
+        (lambda empty: draw_reliability({"empty": empty}), 2),
+        (lambda empty: draw_uncertain_candidates(empty, {}), 1),
+        (lambda empty: draw_uncertainty_vs_magnitude({"empty": empty}), 2),
+        (lambda empty: draw_roc({}), 2),
     ],
 )
 def test_empty_selection_gives_no_data_panels(table, build, n_axes, tmp_path):
@@ -399,20 +443,10 @@ def test_empty_selection_gives_no_data_panels(table, build, n_axes, tmp_path):
 
 def test_figures_of_real_data_render_to_pdf(table, two_tables, tmp_path):
     stamps = {cid: np.ones((5, 5, len(CHANNELS))) for cid in table["candidate_id"]}
-    figures = [confusion_matrix(table), roc(two_tables), rates_vs_threshold_figure(table),
-               recovery_vs_magnitude(two_tables), recovery_vs_host_offset(two_tables), reliability(two_tables),
-               uncertain_candidates(table, stamps, CHANNELS, n=2), uncertainty_vs_magnitude(two_tables)]
+    figures = [draw_confusion_matrix(table), draw_roc(two_tables), draw_rates_vs_threshold(table),
+               draw_recovery_vs_magnitude(two_tables), draw_recovery_vs_host_offset(two_tables),
+               draw_reliability(two_tables), draw_uncertain_candidates(table, stamps, n=2),
+               draw_uncertainty_vs_magnitude(two_tables)]
     for index, fig in enumerate(figures):
         save_figure(fig, tmp_path / f"figure{index}.pdf")
         assert (tmp_path / f"figure{index}.pdf").read_bytes().startswith(b"%PDF")
-
-
-def test_bad_tables_are_refused_with_a_clear_message(table):
-    with pytest.raises(ValueError, match="wrap one table"):
-        roc(table)
-    with pytest.raises(ValueError, match="'baseline' lacks the column.*'mag'"):
-        recovery_vs_magnitude({"baseline": table.drop(columns="mag")})
-    with pytest.raises(ValueError, match="entropy"):
-        select_uncertain(table.drop(columns="entropy"))
-    with pytest.raises(ValueError, match="at least 1"):
-        select_uncertain(table, n=0)

@@ -10,7 +10,7 @@ from imaging_fakes import make_pair, make_wcs_header
 from bayesrb.errors import BadInputError
 from bayesrb.imaging.align import align_template
 from bayesrb.imaging.fitsio import read_difference, read_image, read_subexposures, write_difference
-from bayesrb.imaging.steps import check_usable_area
+from bayesrb.imaging.inputs import check_usable_area
 
 
 @pytest.fixture(scope="module")

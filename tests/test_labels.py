@@ -68,14 +68,14 @@ def test_automatic_labels_on_a_hand_built_visit():
 
 
 def test_truth_labels_override_and_skip_negative_detections():
-    meta = {"truth_kind": np.array(["sn", "nuclear", "hostless", "sn", "hot_pixel"]),
-            "sign": np.array([1, 1, 1, -1, 1]),
-            "truth_host_offset_arcsec": np.array([2.0, 0.1, np.nan, 1.0, np.nan]),
-            "truth_host_hlr_arcsec": np.array([4.0, 2.0, np.nan, 1.0, np.nan])}
+    meta = {"sign": np.array([1, 1, 1, -1, 1])}
+    truth = Table({"truth_kind": ["sn", "nuclear", "hostless", "sn", "hot_pixel"],
+                   "truth_host_offset_arcsec": [2.0, 0.1, np.nan, 1.0, np.nan],
+                   "truth_host_hlr_arcsec": [4.0, 2.0, np.nan, 1.0, np.nan]})
     table = {"label": np.array([0, -1, -1, -1, 0], np.int8),
              "kind": np.array(["randjunk", "", "", "", "randjunk"], dtype=object),
              "host_offset_arcsec": np.full(5, np.nan), "host_offset_hlr": np.full(5, np.nan)}
-    assert truth_labels(meta, table) == 3
+    assert truth_labels(meta, truth, table) == 3
     assert table["kind"].tolist() == ["injected_sn", "injected_nuclear", "injected_hostless", "", "randjunk"]
     assert table["label"].tolist() == [1, 1, 1, -1, 0]
     np.testing.assert_allclose(table["host_offset_hlr"][:3], [0.5, 0.05, np.nan])

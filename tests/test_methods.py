@@ -183,8 +183,7 @@ def test_fan_in_prior_matches_the_initialisation_scale_of_each_kernel():
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_speed_benchmark_times_training_and_scoring_of_every_variant(name):
-    overrides = VARIANTS[name] | {"batch_size": 8, "score_batch_size": 16,
-                                  "network": {"filters": [4], "dense_units": 8}}
+    overrides = VARIANTS[name] | {"batch_size": 8, "network": {"filters": [4], "dense_units": 8}}
     result = measure(name, overrides, stamp_shape=(11, 11, 2), steps=3, n_candidates=40, n_samples=3)
     flops = forward_flops(NetworkConfig(filters=(4,), dense_units=8), (11, 11, 2))
     assert result.name == name

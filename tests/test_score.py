@@ -69,7 +69,7 @@ def test_summaries_percentiles_interpolate_like_numpy():
 @pytest.mark.parametrize("name", ["bayesian_full", "bayesian_head", "mc_dropout", "deterministic"])
 def test_scores_separate_real_from_bogus(trained, blob_store, tmp_path, name):
     out = tmp_path / "scores.parquet"
-    assert score_store(trained[name].model_dir, blob_store, out) == 512
+    assert score_store(trained[name].model_dir, blob_store, out, n_samples=20) == 512
     table = pq.read_table(out)
     assert tuple(table.column_names) == SCORE_COLUMNS
     scores = {name: table[name].to_numpy() for name in SCORE_COLUMNS[1:]}
@@ -90,7 +90,7 @@ def test_same_seed_gives_identical_scores(trained, blob_store, tmp_path):
     model = trained["bayesian_full"].model_dir
     paths = [tmp_path / f"{name}.parquet" for name in ("a", "b", "c")]
     for path, seed in zip(paths, (7, 7, 8), strict=True):
-        score_store(model, blob_store, path, n_samples=10, seed=seed)
+        score_store(model, blob_store, path, n_samples=10, batch_size=48, seed=seed)
     a, b, c = (pq.read_table(path) for path in paths)
     assert a.equals(b)
     assert not np.array_equal(a["score_mean"].to_numpy(), c["score_mean"].to_numpy())
@@ -102,8 +102,8 @@ def test_same_seed_gives_identical_scores(trained, blob_store, tmp_path):
 def test_padding_does_not_change_scores(trained, blob_store, tmp_path):
     """The deterministic model's scores do not depend on the batch size (512 = 10 x 48 + 32 padded rows)."""
     model = trained["deterministic"].model_dir
-    score_store(model, blob_store, tmp_path / "small.parquet", batch_size=48)
-    score_store(model, blob_store, tmp_path / "whole.parquet", batch_size=512)
+    score_store(model, blob_store, tmp_path / "small.parquet", n_samples=20, batch_size=48)
+    score_store(model, blob_store, tmp_path / "whole.parquet", n_samples=20, batch_size=512)
     small, whole = (pq.read_table(tmp_path / f"{n}.parquet")["score_mean"].to_numpy() for n in ("small", "whole"))
     assert np.allclose(small, whole, atol=1e-6)
 
@@ -129,8 +129,8 @@ def test_model_reads_its_channels_by_name_from_a_store_with_more(trained, tmp_pa
     more = write_store(tmp_path / "more.zarr", np.stack([extra, stamps[..., 1], stamps[..., 0]], axis=-1), labels,
                        channels=("template", *CHANNELS[::-1]))
     model = trained["deterministic"].model_dir
-    score_store(model, same, tmp_path / "same.parquet")
-    score_store(model, more, tmp_path / "more.parquet")
+    score_store(model, same, tmp_path / "same.parquet", n_samples=20)
+    score_store(model, more, tmp_path / "more.parquet", n_samples=20)
     scores = [pq.read_table(tmp_path / f"{name}.parquet").drop_columns("candidate_id") for name in ("same", "more")]
     assert scores[0].equals(scores[1])  # ids differ: they are named after the store
 
@@ -170,7 +170,7 @@ def test_missing_model_is_reported(trained, blob_store, tmp_path):
 def test_load_model_accepts_the_training_directory(trained):
     model = load_model(trained["mc_dropout"].model_dir.parent)
     assert model.settings.kind == "mc_dropout" and model.channels == CHANNELS and model.stamp_size == SIZE
-    assert model.settings.n_samples == TINY_CONFIG["n_samples"]
+    assert model.settings.epochs == TINY_CONFIG["epochs"]
 
 
 def test_nan_stamp_is_reported_with_its_row(trained, tmp_path):

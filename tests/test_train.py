@@ -21,7 +21,7 @@ SPLITS = {"train": [0, 384], "val": [384, 512]}
 TINY_NETWORK = {"filters": [4, 8], "convs_per_block": 1, "kernel_size": 3, "dense_units": 16, "dropout_rate": 0.2,
                 "conv_impl": "matmul"}
 TINY_CONFIG = {"network": TINY_NETWORK, "batch_size": 32, "epochs": 4, "learning_rate": 0.01, "lr_schedule": "constant",
-               "warmup_steps": 0, "patience": 10, "seed": 5, "n_samples": 20, "score_batch_size": 48}
+               "warmup_steps": 0, "patience": 10, "seed": 5}
 
 
 def blob_stamps(labels: np.ndarray, rng: np.random.Generator, *, size: int = SIZE,

@@ -1,11 +1,13 @@
 """The workflow config, checked whole before any job runs: experiments, comparison groups and cross-key rules.
 
 Snakemake validates the config against ``workflow/schemas/config.schema.yaml`` and fills in its defaults;
-:func:`check_config` then checks what one schema pass cannot: every experiment's merged ``model`` and ``training``
-sections against the schema (with the key path in the message), the names of experiments and comparison groups,
-and the rules that tie keys together (an odd stamp size, split fractions that sum to 1, shard and chunk sizes,
-experiment channels among the stamp channels). Every problem is one :class:`~bayesrb.errors.BadInputError` naming
-the config key, raised while Snakemake builds the DAG, so a bad value never starts a job.
+:func:`canonical` sorts its keys, so that a config with its keys in another order (or merged from other files)
+gives the same rule params and reruns nothing; :func:`check_config` then checks what one schema pass cannot: every
+experiment's merged ``model`` and ``training`` sections against the schema (with the key path in the message), the
+names of experiments and comparison groups, and the rules that tie keys together (an odd stamp size, split
+fractions that sum to 1, shard and chunk sizes, experiment channels among the stamp channels). Every problem is one
+:class:`~bayesrb.errors.BadInputError` naming the config key, raised while Snakemake builds the DAG, so a bad value
+never starts a job. :func:`rule_settings` gives a rule only the keys it reads.
 """
 
 import os
@@ -25,7 +27,33 @@ from bayesrb.stamps.extract import check_stamp_size
 EXPERIMENT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 
 #: Config sections that an experiment may override.
-EXPERIMENT_SECTIONS = ("model", "training")
+EXPERIMENT_SECTIONS = ("model", "training", "scoring")
+
+_USABLE_AREA = ("min_usable_fraction", "low_usable")
+#: Per rule whose config section holds keys that other rules read: the section and the keys the rule reads. Its
+#: params hold only these, so changing another key of the section does not rerun it. (File keys are inputs.)
+RULE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "subtract": ("imaging", ("tile_size", "kernel_half_width", "background_order", "kernel_fit",
+                             "min_template_coverage", *_USABLE_AREA)),
+    "detect": ("imaging", ("detection_threshold", "min_area", "edge_margin_px", *_USABLE_AREA)),
+    "label_visit": ("labels", ("seed", "mp_limit_mag", "mp_match_radius_arcsec", "bogus_per_visit",
+                               "bogus_clear_radius_arcsec", "recurrence_radius_arcsec", "max_bad_orbit_fraction")),
+}
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted, recursively: equal settings give equal reprs (rule params)."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def rule_settings(config: dict, rule: str) -> dict:
+    """The settings a rule reads (:data:`RULE_KEYS`), from the validated config, keys sorted."""
+    section, keys = RULE_KEYS[rule]
+    return {key: config[section][key] for key in sorted(keys)}
 
 
 def load_schema(path: str | os.PathLike) -> dict:
@@ -96,18 +124,18 @@ def _check_name(name: str, where: str) -> None:
 
 
 def experiment_models(config: dict) -> dict[str, dict]:
-    """The settings of every experiment: the ``model:`` and ``training:`` sections with its overrides merged in.
+    """The settings of every experiment: its sections (:data:`EXPERIMENT_SECTIONS`) with its overrides merged in.
 
     Parameters
     ----------
     config : dict
-        The validated config (``model``, ``training`` and ``experiments`` sections).
+        The validated config (``model``, ``training``, ``scoring`` and ``experiments`` sections).
 
     Returns
     -------
     dict of str to dict
-        Per experiment name, ``{"model": {...}, "training": {...}}``, each a complete section (nested mappings
-        merged key by key).
+        Per experiment name, ``{"model": {...}, "training": {...}, "scoring": {...}}``, each a complete section
+        (nested mappings merged key by key).
 
     Raises
     ------

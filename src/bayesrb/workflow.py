@@ -152,11 +152,17 @@ class WorkflowPlan:
         """Difference FITS of ``visit``: the user's, if the manifest gives one, else the workflow's."""
         return self.visits[visit].difference or f"{self.results}/difference/{visit}.fits"
 
-    def truth(self, visit: str) -> list[str]:
-        """The truth table of a simulated visit, as a one-element list; empty for real data."""
-        if self.source != "simulate":
-            return []
-        return [f"{self.results}/survey/visits/{visit}/truth.ecsv"]
+    def truth_match(self, visit: str) -> str:
+        """The table of ``visit``'s candidates matched to the simulator's truth; ``""`` for real data."""
+        return f"{self.results}/truth/{visit}.ecsv" if self.source == "simulate" else ""
+
+    def truth_matches(self) -> list[str]:
+        """The truth-match table of every visit of a simulated survey (none for real data)."""
+        return [path for path in map(self.truth_match, self.visits) if path]
+
+    def evaluation_truth(self, visit: str) -> list[str]:
+        """The truth-match table of an evaluation-only visit, as a one-element list; empty for any other visit."""
+        return [self.truth_match(visit)] if self.visits[visit].evaluation else []
 
     def shards(self) -> list[str]:
         """Every per-visit stamp shard."""
@@ -187,14 +193,15 @@ class WorkflowPlan:
         return [self.label_inputs["human_labels"]] if self.label_inputs["human_labels"] else []
 
     def dataset_sources(self) -> list[dict]:
-        """Per visit: visit, field, shard, labels, augmentation shard (``""`` for none) and evaluation flag."""
+        """Per visit: visit, field, shard, labels, augmentation shard (``""`` for none), evaluation flag, truth."""
         augmentations = set(self.augmentations())
         sources = []
         for visit, inputs in self.visits.items():
             augment = f"{self.results}/augment/{visit}.zarr"
             sources.append({"visit": visit, "field": inputs.field, "shard": f"{self.results}/stamps/{visit}.zarr",
                             "labels": f"{self.results}/labels/{visit}.ecsv",
-                            "augment": augment if augment in augmentations else "", "evaluation": inputs.evaluation})
+                            "augment": augment if augment in augmentations else "", "evaluation": inputs.evaluation,
+                            "truth": self.truth_match(visit)})
         return sources
 
     def field_candidates(self, visit: str) -> list[str]:
@@ -206,10 +213,6 @@ class WorkflowPlan:
     def star_catalogue(self) -> list[str]:
         """The star catalogue that explains recurrent detections near stars, if any."""
         return self._survey_file("stars", "catalogues/stars.ecsv")
-
-    def is_evaluation(self, visit: str) -> bool:
-        """Whether ``visit`` is an evaluation-only visit."""
-        return self.visits[visit].evaluation
 
     def labels(self) -> list[str]:
         """Every per-visit label table."""

@@ -3,13 +3,14 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from bayesrb.configuration import check_config, comparison_groups, load_schema
-from bayesrb.dataset.steps import DATASET_FIGURES
+from bayesrb.configuration import canonical, check_config, comparison_groups, load_schema, rule_settings
+from bayesrb.figures.names import DATASET_FIGURES
 from bayesrb.workflow import WorkflowPlan, config_hash
 
 CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
 validate(config, CONFIG_SCHEMA)
+config.update(canonical(config))  # key order never changes a rule's params
 EXPERIMENTS = check_config(config, load_schema(Path(workflow.current_basedir) / CONFIG_SCHEMA))
 COMPARISONS = comparison_groups(config)
 PLAN = WorkflowPlan(config)
@@ -45,19 +46,14 @@ def difference_fits(wildcards):
     return PLAN.difference(wildcards.visit)
 
 
-def truth_table(wildcards):
-    """Truth table of a simulated visit (none for real data)."""
-    return PLAN.truth(wildcards.visit)
+def evaluation_truth(wildcards):
+    """The truth matched to the candidates of an evaluation-only visit of a simulated survey (else none)."""
+    return PLAN.evaluation_truth(wildcards.visit)
 
 
 def has_external_difference(wildcards):
     """Whether the manifest gives this visit's difference image."""
     return PLAN.visits[wildcards.visit].difference is not None
-
-
-def is_evaluation_visit(wildcards):
-    """Whether the visit is evaluation-only (labelled from the simulator's truth, never trained on)."""
-    return PLAN.is_evaluation(wildcards.visit)
 
 
 def orbit_file(wildcards):
@@ -108,6 +104,11 @@ def experiment_checkpoints(wildcards):
     key = config_hash({"experiment": EXPERIMENTS[wildcards.experiment], "dataset": DATASET_HASH},
                       ("experiment", "dataset"))
     return f"{RESULTS}/experiments/{wildcards.experiment}/checkpoints/{key}"
+
+
+def experiment_scoring(wildcards):
+    """The experiment's complete `scoring` settings (samples per candidate, batch size)."""
+    return EXPERIMENTS[wildcards.experiment]["scoring"]
 
 
 def experiment_seed(wildcards):

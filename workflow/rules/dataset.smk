@@ -6,6 +6,7 @@ rule build_dataset:
         shards=PLAN.shards(),
         labels=PLAN.labels(),
         augment=PLAN.augmentations(),
+        truth=PLAN.truth_matches(),
         human=PLAN.human_labels(),
     output:
         store=directory(f"{RESULTS}/dataset/dataset.zarr"),

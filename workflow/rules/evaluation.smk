@@ -1,5 +1,5 @@
 # Evaluation of every experiment on the held-out splits: metrics, figures, comparisons and the summary table.
-from bayesrb.evaluation.steps import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
+from bayesrb.figures.names import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
 
 EVALUATION_FIGURES = [*EXPERIMENT_FIGURES, UNCERTAIN_FIGURE]
 

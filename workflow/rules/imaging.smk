@@ -8,7 +8,7 @@ rule subtract:
     output:
         f"{RESULTS}/difference/{{visit}}.fits",
     params:
-        imaging=config["imaging"],
+        imaging=rule_settings(config, "subtract"),
     threads: config["threads"]["subtract"]
     resources:
         mem_mb=1500,
@@ -29,7 +29,7 @@ rule detect:
     output:
         f"{RESULTS}/candidates/{{visit}}.ecsv",
     params:
-        imaging=config["imaging"],
+        imaging=rule_settings(config, "detect"),
         external=has_external_difference,
     conda:
         "../../envs/bayesrb.yaml"

@@ -9,11 +9,11 @@ rule label_visit:
         avoid=avoid_catalogues,
         stars=star_catalogue,
         field_candidates=field_candidates,
+        truth=evaluation_truth,
     output:
         f"{RESULTS}/labels/{{visit}}.ecsv",
     params:
-        labels=config["labels"],
-        evaluation=is_evaluation_visit,
+        labels=rule_settings(config, "label_visit"),
     conda:
         "../../envs/bayesrb.yaml"
     log:

@@ -28,6 +28,7 @@ rule score_dataset:
     output:
         f"{RESULTS}/experiments/{{experiment}}/scores.parquet",
     params:
+        scoring=experiment_scoring,
         seed=experiment_seed,
     threads: workflow.cores
     conda:

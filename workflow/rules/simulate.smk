@@ -53,3 +53,4 @@ rule simulate_visit:
         f"{BENCHMARKS}/simulate_visit/{{visit}}.tsv"
     script:
         "../scripts/simulate_visit.py"
+

@@ -7,7 +7,6 @@ rule extract_stamps:
         template=template_fits,
         difference=difference_fits,
         candidates=rules.detect.output[0],
-        truth=truth_table,
     output:
         directory(f"{RESULTS}/stamps/{{visit}}.zarr"),
     params:

@@ -15,6 +15,5 @@ with log_to(snakemake.log[0]):
         channels=snakemake.params.stamps["channels"],
         seed=snakemake.params.seed,
         config_hash=snakemake.params.config_hash,
-        truth_path=(snakemake.input.truth or [None])[0],
         external_difference_image=snakemake.params.external,
     )

@@ -17,5 +17,5 @@ with log_to(snakemake.log[0]):
         ),
         settings_from(LabelSettings, snakemake.params.labels),
         seed=snakemake.params.labels["seed"],
-        evaluation=snakemake.params.evaluation,
+        truth_path=(snakemake.input.truth or [""])[0],
     )

@@ -8,4 +8,5 @@ from bayesrb.model.train import MODEL_DIR
 
 with log_to(snakemake.log[0]):
     score_store(Path(snakemake.input.training) / MODEL_DIR, snakemake.input.store, snakemake.output[0],
+                n_samples=snakemake.params.scoring["n_samples"], batch_size=snakemake.params.scoring["batch_size"],
                 seed=snakemake.params.seed)

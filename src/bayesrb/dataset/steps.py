@@ -11,13 +11,12 @@ from bayesrb.dataset.purity import format_purity, label_purity
 from bayesrb.dataset.splits import EVAL_SPLIT
 from bayesrb.dataset.store import VisitSource, build_dataset, open_dataset
 from bayesrb.figures.dataset import host_offset_distributions, label_counts, magnitude_distributions, stamp_gallery
+from bayesrb.figures.names import DATASET_FIGURES
 from bayesrb.figures.style import save_figure
 from bayesrb.seeding import rng_for
 
 log = logging.getLogger(__name__)
 
-#: The data-set figures, by output name.
-DATASET_FIGURES = ("gallery", "label_counts", "magnitudes", "host_offsets")
 GALLERY_ROWS_PER_KIND = 4
 
 
@@ -28,8 +27,8 @@ def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summa
     Parameters
     ----------
     visits : sequence of mapping
-        Per visit: ``visit``, ``field``, ``shard``, ``labels``, ``augment`` (``""`` for none) and
-        ``evaluation``.
+        Per visit: ``visit``, ``field``, ``shard``, ``labels``, ``augment`` (``""`` for none), ``evaluation`` and
+        ``truth`` (the simulator's truth matched to the candidates; ``""`` for real data).
     out_path, summary_path : str
         The store directory and a JSON summary (split ranges and fields, counts per kind and class).
     section : mapping
@@ -39,8 +38,8 @@ def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summa
     attrs : mapping
         Extra store attributes (config hash).
     """
-    sources = [VisitSource(v["visit"], v["field"], v["shard"], v["labels"], v["augment"] or None, v["evaluation"])
-               for v in visits]
+    sources = [VisitSource(v["visit"], v["field"], v["shard"], v["labels"], v["augment"] or None, v["evaluation"],
+                           v["truth"] or None) for v in visits]
     summary = build_dataset(out_path, sources, fractions=section["fractions"], seed=section["seed"],
                             human_labels=human_labels or None, chunk_stamps=section["chunk_stamps"],
                             shard_stamps=section["shard_stamps"], attrs=attrs)

@@ -81,6 +81,9 @@ class VisitSource:
         A stamp shard of augmentation rows (every row labelled), or None.
     evaluation : bool
         Whether the field is reserved for evaluation (all its rows go to the ``eval`` split).
+    truth : str or os.PathLike, optional
+        Simulated surveys: ECSV table of every shard candidate (``candidate_id`` in shard order) with the
+        simulator's truth matched to it (``truth_*`` columns), which become data-set columns.
     """
 
     visit: str
@@ -89,6 +92,7 @@ class VisitSource:
     labels: str | os.PathLike
     augment: str | os.PathLike | None = None
     evaluation: bool = False
+    truth: str | os.PathLike | None = None
 
 
 @dataclass
@@ -330,7 +334,8 @@ def _collect_rows(sources, human_labels) -> tuple[_Geometry, list[_VisitRows], d
     for source in sources:
         meta, attrs = read_shard_meta(source.shard)
         geometry = _check_geometry(geometry, attrs, source.shard)
-        metas.append(_join_labels(meta, source))
+        meta = _join_labels(meta, source)
+        metas.append(_join_truth(meta, source) if source.truth else meta)
         augment = None
         if source.augment is not None:
             augment, attrs = read_shard_meta(source.augment)
@@ -392,14 +397,32 @@ def _join_labels(shard_meta: dict[str, np.ndarray], source: VisitSource) -> dict
     return meta
 
 
-def _read_label_table(path) -> Table:
-    """Read a label table; BadInputError if it is missing, unreadable, or has bad columns, labels or ids."""
+def _join_truth(meta: dict[str, np.ndarray], source: VisitSource) -> dict[str, np.ndarray]:
+    """Return the shard's meta with the columns of its truth table, which must list the shard's candidates."""
+    table = _read_ecsv(source.truth, "truth table")
+    ids = np.asarray(table["candidate_id"], dtype=str) if "candidate_id" in table.colnames else None
+    if ids is None or not np.array_equal(ids, meta["candidate_id"]):
+        raise BadInputError(source.truth, f"its candidate_id column does not list the candidates of the shard "
+                                          f"{source.shard} in order")
+    clash = [name for name in table.colnames if name in meta and name != "candidate_id"]
+    if clash:
+        raise BadInputError(source.truth, f"column(s) {clash} are also columns of the shard {source.shard}")
+    return meta | {name: _column_values(table[name]) for name in table.colnames if name != "candidate_id"}
+
+
+def _read_ecsv(path, what: str) -> Table:
+    """Read an ECSV table; BadInputError naming it if it is missing or unreadable."""
     if not Path(path).is_file():
-        raise BadInputError(path, "label table does not exist")
+        raise BadInputError(path, f"{what} does not exist")
     try:
-        table = Table.read(path, format="ascii.ecsv")
+        return Table.read(path, format="ascii.ecsv")
     except Exception as error:  # astropy raises several types for malformed ECSV
         raise BadInputError(path, f"not a readable ECSV table ({type(error).__name__}: {error})") from error
+
+
+def _read_label_table(path) -> Table:
+    """Read a label table; BadInputError if it is missing, unreadable, or has bad columns, labels or ids."""
+    table = _read_ecsv(path, "label table")
     missing = [name for name in _LABEL_KEYS if name not in table.colnames]
     if missing:
         raise BadInputError(path, f"label table lacks column(s) {missing}")

@@ -1,7 +1,9 @@
 """Workflow steps of the evaluation: evaluation table, metrics.json, per-experiment and comparison figures.
 
 Metrics and figures use the held-out splits only (:func:`bayesrb.evaluation.table.held_out`): ``test`` (fields never
-trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients).
+trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients). Each figure's
+data (curves, bins, rates, picked candidates) is computed here with :mod:`bayesrb.evaluation` and handed to its
+drawing function in :mod:`bayesrb.figures`; the figure names are those of :mod:`bayesrb.figures.names`.
 """
 
 import json
@@ -17,15 +19,31 @@ from matplotlib.figure import Figure
 
 from bayesrb.atomic import atomic_path, write_json
 from bayesrb.dataset.store import open_dataset
-from bayesrb.evaluation.metrics import ALL_HELD_OUT, experiment_metrics
+from bayesrb.evaluation.curves import (
+    RECOVERY_CONFIDENCE,
+    calibration_errors,
+    finite_values,
+    labels_and_scores,
+    magnitude_bins,
+    offset_bins,
+    operating_points,
+    recovery_curves,
+    reliability_curves,
+    roc_curves,
+    running_medians,
+    threshold_rates,
+)
+from bayesrb.evaluation.metrics import ALL_HELD_OUT, confusion_counts, experiment_metrics
+from bayesrb.evaluation.selection import select_uncertain
 from bayesrb.evaluation.table import evaluation_table, held_out
-from bayesrb.figures import evaluation as figures
-from bayesrb.figures.style import save_figure
+from bayesrb.figures import calibration, classification, recovery, uncertainty
+from bayesrb.figures.names import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
+from bayesrb.figures.style import OFFSET_PANELS, save_figure
 from bayesrb.markdown import markdown_table
 
-__all__ = ["EvaluationSettings", "EXPERIMENT_FIGURES", "COMPARISON_FIGURES", "write_evaluation_table",
-           "write_metrics", "write_experiment_figures", "write_comparison_figures", "metrics_summary",
-           "write_metrics_summary"]
+__all__ = ["EvaluationSettings", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES",
+           "write_evaluation_table", "write_metrics", "write_experiment_figures", "write_comparison_figures",
+           "metrics_summary", "write_metrics_summary"]
 
 
 @dataclass(frozen=True)
@@ -41,22 +59,6 @@ class EvaluationSettings:
     def from_dict(cls, config: Mapping[str, Any]) -> "EvaluationSettings":
         """Build from the config section; ``comparisons`` (used by the workflow alone) is ignored."""
         return cls(**{key: value for key, value in config.items() if key != "comparisons"})
-
-
-#: Per-experiment figures: file stem -> function of (held-out tables {name: table}, settings).
-EXPERIMENT_FIGURES: dict[str, Callable[[Mapping[str, pd.DataFrame], EvaluationSettings], Figure]] = {
-    "confusion_matrix": lambda t, s: figures.confusion_matrix(_only(t), s.threshold),
-    "roc": lambda t, s: figures.roc(t, s.target_fpr),
-    "rates_vs_threshold": lambda t, s: figures.rates_vs_threshold_figure(_only(t), s.target_fpr),
-    "recovery_magnitude": lambda t, s: figures.recovery_vs_magnitude(t, threshold=s.threshold),
-    "recovery_host_offset": lambda t, s: figures.recovery_vs_host_offset(t, threshold=s.threshold),
-    "reliability": lambda t, s: figures.reliability(t, s.calibration_bins),
-    "uncertainty_magnitude": lambda t, s: figures.uncertainty_vs_magnitude(t),
-}
-#: The figure of the least confident and misclassified candidates with their stamps (needs the data set).
-UNCERTAIN_FIGURE = "uncertain_candidates"
-#: Figures that overlay the experiments of a comparison group.
-COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset")
 
 
 def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike,
@@ -95,8 +97,7 @@ def write_experiment_figures(table_path: str | os.PathLike, store_path: str | os
         The files written, :data:`EXPERIMENT_FIGURES` then :data:`UNCERTAIN_FIGURE`.
     """
     tables = {experiment: held_out(pd.read_parquet(table_path))}
-    written = [_save(build(tables, settings), Path(out_dir) / f"{stem}.png")
-               for stem, build in EXPERIMENT_FIGURES.items()]
+    written = [_save(_FIGURES[stem](tables, settings), Path(out_dir) / f"{stem}.png") for stem in EXPERIMENT_FIGURES]
     figure = _uncertain_figure(tables[experiment], store_path, settings)
     return [*written, _save(figure, Path(out_dir) / f"{UNCERTAIN_FIGURE}.png")]
 
@@ -105,8 +106,7 @@ def write_comparison_figures(table_paths: Mapping[str, str | os.PathLike], out_d
                              settings: EvaluationSettings) -> list[Path]:
     """Write the overlays of :data:`COMPARISON_FIGURES` of several experiments as ``out_dir/<stem>.png``."""
     tables = {name: held_out(pd.read_parquet(path)) for name, path in table_paths.items()}
-    return [_save(EXPERIMENT_FIGURES[stem](tables, settings), Path(out_dir) / f"{stem}.png")
-            for stem in COMPARISON_FIGURES]
+    return [_save(_FIGURES[stem](tables, settings), Path(out_dir) / f"{stem}.png") for stem in COMPARISON_FIGURES]
 
 
 def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_HELD_OUT) -> str:
@@ -159,14 +159,70 @@ def _only(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
+# --- the data of each figure, computed from the held-out tables {name: table} -------------------------------
+
+
+def _confusion_matrix(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    counts = confusion_counts(*labels_and_scores(_only(tables)), threshold=settings.threshold)
+    return classification.confusion_matrix(counts, settings.threshold)
+
+
+def _roc(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    return classification.roc(roc_curves(tables), operating_points(tables, settings.target_fpr), settings.target_fpr)
+
+
+def _rates_vs_threshold(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    (operating,) = operating_points(tables, settings.target_fpr).values()
+    return classification.rates_vs_threshold_figure(threshold_rates(_only(tables)), operating, settings.target_fpr)
+
+
+def _recovery_magnitude(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    kinds = recovery.MAGNITUDE_KINDS
+    bins = magnitude_bins(finite_values(tables, "mag", kinds))
+    curves = recovery_curves(tables, kinds, "mag", bins, settings.threshold, RECOVERY_CONFIDENCE)
+    return recovery.recovery_vs_magnitude(curves, kinds, settings.threshold, RECOVERY_CONFIDENCE)
+
+
+def _recovery_host_offset(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    kinds = recovery.HOST_OFFSET_KINDS
+    curves = {}
+    for panel in OFFSET_PANELS:
+        bins = offset_bins(finite_values(tables, panel.column, kinds), panel.nuclear_limit)
+        curves[panel.column] = recovery_curves(tables, kinds, panel.column, bins, settings.threshold,
+                                               RECOVERY_CONFIDENCE)
+    return recovery.recovery_vs_host_offset(curves, kinds, settings.threshold, RECOVERY_CONFIDENCE)
+
+
+def _reliability(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    n_bins = settings.calibration_bins
+    return calibration.reliability(reliability_curves(tables, n_bins), calibration_errors(tables, n_bins))
+
+
+def _uncertainty_magnitude(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    bins = magnitude_bins(finite_values(tables, "mag"))
+    medians = {column: running_medians(tables, column, bins) for column, _ in uncertainty.UNCERTAINTY_PANELS}
+    return uncertainty.uncertainty_vs_magnitude(tables, medians)
+
+
+#: Figure name (of :data:`EXPERIMENT_FIGURES`) -> function of (held-out tables {name: table}, settings).
+_FIGURES: dict[str, Callable[[Mapping[str, pd.DataFrame], EvaluationSettings], Figure]] = {
+    "confusion_matrix": _confusion_matrix,
+    "roc": _roc,
+    "rates_vs_threshold": _rates_vs_threshold,
+    "recovery_magnitude": _recovery_magnitude,
+    "recovery_host_offset": _recovery_host_offset,
+    "reliability": _reliability,
+    "uncertainty_magnitude": _uncertainty_magnitude,
+}
+
+
 def _uncertain_figure(table: pd.DataFrame, store_path: str | os.PathLike, settings: EvaluationSettings) -> Figure:
     """The least confident and misclassified candidates beside their stamps, read from the data set."""
-    picked = figures.select_uncertain(table, settings.uncertain_candidates, settings.threshold)
+    picked = select_uncertain(table, settings.uncertain_candidates, settings.threshold)
     store_row = pd.Series(table.index, index=table["candidate_id"])  # the table's index is the store row
     dataset = open_dataset(store_path)
     stamps = {candidate: np.asarray(dataset.stamps[store_row[candidate]]) for candidate in picked["candidate_id"]}
-    return figures.uncertain_candidates(table, stamps, dataset.channels, settings.uncertain_candidates,
-                                        settings.threshold)
+    return uncertainty.uncertain_candidates(picked, stamps, dataset.channels, settings.threshold)
 
 
 def _save(figure: Figure, path: Path) -> Path:

@@ -2,12 +2,13 @@
 
 One row per candidate of the data set, in store order, with the meta columns of :data:`META_COLUMNS` that the data
 set has (``label``, ``kind``, ``split``, detected ``mag``, host offsets, ...) and the score columns of
-:data:`bayesrb.model.score.SCORE_COLUMNS`. Metrics (:mod:`bayesrb.evaluation.metrics`) and figures
-(:mod:`bayesrb.figures.evaluation`) read it; the workflow writes it as ``results/experiments/<name>/evaluation.parquet``
-for the notebook and for users' own analyses.
+:data:`bayesrb.model.score.SCORE_COLUMNS`. Metrics (:mod:`bayesrb.evaluation.metrics`) and the data of the figures
+(:mod:`bayesrb.evaluation.curves`, :mod:`bayesrb.evaluation.selection`) are computed from it; the workflow writes it
+as ``results/experiments/<name>/evaluation.parquet`` for the notebook and for users' own analyses.
 """
 
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from bayesrb.dataset.store import open_dataset
 from bayesrb.errors import BadInputError
 from bayesrb.evaluation.metrics import HELD_OUT_SPLITS
 
-__all__ = ["META_COLUMNS", "ALWAYS_PRESENT", "evaluation_table", "held_out"]
+__all__ = ["META_COLUMNS", "ALWAYS_PRESENT", "evaluation_table", "held_out", "require_columns"]
 
 #: Data-set meta columns carried into the table (those the data set has).
 META_COLUMNS: tuple[str, ...] = (
@@ -67,6 +68,27 @@ def evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLi
 def held_out(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of the splits never used for training or model selection (``test`` and ``eval``)."""
     return table[table["split"].isin(HELD_OUT_SPLITS)]
+
+
+def require_columns(table: pd.DataFrame, names: Sequence[str], what: str = "evaluation table") -> None:
+    """Check that ``table`` has the named columns.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    names : sequence of str
+        The columns needed.
+    what : str, optional
+        What the table is, for the message (e.g. ``"evaluation table of 'baseline'"``).
+
+    Raises
+    ------
+    ValueError
+        Naming the missing columns and those the table has.
+    """
+    missing = [name for name in names if name not in table.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the column(s) {missing}; it has {sorted(table.columns)}")
 
 
 def _read_scores(path: str | os.PathLike) -> pd.DataFrame:

@@ -1,46 +1,13 @@
 """Referee-quality figures: each a function from data to a :class:`matplotlib.figure.Figure`.
 
-Build figures with the functions of the submodules and write them with :func:`save_figure`; the file
-extension picks the format (PNG at 150 dpi, PDF, ...).
+One module per figure family: :mod:`~bayesrb.figures.dataset` (stamp gallery, label counts, magnitude and host-offset
+distributions), :mod:`~bayesrb.figures.training` (training curves), :mod:`~bayesrb.figures.classification`
+(confusion matrix, ROC, error rates), :mod:`~bayesrb.figures.recovery` (recovery against magnitude and host offset),
+:mod:`~bayesrb.figures.calibration` (reliability) and :mod:`~bayesrb.figures.uncertainty` (uncertain candidates,
+uncertainty against magnitude). Figures draw what they are given: the evaluation figures take curves, bins and rates
+computed by the ``evaluation`` package, which this package never imports. :mod:`~bayesrb.figures.style` holds the
+shared look and :func:`~bayesrb.figures.style.save_figure` (the file extension picks the format: PNG at 150 dpi, PDF,
+...); :mod:`~bayesrb.figures.names` the figure names the workflow writes.
+
+The package imports none of its modules, so ``bayesrb.figures.names`` loads without matplotlib.
 """
-
-from bayesrb.figures.dataset import (
-    host_offset_distributions,
-    label_counts,
-    magnitude_distributions,
-    stamp_gallery,
-)
-from bayesrb.figures.style import figure_style, save_figure
-
-__all__ = [
-    "figure_style",
-    "save_figure",
-    "stamp_gallery",
-    "label_counts",
-    "magnitude_distributions",
-    "host_offset_distributions",
-]
-
-from bayesrb.figures.evaluation import (  # noqa: E402
-    confusion_matrix,
-    rates_vs_threshold_figure,
-    recovery_vs_host_offset,
-    recovery_vs_magnitude,
-    reliability,
-    roc,
-    select_uncertain,
-    uncertain_candidates,
-    uncertainty_vs_magnitude,
-)
-
-__all__ += [
-    "confusion_matrix",
-    "roc",
-    "rates_vs_threshold_figure",
-    "recovery_vs_magnitude",
-    "recovery_vs_host_offset",
-    "reliability",
-    "select_uncertain",
-    "uncertain_candidates",
-    "uncertainty_vs_magnitude",
-]

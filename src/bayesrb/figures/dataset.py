@@ -11,7 +11,6 @@ that does not apply and is left out of the distributions.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,26 +18,27 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from bayesrb.figures.style import (
-    DIVERGING_CMAP,
+    DIVERGING_CHANNELS,
+    EVALUATION_KINDS,
     KIND_ORDER,
-    SEQUENTIAL_CMAP,
+    OFFSET_PANELS,
     SPLIT_ORDER,
+    STAMP_INCHES,
+    TRAINING_REAL_KINDS,
+    OffsetPanel,
+    as_text,
     in_canonical_order,
     kind_colour,
     mark_no_data,
+    no_data_figure,
+    show_stamp,
     split_colour,
     styled,
 )
 
 __all__ = [
-    "TRAINING_REAL_KINDS",
     "TRAINING_HOSTED_KINDS",
-    "EVALUATION_KINDS",
     "EVALUATION_HOSTED_KINDS",
-    "NUCLEAR_OFFSET_ARCSEC",
-    "NUCLEAR_OFFSET_HLR",
-    "DIVERGING_CHANNELS",
-    "STRETCH_PERCENTILES",
     "LOG_COUNT_RANGE",
     "MAX_BINS",
     "BOGUS_HATCH",
@@ -48,24 +48,11 @@ __all__ = [
     "host_offset_distributions",
 ]
 
-#: Real kinds of the training set: minor planets and synthetic transients (minor planets placed on galaxies).
-TRAINING_REAL_KINDS: tuple[str, ...] = ("mp", "syntransient")
 #: Training kinds that have a host galaxy, hence a host offset.
 TRAINING_HOSTED_KINDS: tuple[str, ...] = ("syntransient",)
-#: Kinds of the evaluation set: injected supernovae, nuclear and hostless transients.
-EVALUATION_KINDS: tuple[str, ...] = ("injected_sn", "injected_nuclear", "injected_hostless")
 #: Evaluation kinds that have a host galaxy (hostless transients have none).
 EVALUATION_HOSTED_KINDS: tuple[str, ...] = ("injected_sn", "injected_nuclear")
 
-#: A transient closer than this to its host centre (arcsec) counts as nuclear.
-NUCLEAR_OFFSET_ARCSEC: float = 0.5
-#: A transient closer than this to its host centre (in host half-light radii) counts as nuclear.
-NUCLEAR_OFFSET_HLR: float = 0.2
-
-#: Signed channels, drawn with a diverging map and limits symmetric about zero.
-DIVERGING_CHANNELS: frozenset[str] = frozenset({"difference"})
-#: Lower and upper percentile of a stamp's finite pixels that set its grey-scale limits.
-STRETCH_PERCENTILES: tuple[float, float] = (0.5, 99.5)
 #: Counts spanning more than this ratio (largest / smallest non-zero) are drawn on a log axis.
 LOG_COUNT_RANGE: float = 100.0
 #: Largest number of histogram bins.
@@ -73,25 +60,9 @@ MAX_BINS: int = 60
 #: Hatch of the bogus part of a count bar (the real part is solid).
 BOGUS_HATCH: str = "////"
 
-_STAMP_INCHES = 1.0
 _GROUP_WIDTH = 0.8
 _PROVENANCE = {kind: "training" for kind in TRAINING_REAL_KINDS} | {kind: "evaluation" for kind in EVALUATION_KINDS}
 _LINESTYLES = {"training": "-", "evaluation": "--"}
-
-
-class _OffsetPanel(NamedTuple):
-    column: str
-    title: str
-    axis_label: str
-    unit: str
-    nuclear_limit: float
-
-
-_OFFSET_PANELS = (
-    _OffsetPanel("host_offset_arcsec", "in arcsec", "host offset (arcsec)", "arcsec", NUCLEAR_OFFSET_ARCSEC),
-    _OffsetPanel("host_offset_hlr", "in host half-light radii", "host offset (half-light radii)", "hlr",
-                 NUCLEAR_OFFSET_HLR),
-)
 
 
 @styled
@@ -104,9 +75,11 @@ def stamp_gallery(
 ) -> Figure:
     """Example stamps of each kind: one row per example, one column per channel.
 
-    Each stamp is drawn with its own limits: the :data:`STRETCH_PERCENTILES` of its finite pixels, or for
-    :data:`DIVERGING_CHANNELS` a diverging map symmetric about zero out to the upper percentile of ``|pixel|``.
-    Array ``[row, col]`` = pixel ``(y, x)`` is drawn with row 0 at the bottom (``origin="lower"``).
+    Each stamp is drawn with its own limits (:func:`bayesrb.figures.style.show_stamp`): the
+    :data:`~bayesrb.figures.style.STRETCH_PERCENTILES` of its finite pixels, or for
+    :data:`~bayesrb.figures.style.DIVERGING_CHANNELS` a diverging map symmetric about zero out to the upper
+    percentile of ``|pixel|``. Array ``[row, col]`` = pixel ``(y, x)`` is drawn with row 0 at the bottom
+    (``origin="lower"``).
 
     Parameters
     ----------
@@ -133,16 +106,16 @@ def stamp_gallery(
         If ``stamps`` is not 4-D, or ``channels`` or ``kinds`` do not match its shape, or ``rows_per_kind < 1``.
     """
     stamps = np.asarray(stamps)
-    kinds = _as_text(kinds)
+    kinds = as_text(kinds)
     _check_gallery_input(stamps, channels, kinds, rows_per_kind)
     picks = _gallery_picks(kinds, rows_per_kind, rng)
     if not picks or not channels:
-        return _no_data_figure("stamp gallery")
-    fig = Figure(figsize=(_STAMP_INCHES * len(channels) + 1.4, _STAMP_INCHES * len(picks) + 0.3), layout="constrained")
+        return no_data_figure("stamp gallery")
+    fig = Figure(figsize=(STAMP_INCHES * len(channels) + 1.4, STAMP_INCHES * len(picks) + 0.3), layout="constrained")
     axes = fig.subplots(len(picks), len(channels), squeeze=False)
     for row_axes, (kind, index) in zip(axes, picks, strict=True):
         for channel, (ax, name) in enumerate(zip(row_axes, channels, strict=True)):
-            _show_stamp(ax, stamps[index, :, :, channel], diverging=name in DIVERGING_CHANNELS)
+            show_stamp(ax, stamps[index, :, :, channel], diverging=name in DIVERGING_CHANNELS)
         row_axes[0].set_ylabel(kind, rotation=0, ha="right", va="center")
     for ax, name in zip(axes[0], channels, strict=True):
         ax.set_title(name)
@@ -168,9 +141,9 @@ def label_counts(meta: Mapping[str, np.ndarray]) -> Figure:
         One axes; the legend (splits, real, bogus) is a figure legend.
     """
     kinds, labels, splits = _columns(meta, ("kind", "label", "split"))
-    kinds, splits = _as_text(kinds), _as_text(splits)
+    kinds, splits = as_text(kinds), as_text(splits)
     if kinds.size == 0:
-        return _no_data_figure("candidates per kind and split")
+        return no_data_figure("candidates per kind and split")
     kind_names = in_canonical_order(kinds, KIND_ORDER)
     split_names = in_canonical_order(splits, SPLIT_ORDER)
     totals = _count_table(kinds, splits, np.ones(kinds.size, dtype=bool), kind_names, split_names)
@@ -195,8 +168,9 @@ def label_counts(meta: Mapping[str, np.ndarray]) -> Figure:
 def magnitude_distributions(meta: Mapping[str, np.ndarray], density: bool = True) -> Figure:
     """Detection magnitudes of the training set's real kinds against those of the evaluation set.
 
-    Step histograms on shared bins, one per kind present among :data:`TRAINING_REAL_KINDS` (solid) and
-    :data:`EVALUATION_KINDS` (dashed); NaN magnitudes are left out and the legend gives each kind's count.
+    Step histograms on shared bins, one per kind present among
+    :data:`~bayesrb.figures.style.TRAINING_REAL_KINDS` (solid) and :data:`~bayesrb.figures.style.EVALUATION_KINDS`
+    (dashed); NaN magnitudes are left out and the legend gives each kind's count.
 
     Parameters
     ----------
@@ -211,7 +185,7 @@ def magnitude_distributions(meta: Mapping[str, np.ndarray], density: bool = True
         One axes.
     """
     kinds, mags = _columns(meta, ("kind", "mag"))
-    samples = _finite_samples_by_kind(_as_text(kinds), mags, TRAINING_REAL_KINDS + EVALUATION_KINDS)
+    samples = _finite_samples_by_kind(as_text(kinds), mags, TRAINING_REAL_KINDS + EVALUATION_KINDS)
     fig = Figure(figsize=(7.0, 3.5), layout="constrained")
     ax = fig.add_subplot()
     _draw_distributions(ax, samples, _shared_bins(samples.values()), density)
@@ -229,8 +203,8 @@ def host_offset_distributions(meta: Mapping[str, np.ndarray], density: bool = Tr
 
     Two panels, offsets in arcsec and in host half-light radii, each with step histograms on shared bins
     starting at zero (training solid, evaluation dashed) and the nuclear region (below
-    :data:`NUCLEAR_OFFSET_ARCSEC` or :data:`NUCLEAR_OFFSET_HLR`) shaded. Hostless injections have no host
-    and are not shown; NaN offsets are left out.
+    :data:`~bayesrb.figures.style.NUCLEAR_OFFSET_ARCSEC` or ``NUCLEAR_OFFSET_HLR``) shaded. Hostless injections
+    have no host and are not shown; NaN offsets are left out.
 
     Parameters
     ----------
@@ -244,10 +218,10 @@ def host_offset_distributions(meta: Mapping[str, np.ndarray], density: bool = Tr
     matplotlib.figure.Figure
         Two axes, arcsec on the left.
     """
-    kinds, *offsets = _columns(meta, ("kind",) + tuple(panel.column for panel in _OFFSET_PANELS))
-    kinds = _as_text(kinds)
+    kinds, *offsets = _columns(meta, ("kind",) + tuple(panel.column for panel in OFFSET_PANELS))
+    kinds = as_text(kinds)
     fig = Figure(figsize=(8.0, 3.5), layout="constrained")
-    for ax, panel, values in zip(fig.subplots(1, len(_OFFSET_PANELS)), _OFFSET_PANELS, offsets, strict=True):
+    for ax, panel, values in zip(fig.subplots(1, len(OFFSET_PANELS)), OFFSET_PANELS, offsets, strict=True):
         _draw_offset_panel(ax, panel, kinds, values, density)
     fig.suptitle("host offset: training synthetic transients vs evaluation injections")
     return fig
@@ -263,21 +237,6 @@ def _columns(meta: Mapping[str, np.ndarray], names: Sequence[str]) -> list[np.nd
     if len(set(shapes.values())) > 1 or any(len(shape) != 1 for shape in shapes.values()):
         raise ValueError(f"meta columns must be 1-D and of one length, got shapes {shapes}")
     return columns
-
-
-def _as_text(values: np.ndarray | Sequence[str]) -> np.ndarray:
-    """A string column (unicode, object or StringDType) as a fixed-width unicode array."""
-    return np.asarray(values).astype(object).astype(str)
-
-
-def _no_data_figure(title: str) -> Figure:
-    fig = Figure(figsize=(4.0, 3.0), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_title(title)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    mark_no_data(ax)
-    return fig
 
 
 def _check_gallery_input(stamps: np.ndarray, channels: Sequence[str], kinds: np.ndarray, rows_per_kind: int) -> None:
@@ -300,27 +259,6 @@ def _gallery_picks(kinds: np.ndarray, rows_per_kind: int, rng: np.random.Generat
         chosen = members[:n_rows] if rng is None else np.sort(rng.choice(members, size=n_rows, replace=False))
         picks.extend((kind, int(index)) for index in chosen)
     return picks
-
-
-def _stamp_limits(image: np.ndarray, diverging: bool) -> tuple[float, float]:
-    """Display limits of one stamp: a percentile stretch, symmetric about zero if ``diverging``."""
-    finite = image[np.isfinite(image)]
-    if finite.size == 0:
-        return (-1.0, 1.0) if diverging else (0.0, 1.0)
-    if diverging:
-        half_range = float(np.percentile(np.abs(finite), STRETCH_PERCENTILES[1]))
-        half_range = half_range if half_range > 0 else 1.0
-        return -half_range, half_range
-    low, high = (float(value) for value in np.percentile(finite, STRETCH_PERCENTILES))
-    return low, (high if high > low else low + 1.0)
-
-
-def _show_stamp(ax: Axes, image: np.ndarray, diverging: bool) -> None:
-    vmin, vmax = _stamp_limits(image, diverging)
-    cmap = DIVERGING_CMAP if diverging else SEQUENTIAL_CMAP
-    ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def _count_table(
@@ -398,7 +336,7 @@ def _frequency_label(density: bool, unit: str) -> str:
     return f"probability density (1/{unit})" if density else "candidates per bin"
 
 
-def _draw_offset_panel(ax: Axes, panel: _OffsetPanel, kinds: np.ndarray, offsets: np.ndarray, density: bool) -> None:
+def _draw_offset_panel(ax: Axes, panel: OffsetPanel, kinds: np.ndarray, offsets: np.ndarray, density: bool) -> None:
     ax.axvspan(0.0, panel.nuclear_limit, color="0.88", lw=0, zorder=0,
                label=f"nuclear (< {panel.nuclear_limit:g} {panel.unit})")
     samples = _finite_samples_by_kind(kinds, offsets, TRAINING_HOSTED_KINDS + EVALUATION_HOSTED_KINDS)

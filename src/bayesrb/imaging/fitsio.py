@@ -28,6 +28,8 @@ from bayesrb.errors import BadInputError
 #: FITS errors that mean "this file cannot be read as FITS".
 _FITS_ERRORS = (OSError, ValueError, TypeError, IndexError, KeyError, EOFError, VerifyError,
                 AttributeError)  # a damaged header makes astropy return a data-less _CorruptedHDU
+#: The image extensions of a difference file (:func:`write_difference`).
+DIFFERENCE_EXTENSIONS = ("DIFF", "NOISE", "MASK", "TEMPLATE")
 #: Header keywords that describe the data layout, never copied between HDUs.
 _STRUCTURAL = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "XTENSION", "PCOUNT",
                "GCOUNT", "EXTNAME", "BSCALE", "BZERO", "BLANK", "CHECKSUM", "DATASUM")
@@ -295,10 +297,10 @@ def check_same_grid(science: Image, shape: tuple[int, ...], path: str | os.PathL
 
 
 def is_difference_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a FITS file with a ``DIFF`` extension (a file of :func:`write_difference`)."""
+    """Whether ``path`` is a FITS file of :func:`write_difference` (DIFF, NOISE, MASK and TEMPLATE extensions)."""
     try:
         with fits.open(path) as hdul:
-            return "DIFF" in hdul
+            return all(name in hdul for name in DIFFERENCE_EXTENSIONS)
     except _FITS_ERRORS:
         return False
 
@@ -326,7 +328,7 @@ def read_difference(path: str | os.PathLike) -> DifferenceFile:
     hdul = _open(path)
     with hdul, _damaged_fits(path):
         arrays = {}
-        for name in ("DIFF", "NOISE", "MASK", "TEMPLATE"):
+        for name in DIFFERENCE_EXTENSIONS:
             if name not in hdul:
                 raise BadInputError(path, f"has no {name} extension (not a bayesrb difference image)")
             if hdul[name].data is None or hdul[name].data.ndim != 2:

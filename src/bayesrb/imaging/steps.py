@@ -4,49 +4,13 @@ import logging
 import time
 
 import numpy as np
-import sep
 
 from bayesrb.atomic import write_ecsv
-from bayesrb.errors import BadInputError
 from bayesrb.imaging.detect import detect
-from bayesrb.imaging.difference import Difference
-from bayesrb.imaging.fitsio import (
-    Image,
-    check_same_grid,
-    is_difference_file,
-    read_difference,
-    read_image,
-    write_difference,
-)
+from bayesrb.imaging.fitsio import check_same_grid, read_image, write_difference
+from bayesrb.imaging.inputs import check_usable_area, external_difference, stored_difference
 
 log = logging.getLogger(__name__)
-
-
-def check_usable_area(image: Image, min_fraction: float, fail: bool) -> float:
-    """Return the fraction of ``image``'s pixels that are finite; warn (or fail) when it is below ``min_fraction``.
-
-    Parameters
-    ----------
-    image : Image
-        A science (or difference) image as read, non-finite pixels NaN.
-    min_fraction : float
-        Smallest usable fraction that passes silently.
-    fail : bool
-        Raise instead of warning.
-
-    Raises
-    ------
-    bayesrb.errors.BadInputError
-        Naming the image's file, if ``fail`` and the usable fraction is below ``min_fraction``.
-    """
-    usable = float(np.isfinite(image.data).mean())
-    if usable < min_fraction:
-        problem = (f"only {100 * usable:.1f} % of the pixels are finite (imaging.min_usable_fraction "
-                   f"{min_fraction:g}); few or no candidates will come from it")
-        if fail:
-            raise BadInputError(image.source, problem)
-        log.warning("%s: %s", image.source, problem)
-    return usable
 
 
 def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile_size: int = 1024,
@@ -87,35 +51,6 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
     write_difference(out_path, result.difference, result.noise, result.mask, aligned, science.header)
     log.info("%s: difference written in %.1f s (kernel hw %d, noise scale %.3f)", science_path,
              time.perf_counter() - start, result.kernel_half_width, result.noise_scale)
-
-
-def external_difference(path: str) -> Difference:
-    """A difference image made elsewhere: noise from its own background RMS map.
-
-    Parameters
-    ----------
-    path : str
-        FITS file whose primary HDU is the difference image, with a celestial WCS; or a difference file of this
-        workflow (:func:`bayesrb.imaging.fitsio.write_difference`), read with its own noise and mask.
-
-    Returns
-    -------
-    Difference
-        Noise is sep's spatially varying background RMS; the mask flags non-finite pixels.
-    """
-    if is_difference_file(path):
-        return stored_difference(path)
-    image = read_image(path)
-    invalid = ~np.isfinite(image.data)
-    background = sep.Background(np.where(invalid, 0, image.data).astype(np.float32), mask=invalid)
-    noise = background.rms().astype(np.float32)
-    return Difference(difference=image.data, noise=np.where(invalid, np.nan, noise), mask=invalid)
-
-
-def stored_difference(path: str) -> Difference:
-    """The difference image, noise and mask of a file of :func:`bayesrb.imaging.fitsio.write_difference`."""
-    stored = read_difference(path)
-    return Difference(difference=stored.difference, noise=stored.noise, mask=stored.mask)
 
 
 def detect_visit(difference_path: str, science_path: str, out_path: str, *, external: bool = False,

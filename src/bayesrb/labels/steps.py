@@ -7,6 +7,7 @@ import numpy as np
 from astropy.table import Table
 
 from bayesrb.atomic import write_ecsv
+from bayesrb.errors import BadInputError
 from bayesrb.labels.automatic import (
     KIND_MINOR_PLANET,
     KIND_RANDOM_BOGUS,
@@ -136,31 +137,47 @@ def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.n
     return table
 
 
-def truth_labels(meta: dict[str, np.ndarray], table: dict[str, np.ndarray]) -> int:
+def truth_labels(meta: dict[str, np.ndarray], truth: Table, table: dict[str, np.ndarray]) -> int:
     """Label the positive detections of simulated evaluation-only transients from the truth, in place.
 
     These stand in for a spectroscopically confirmed sample; they override automatic labels. Their host offsets
     (arcsec and host half-light radii) come from the truth too.
+
+    Parameters
+    ----------
+    meta : dict of str to numpy.ndarray
+        The shard's meta (``candidate_id``, ``sign``).
+    truth : astropy.table.Table
+        The visit's candidates matched to the simulator's truth, in shard order: ``truth_kind``,
+        ``truth_host_offset_arcsec``, ``truth_host_hlr_arcsec``.
+    table : dict of str to numpy.ndarray
+        The label columns (:func:`automatic_labels`), changed in place.
 
     Returns
     -------
     int
         Number of detections labelled from the truth.
     """
-    if "truth_kind" not in meta:
-        return 0
-    kinds = np.asarray(meta["truth_kind"])
+    kinds = np.asarray(truth["truth_kind"], dtype=str)
     injected = np.isin(kinds, list(INJECTED_KINDS)) & (np.asarray(meta["sign"]) > 0)
     table["label"][injected] = 1
     table["kind"][injected] = [INJECTED_KINDS[k] for k in kinds[injected]]
-    offset = np.asarray(meta["truth_host_offset_arcsec"], float)
+    offset = np.asarray(truth["truth_host_offset_arcsec"], float)
     table["host_offset_arcsec"][injected] = offset[injected]
-    table["host_offset_hlr"][injected] = (offset / np.asarray(meta["truth_host_hlr_arcsec"], float))[injected]
+    table["host_offset_hlr"][injected] = (offset / np.asarray(truth["truth_host_hlr_arcsec"], float))[injected]
     return int(injected.sum())
 
 
+def _read_truth(path: str, candidate_ids: np.ndarray) -> Table:
+    """The truth-match table of a visit; BadInputError naming it unless it lists the shard's candidates in order."""
+    truth = Table.read(path, format="ascii.ecsv")
+    if not np.array_equal(np.asarray(truth["candidate_id"], dtype=str), candidate_ids):
+        raise BadInputError(path, "does not list the candidates of the visit's stamp shard in order")
+    return truth
+
+
 def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: LabelSettings, *, seed: int,
-                evaluation: bool = False) -> None:
+                truth_path: str = "") -> None:
     """Write the automatic labels of one visit's detections as an ECSV table, atomically.
 
     Parameters
@@ -175,8 +192,9 @@ def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: L
     settings : LabelSettings
     seed : int
         Seed of the labelling stage; the bogus sample of a visit is drawn from ``(seed, "bogus", visit)``.
-    evaluation : bool
-        Evaluation-only visit of a simulated survey: its injected transients are labelled from the truth.
+    truth_path : str
+        Evaluation-only visits of a simulated survey: the candidates matched to the simulator's truth
+        (:func:`bayesrb.simulate.files.write_truth_matches`), from which the injected transients are labelled.
     """
     meta, attrs = read_shard_meta(shard_path)
     visit = str(attrs.get("visit", shard_path))
@@ -184,7 +202,7 @@ def label_visit(shard_path: str, out_path: str, inputs: LabelInputs, settings: L
     avoid_ra, avoid_dec = _avoid_positions(inputs, planets)
     recurring = _recurring(meta, inputs, settings)
     table = automatic_labels(meta, planets, avoid_ra, avoid_dec, settings, rng_for(seed, "bogus", visit), recurring)
-    n_truth = truth_labels(meta, table) if evaluation else 0
+    n_truth = truth_labels(meta, _read_truth(truth_path, meta["candidate_id"]), table) if truth_path else 0
     keep = table["label"] >= 0
     labels = Table({"candidate_id": meta["candidate_id"][keep]}
                    | {name: np.asarray(values[keep]).astype(str) if values.dtype == object else values[keep]

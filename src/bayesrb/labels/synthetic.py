@@ -16,13 +16,13 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from bayesrb.imaging.fitsio import pixel_scale_arcsec
+from bayesrb.imaging.inputs import load_visit_images
 from bayesrb.labels.augment import PointSource, VisitImages, draw_host_offsets, fit_point_source, inject_point_sources
 from bayesrb.labels.automatic import KIND_MINOR_PLANET, clear_of
 from bayesrb.labels.catalogues import positions, read_catalogue
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.extract import extract_stamps
 from bayesrb.stamps.shard import read_shard, write_shard
-from bayesrb.stamps.steps import load_visit_images
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
 from bayesrb.model.network import forward_flops, resolve_conv_impl
+from bayesrb.model.scoring import DEFAULT_BATCH_SIZE
 from bayesrb.model.speed import matmul_gflops
 from bayesrb.seeding import rng_for
 
@@ -63,9 +64,9 @@ def _train_speed(method, settings: ModelSettings, shape, steps: int):
     return size / statistics.median(seconds), state
 
 
-def _score_seconds(method, state, settings: ModelSettings, shape, n_candidates: int, n_samples: int) -> float:
+def _score_seconds(method, state, shape, n_candidates: int, n_samples: int) -> float:
     """Wall seconds to draw ``n_samples`` posterior probabilities for ``n_candidates`` stamps (compiled first)."""
-    size = settings.score_batch_size
+    size = min(DEFAULT_BATCH_SIZE, n_candidates)
     params = method.params(state)
     x = pad_rows(_stamps(min(size, n_candidates), shape, 2), size)
     key = jax.random.PRNGKey(1)
@@ -83,7 +84,7 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
     method = build_method(settings, n_train=10_000, total_steps=1_000)
     stamps_per_s, state = _train_speed(method, settings, stamp_shape, steps)
     gflops = 3 * forward_flops(settings.network, stamp_shape) * stamps_per_s / 1e9
-    seconds = _score_seconds(method, state, settings, stamp_shape, n_candidates, n_samples)
+    seconds = _score_seconds(method, state, stamp_shape, n_candidates, n_samples)
     return SpeedResult(name, stamps_per_s, gflops, seconds)
 
 

@@ -104,10 +104,6 @@ class ModelSettings:
         Epochs without a lower validation loss before training stops.
     class_weighting : bool
         Whether the loss weights the classes to balance them.
-    n_samples : int
-        Posterior predictive samples per candidate when scoring.
-    score_batch_size : int
-        Stamps per scoring step.
     """
 
     kind: str = "bayesian"
@@ -126,8 +122,6 @@ class ModelSettings:
     warmup_steps: int = 100
     patience: int = 5
     class_weighting: bool = True
-    n_samples: int = 100
-    score_batch_size: int = 1024
 
     def __post_init__(self):
         choices = {"kind": KINDS, "scope": SCOPES, "normalisation": NORMALISATIONS, "lr_schedule": LR_SCHEDULES,
@@ -135,8 +129,7 @@ class ModelSettings:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate", "n_samples",
-                    "score_batch_size")
+        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"model.{name} must be positive, got {getattr(self, name)!r}")

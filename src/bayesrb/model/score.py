@@ -27,6 +27,7 @@ from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import MODEL_META, read_model_meta, restore_params
 from bayesrb.model.data import check_compatible, iter_stamps
 from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows
+from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
 from bayesrb.model.train import MODEL_DIR
 
 __all__ = ["PERCENTILES", "SCORE_COLUMNS", "Model", "load_model", "summarise", "score_store"]
@@ -83,7 +84,7 @@ def load_model(model_dir: str | os.PathLike) -> Model:
         model_dir = model_dir / MODEL_DIR
     meta = read_model_meta(model_dir)
     try:
-        settings = ModelSettings.from_dict(meta["settings"])
+        settings = ModelSettings.from_dict(_without_scoring_keys(meta["settings"]))
         channels, stamp_size = tuple(meta["input_spec"]["channels"]), int(meta["input_spec"]["stamp_size"])
         n_train = int(meta["n_train"])
     except (KeyError, TypeError, ValueError) as error:
@@ -93,6 +94,11 @@ def load_model(model_dir: str | os.PathLike) -> Model:
     like = method.params(method.init(jax.random.PRNGKey(0), example))
     params = restore_params(model_dir, like)
     return Model(method=method, params=params, settings=settings, channels=channels, stamp_size=stamp_size)
+
+
+def _without_scoring_keys(settings: dict) -> dict:
+    """A model's settings without the scoring keys that models written before scoring had its own settings hold."""
+    return {key: value for key, value in settings.items() if key not in ("n_samples", "score_batch_size")}
 
 
 def binary_entropy(p: jax.Array) -> jax.Array:
@@ -136,7 +142,7 @@ def summarise(probs: jax.Array) -> dict[str, jax.Array]:
 
 
 def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, out_path: str | os.PathLike, *,
-                n_samples: int | None = None, batch_size: int | None = None, seed: int = 0) -> int:
+                n_samples: int = DEFAULT_N_SAMPLES, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> int:
     """Score every candidate of a stamp store and write the summaries to Parquet, atomically.
 
     Parameters
@@ -149,10 +155,11 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
         The Parquet file: one row per candidate in store order, columns :data:`SCORE_COLUMNS`
         (``candidate_id`` string, the others float32); schema metadata ``model_kind``, ``scope``, ``n_samples``,
         ``batch_size``, ``seed`` and ``bayesrb_version``.
-    n_samples : int, optional
-        Posterior samples per candidate (default: the model's ``n_samples``).
-    batch_size : int, optional
-        Candidates per scoring step (default: the model's ``score_batch_size``).
+    n_samples : int
+        Posterior (or dropout) samples per candidate; a setting of scoring, not of the model, so it can change
+        without retraining.
+    batch_size : int
+        Candidates per scoring step.
     seed : int
         Seed of the posterior draws.
 
@@ -173,8 +180,6 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     check_output_path(out_path)
     model = load_model(model_dir)
     check_compatible(stamps_path, model.channels, model.stamp_size)
-    n_samples = model.settings.n_samples if n_samples is None else n_samples
-    batch_size = model.settings.score_batch_size if batch_size is None else batch_size
     if n_samples < 1 or batch_size < 1:
         raise ValueError(f"n_samples and batch_size must be positive, got {n_samples} and {batch_size}")
     metadata = {"model_kind": model.settings.kind, "scope": model.settings.scope, "n_samples": n_samples,

@@ -47,8 +47,8 @@ LOG = logging.getLogger(__name__)
 MODEL_DIR = "model"
 HISTORY_FILE = "history.json"
 CHECKPOINT_DIR = "checkpoints"
-#: Config keys that may change when a run resumes (stopping rule and scoring only).
-RESUMABLE_KEYS = ("epochs", "patience", "n_samples", "score_batch_size")
+#: Config keys that may change when a run resumes (the stopping rule only).
+RESUMABLE_KEYS = ("epochs", "patience")
 
 
 @dataclass

@@ -14,6 +14,8 @@ from bayesrb.simulate.plan import plan_table, survey_fields, survey_plan
 from bayesrb.simulate.settings import SurveySettings
 from bayesrb.simulate.sky import make_field_sky
 from bayesrb.simulate.survey import simulate_template, simulate_visit, survey_catalogues, survey_orbits
+from bayesrb.simulate.truth import match_truth
+from bayesrb.stamps.shard import read_shard_meta
 
 log = logging.getLogger(__name__)
 CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn", "transients")
@@ -74,3 +76,26 @@ def write_visit(section: dict, visit_id: str, sky_path: str, orbits_path: str, s
     write_fits(hdul, science_path)
     write_ecsv(truth, truth_path)
     log.info("visit %s: %d truth rows, %.1f s", visit_id, len(truth), time.perf_counter() - start)
+
+
+def write_truth_matches(shard_path: str, truth_path: str, out_path: str) -> None:
+    """Match every candidate of a visit's stamp shard to the simulator's truth and write the result as ECSV.
+
+    The one place where the truth meets the real pipeline's outputs: the table sits beside them, keyed by
+    ``candidate_id`` (every shard candidate, in shard order), and later steps read it as data (evaluation-only
+    labels, the data set's ``truth_*`` columns, label purity).
+
+    Parameters
+    ----------
+    shard_path : str
+        The visit's stamp shard (its ``candidate_id``, ``x`` and ``y`` are read).
+    truth_path : str
+        The visit's truth table (:func:`write_visit`).
+    out_path : str
+        Output ECSV: ``candidate_id`` and the columns of :func:`bayesrb.simulate.truth.match_truth`.
+    """
+    meta, _ = read_shard_meta(shard_path)
+    matches = match_truth(meta["x"], meta["y"], Table.read(truth_path, format="ascii.ecsv"))
+    write_ecsv(Table({"candidate_id": meta["candidate_id"]} | matches), out_path)
+    log.info("%s: %d of %d candidates matched to the truth", shard_path, int(np.sum(matches["truth_kind"] != "")),
+             len(meta["candidate_id"]))

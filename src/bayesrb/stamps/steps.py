@@ -5,16 +5,8 @@ import logging
 import numpy as np
 from astropy.table import Table
 
-from bayesrb.imaging.fitsio import (
-    Image,
-    check_same_grid,
-    pixel_scale_arcsec,
-    read_difference,
-    read_image,
-    read_subexposures,
-)
-from bayesrb.imaging.steps import external_difference
-from bayesrb.simulate.truth import match_truth
+from bayesrb.imaging.fitsio import pixel_scale_arcsec
+from bayesrb.imaging.inputs import load_visit_images
 from bayesrb.stamps.extract import extract_stamps
 from bayesrb.stamps.shard import write_shard
 
@@ -32,45 +24,9 @@ def candidate_meta(visit: str, candidates: Table, stamp_flags: np.ndarray) -> di
     return meta
 
 
-def load_visit_images(science_path: str, template_path: str, difference_path: str,
-                      external_difference_image: bool) -> tuple[Image, np.ndarray, np.ndarray, np.ndarray]:
-    """Read the images stamps are cut from, all on the science grid.
-
-    The resampled template is the one the workflow's difference file holds; with an external difference
-    image the template is resampled here (:func:`bayesrb.imaging.align.align_template`).
-
-    Returns
-    -------
-    science : bayesrb.imaging.fitsio.Image
-        The science stack with header and WCS.
-    template : numpy.ndarray
-        The template reprojected onto the science grid (NaN where it does not cover).
-    difference : numpy.ndarray
-        The difference image.
-    subexposures : numpy.ndarray
-        ``(n_sub, H, W)``; ``n_sub = 0`` when the science file has none.
-
-    Raises
-    ------
-    bayesrb.errors.BadInputError
-        If a file cannot be read, or the difference image is not on the science image's grid (naming both).
-    """
-    science = read_image(science_path)
-    if external_difference_image:
-        from bayesrb.imaging.align import align_template  # reproject: ~0.4 s of imports, only needed here
-
-        aligned = align_template(read_image(template_path), science)
-        difference = external_difference(difference_path).difference
-    else:
-        stored = read_difference(difference_path)
-        aligned, difference = stored.template, stored.difference
-    check_same_grid(science, difference.shape, difference_path)
-    return science, aligned, difference, read_subexposures(science_path)
-
-
 def stamp_visit(visit: str, science_path: str, template_path: str, difference_path: str, candidates_path: str,
                 out_path: str, *, size: int, channels: list[str], seed: int, config_hash: str,
-                truth_path: str | None = None, external_difference_image: bool = False) -> None:
+                external_difference_image: bool = False) -> None:
     """Cut stamps of every candidate of a visit and write them as one zarr v3 shard, atomically.
 
     Parameters
@@ -89,8 +45,6 @@ def stamp_visit(visit: str, science_path: str, template_path: str, difference_pa
         Seed of the survey, recorded in the shard's attrs.
     config_hash : str
         Hash of the config sections that shaped the shard, recorded in its attrs.
-    truth_path : str, optional
-        Simulated surveys: the visit's truth table, matched to add ``truth_*`` columns.
     external_difference_image : bool
         Whether the difference image was made outside the workflow (one HDU, no noise map).
     """
@@ -101,8 +55,6 @@ def stamp_visit(visit: str, science_path: str, template_path: str, difference_pa
     stamps, stamp_flags = extract_stamps(science.data, aligned, difference, subexposures, x, y, size=size,
                                          channels=channels)
     meta = candidate_meta(visit, candidates, stamp_flags)
-    if truth_path:
-        meta |= match_truth(x, y, Table.read(truth_path, format="ascii.ecsv"))
     attrs = {"units": "adu", "pixel_scale_arcsec": pixel_scale_arcsec(science.wcs), "stamp_size": size,
              "seed": seed, "config_hash": config_hash, "visit": visit}
     write_shard(out_path, stamps, channels, meta, attrs)
