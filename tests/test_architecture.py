@@ -1,5 +1,6 @@
 """The boundaries between the parts (DESIGN.md "Boundaries"), as import-linter contracts in pyproject.toml."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -39,3 +40,13 @@ def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):
     assert run.returncode == 1, run.stdout[-4000:]
     broken = run.stdout.split("Broken contracts")[-1]
     assert contract in broken and line.split()[-1] in broken
+
+
+def test_label_kinds_are_spelled_out_only_in_the_vocabulary():
+    kind = re.compile(r"""["'](mp|randjunk|syntransient|glxresid|injected_[a-z]+)["']""")
+    package = ROOT / "src" / "bayesrb"
+    spelled = [f"{path.relative_to(package)}:{n}" for path in sorted(package.rglob("*.py"))
+               if path.name != "vocabulary.py" and path.parent.name != "simulate"
+               for n, line in enumerate(path.read_text().splitlines(), start=1)
+               if kind.search(line)]
+    assert spelled == []

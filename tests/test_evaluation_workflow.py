@@ -13,7 +13,7 @@ from bayesrb.dataset.store import open_dataset
 from bayesrb.evaluation.steps import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
 from bayesrb.evaluation.table import held_out
 from bayesrb.model.checkpoint import read_model_meta
-from bayesrb.model.selection import AUGMENTED_KINDS
+from bayesrb.vocabulary import AUGMENTED_KINDS
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ import yaml
 
 from bayesrb.configuration import comparison_groups, experiment_models
 from bayesrb.errors import BadInputError
-from bayesrb.model.selection import AUGMENTED_KINDS, TrainingData, selected_rows
+from bayesrb.model.selection import TrainingData, selected_rows
+from bayesrb.vocabulary import AUGMENTED_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"kind": "bayesian", "scope": "full", "seed": 3, "network": {"filters": [16, 32], "dropout_rate": 0.5}}

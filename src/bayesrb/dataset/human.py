@@ -15,15 +15,14 @@ from astropy.table import Table
 
 from bayesrb.errors import BadInputError
 from bayesrb.textfiles import read_text
+from bayesrb.vocabulary import BOGUS, CLASS_NAMES, HUMAN, REAL
 
-__all__ = ["HUMAN_KIND", "read_human_labels", "apply_human_labels"]
+__all__ = ["read_human_labels", "apply_human_labels"]
 
 log = logging.getLogger(__name__)
 
-#: Kind given to a candidate that only a human labelled, when the CSV names no kind for it.
-HUMAN_KIND = "human"
 
-_LABEL_WORDS = {"0": 0, "1": 1, "bogus": 0, "real": 1}
+_LABEL_WORDS = {str(BOGUS): BOGUS, str(REAL): REAL, CLASS_NAMES[BOGUS]: BOGUS, CLASS_NAMES[REAL]: REAL}
 _REQUIRED = ("candidate_id", "label")
 _SHOWN = 5  # ids or lines quoted in a message
 
@@ -69,8 +68,8 @@ def apply_human_labels(metas: Iterable[dict[str, np.ndarray]], human: Table) -> 
     Each meta dict needs ``candidate_id``, ``label`` (-1 = unlabelled), ``kind`` and ``label_source`` columns.
     For every candidate the CSV names, ``label`` becomes the human label, ``label_source`` becomes ``"human"``
     and ``kind`` becomes the CSV's kind if it gives one; a candidate without an automatic label and without a
-    CSV kind gets :data:`HUMAN_KIND`. The counts are logged; conflicts with automatic labels and ids found in no
-    meta are logged as warnings.
+    CSV kind gets :data:`bayesrb.vocabulary.HUMAN`. The counts are logged; conflicts with automatic labels and ids
+    found in no meta are logged as warnings.
 
     Parameters
     ----------
@@ -102,7 +101,7 @@ def apply_human_labels(metas: Iterable[dict[str, np.ndarray]], human: Table) -> 
         meta["label"][hit] = labels[rows]
         given = kinds[rows]
         meta["kind"] = _set_text(meta["kind"], hit, np.where(given != "", given,
-                                                             np.where(old < 0, HUMAN_KIND, meta["kind"][hit])))
+                                                             np.where(old < 0, HUMAN, meta["kind"][hit])))
         meta["label_source"] = _set_text(meta["label_source"], hit, "human")
     unknown = sorted(np.asarray(human["candidate_id"], dtype=str)[~found].tolist())
     log.info("human labels: %d of %d applied, %d newly labelled", applied, len(human), newly)

@@ -12,18 +12,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bayesrb.dataset.human import HUMAN_KIND
+from bayesrb.vocabulary import (
+    AUGMENTED_KINDS,
+    AUTOMATIC_KINDS,
+    BOGUS,
+    CLASS_NAMES,
+    HUMAN,
+    INJECTED_PREFIX,
+    REAL,
+    REAL_TRUTH_KINDS,
+)
 
-__all__ = ["REAL_TRUTH_KINDS", "AUTOMATIC_KINDS", "SYNTHETIC_KINDS", "label_purity", "format_purity", "value_counts"]
-
-#: Truth kinds of real astrophysical sources; every other truth kind (and "") is bogus.
-REAL_TRUTH_KINDS: frozenset[str] = frozenset({"mp", "sn", "nuclear", "hostless", "variable_star", "agn"})
-#: Kinds whose labels the pipeline assigns automatically (minor-planet matches, random bogus junk).
-AUTOMATIC_KINDS: tuple[str, ...] = ("mp", "randjunk")
-#: Kinds of the synthetic augmentation rows, whose labels are true by construction.
-SYNTHETIC_KINDS: tuple[str, ...] = ("syntransient", "glxresid")
-#: Kinds of truth-labelled injections (evaluation only) start with this prefix.
-INJECTED_PREFIX = "injected_"
+__all__ = ["label_purity", "format_purity", "value_counts"]
 
 _NO_MATCH = "(no truth match)"
 
@@ -60,15 +60,14 @@ def label_purity(meta: Mapping[str, np.ndarray]) -> dict:
     truth = np.asarray(meta["truth_kind"], dtype=str)
     labelled = label >= 0
     source = np.asarray(meta["label_source"], dtype=str) if "label_source" in meta else np.full(len(kind), "")
-    human = labelled & ((source == "human") | (kind == HUMAN_KIND))
+    human = labelled & ((source == "human") | (kind == HUMAN))
     automatic = labelled & ~human & np.isin(kind, AUTOMATIC_KINDS)
     agree = (label == 1) == np.isin(truth, list(REAL_TRUTH_KINDS))
-    synthetic = labelled & ~human & np.isin(kind, SYNTHETIC_KINDS)
+    synthetic = labelled & ~human & np.isin(kind, AUGMENTED_KINDS)
     injected = labelled & ~human & np.char.startswith(kind, INJECTED_PREFIX)
     return {
         "kinds": {name: _agreement(automatic & (kind == name), agree, truth) for name in AUTOMATIC_KINDS},
-        "classes": {"real": _agreement(automatic & (label == 1), agree, truth),
-                    "bogus": _agreement(automatic & (label == 0), agree, truth)},
+        "classes": {CLASS_NAMES[c]: _agreement(automatic & (label == c), agree, truth) for c in (REAL, BOGUS)},
         "excluded": {"synthetic": value_counts(kind[synthetic]), "truth-labelled": value_counts(kind[injected]),
                      "human": value_counts(kind[human]),
                      "other": value_counts(kind[labelled & ~(human | automatic | synthetic | injected)])},

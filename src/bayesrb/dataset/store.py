@@ -38,7 +38,7 @@ from astropy.table import Table
 from bayesrb import __version__
 from bayesrb.atomic import atomic_path
 from bayesrb.dataset.human import apply_human_labels, read_human_labels
-from bayesrb.dataset.purity import INJECTED_PREFIX, value_counts
+from bayesrb.dataset.purity import value_counts
 from bayesrb.dataset.splits import EVAL_SPLIT, SPLITS, assign_splits, check_fractions
 from bayesrb.errors import BadInputError
 from bayesrb.seeding import rng_for
@@ -52,6 +52,7 @@ from bayesrb.stamps.shard import (
     store_read_errors,
     write_meta_columns,
 )
+from bayesrb.vocabulary import BOGUS, CLASS_NAMES, INJECTED_PREFIX, REAL
 
 __all__ = ["VisitSource", "Dataset", "build_dataset", "open_dataset"]
 
@@ -521,7 +522,7 @@ def _summary(meta, assignment, geometry: _Geometry, human_summary, fractions, se
         "split_ranges": {s: [a, b] for s, a, b in zip(SPLITS, starts, stops, strict=True)},
         "split_fields": {s: sorted(f for f, fs in assignment.items() if fs == s) for s in SPLITS},
         "kind_counts": {s: value_counts(kind[split == s]) for s in SPLITS},
-        "class_counts": {s: {"real": int(np.sum(label[split == s] == 1)), "bogus": int(np.sum(label[split == s] == 0))}
+        "class_counts": {s: {CLASS_NAMES[c]: int(np.sum(label[split == s] == c)) for c in (REAL, BOGUS)}
                          for s in SPLITS},
         "human_labels": human_summary,
         "fractions": check_fractions(fractions),

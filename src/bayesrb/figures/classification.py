@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from bayesrb.figures.style import (
-    CLASS_NAMES,
     COLUMN_INCHES,
     PAGE_INCHES,
     experiment_colour,
@@ -24,6 +23,7 @@ from bayesrb.figures.style import (
     percent,
     styled,
 )
+from bayesrb.vocabulary import CLASS_NAMES
 
 __all__ = ["ZOOM_MAX_FPR", "confusion_matrix", "roc", "rates_vs_threshold_figure"]
 

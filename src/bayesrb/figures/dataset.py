@@ -19,12 +19,9 @@ from matplotlib.patches import Patch
 
 from bayesrb.figures.style import (
     DIVERGING_CHANNELS,
-    EVALUATION_KINDS,
-    KIND_ORDER,
     OFFSET_PANELS,
     SPLIT_ORDER,
     STAMP_INCHES,
-    TRAINING_REAL_KINDS,
     OffsetPanel,
     as_text,
     in_canonical_order,
@@ -34,6 +31,14 @@ from bayesrb.figures.style import (
     show_stamp,
     split_colour,
     styled,
+)
+from bayesrb.vocabulary import (
+    INJECTED_KINDS,
+    INJECTED_NUCLEAR,
+    INJECTED_SN,
+    KIND_ORDER,
+    SYNTHETIC_TRANSIENT,
+    TRAINING_REAL_KINDS,
 )
 
 __all__ = [
@@ -49,9 +54,9 @@ __all__ = [
 ]
 
 #: Training kinds that have a host galaxy, hence a host offset.
-TRAINING_HOSTED_KINDS: tuple[str, ...] = ("syntransient",)
+TRAINING_HOSTED_KINDS: tuple[str, ...] = (SYNTHETIC_TRANSIENT,)
 #: Evaluation kinds that have a host galaxy (hostless transients have none).
-EVALUATION_HOSTED_KINDS: tuple[str, ...] = ("injected_sn", "injected_nuclear")
+EVALUATION_HOSTED_KINDS: tuple[str, ...] = (INJECTED_SN, INJECTED_NUCLEAR)
 
 #: Counts spanning more than this ratio (largest / smallest non-zero) are drawn on a log axis.
 LOG_COUNT_RANGE: float = 100.0
@@ -61,7 +66,7 @@ MAX_BINS: int = 60
 BOGUS_HATCH: str = "////"
 
 _GROUP_WIDTH = 0.8
-_PROVENANCE = {kind: "training" for kind in TRAINING_REAL_KINDS} | {kind: "evaluation" for kind in EVALUATION_KINDS}
+_PROVENANCE = {kind: "training" for kind in TRAINING_REAL_KINDS} | {kind: "evaluation" for kind in INJECTED_KINDS}
 _LINESTYLES = {"training": "-", "evaluation": "--"}
 
 
@@ -169,7 +174,7 @@ def magnitude_distributions(meta: Mapping[str, np.ndarray], density: bool = True
     """Detection magnitudes of the training set's real kinds against those of the evaluation set.
 
     Step histograms on shared bins, one per kind present among
-    :data:`~bayesrb.figures.style.TRAINING_REAL_KINDS` (solid) and :data:`~bayesrb.figures.style.EVALUATION_KINDS`
+    :data:`~bayesrb.figures.style.TRAINING_REAL_KINDS` (solid) and :data:`~bayesrb.figures.style.INJECTED_KINDS`
     (dashed); NaN magnitudes are left out and the legend gives each kind's count.
 
     Parameters
@@ -185,7 +190,7 @@ def magnitude_distributions(meta: Mapping[str, np.ndarray], density: bool = True
         One axes.
     """
     kinds, mags = _columns(meta, ("kind", "mag"))
-    samples = _finite_samples_by_kind(as_text(kinds), mags, TRAINING_REAL_KINDS + EVALUATION_KINDS)
+    samples = _finite_samples_by_kind(as_text(kinds), mags, TRAINING_REAL_KINDS + INJECTED_KINDS)
     fig = Figure(figsize=(7.0, 3.5), layout="constrained")
     ax = fig.add_subplot()
     _draw_distributions(ax, samples, _shared_bins(samples.values()), density)

@@ -15,10 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bayesrb.figures.style import (
-    EVALUATION_KINDS,
     OFFSET_PANELS,
     PAGE_INCHES,
-    TRAINING_REAL_KINDS,
     OffsetPanel,
     experiment_colour,
     experiment_linestyle,
@@ -27,21 +25,22 @@ from bayesrb.figures.style import (
     percent,
     styled,
 )
+from bayesrb.vocabulary import INJECTED_KINDS, INJECTED_NUCLEAR, INJECTED_SN, SYNTHETIC_TRANSIENT, TRAINING_REAL_KINDS
 
 __all__ = ["MAGNITUDE_KINDS", "HOST_OFFSET_KINDS", "RecoveryCurves", "recovery_vs_magnitude",
            "recovery_vs_host_offset"]
 
 #: Kinds shown against magnitude: the training-like real kinds and the evaluation-only injections.
-MAGNITUDE_KINDS: tuple[str, ...] = ("mp", "syntransient", "injected_sn", "injected_nuclear", "injected_hostless")
+MAGNITUDE_KINDS: tuple[str, ...] = (*TRAINING_REAL_KINDS, *INJECTED_KINDS)
 #: Kinds shown against host offset: the real kinds with a host.
-HOST_OFFSET_KINDS: tuple[str, ...] = ("syntransient", "injected_sn", "injected_nuclear")
+HOST_OFFSET_KINDS: tuple[str, ...] = (SYNTHETIC_TRANSIENT, INJECTED_SN, INJECTED_NUCLEAR)
 
 #: Experiment name -> kind -> recovery curve: one row per bin with ``lower``, ``upper``, ``centre``, ``n``
 #: (candidates), ``fraction`` (recovered) and its interval ``low``, ``high`` (NaN in empty bins).
 RecoveryCurves = Mapping[str, Mapping[str, pd.DataFrame]]
 
 _BAND_ALPHA = 0.2
-_KIND_GROUPS = (("training-like real kinds", TRAINING_REAL_KINDS), ("evaluation-only injections", EVALUATION_KINDS))
+_KIND_GROUPS = (("training-like real kinds", TRAINING_REAL_KINDS), ("evaluation-only injections", INJECTED_KINDS))
 
 
 @styled
@@ -172,7 +171,7 @@ def _recovery_style(experiment_index: int, n_experiments: int, kind: str, kind_p
 
 def _kind_groups(kinds: Sequence[str]) -> list[tuple[str, list[str]]]:
     """``(title, kinds)`` of each panel of :func:`recovery_vs_magnitude` that has a requested kind."""
-    known = set(TRAINING_REAL_KINDS + EVALUATION_KINDS)
+    known = set(TRAINING_REAL_KINDS + INJECTED_KINDS)
     groups = [(title, [kind for kind in kinds if kind in members]) for title, members in _KIND_GROUPS]
     groups.append(("other kinds", [kind for kind in kinds if kind not in known]))
     present = [(title, members) for title, members in groups if members]

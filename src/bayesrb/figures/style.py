@@ -20,6 +20,16 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bayesrb.atomic import atomic_path
+from bayesrb.vocabulary import (
+    GALAXY_RESIDUAL,
+    HUMAN,
+    INJECTED_HOSTLESS,
+    INJECTED_NUCLEAR,
+    INJECTED_SN,
+    MINOR_PLANET,
+    RANDOM_BOGUS,
+    SYNTHETIC_TRANSIENT,
+)
 
 __all__ = [
     "STYLE_RC",
@@ -27,11 +37,7 @@ __all__ = [
     "COLUMN_INCHES",
     "PAGE_INCHES",
     "STAMP_INCHES",
-    "KIND_ORDER",
     "KIND_COLOURS",
-    "TRAINING_REAL_KINDS",
-    "EVALUATION_KINDS",
-    "CLASS_NAMES",
     "SPLIT_ORDER",
     "SPLIT_COLOURS",
     "EXPERIMENT_COLOURS",
@@ -85,37 +91,17 @@ PAGE_INCHES: float = 7.0
 #: Side of one stamp in a stamp grid (inches).
 STAMP_INCHES: float = 1.0
 
-#: Order in which kinds appear in every figure: training real, training bogus, human-labelled, evaluation.
-KIND_ORDER: tuple[str, ...] = (
-    "mp",
-    "syntransient",
-    "randjunk",
-    "glxresid",
-    "human",
-    "injected_sn",
-    "injected_nuclear",
-    "injected_hostless",
-)
-
 #: One colour per kind, the same in every figure (Okabe-Ito colour-blind-safe hues; bogus kinds in greys).
 KIND_COLOURS: dict[str, str] = {
-    "mp": "#0072B2",
-    "syntransient": "#009E73",
-    "randjunk": "#999999",
-    "glxresid": "#555555",
-    "human": "#56B4E9",
-    "injected_sn": "#D55E00",
-    "injected_nuclear": "#CC79A7",
-    "injected_hostless": "#E69F00",
+    MINOR_PLANET: "#0072B2",
+    SYNTHETIC_TRANSIENT: "#009E73",
+    RANDOM_BOGUS: "#999999",
+    GALAXY_RESIDUAL: "#555555",
+    HUMAN: "#56B4E9",
+    INJECTED_SN: "#D55E00",
+    INJECTED_NUCLEAR: "#CC79A7",
+    INJECTED_HOSTLESS: "#E69F00",
 }
-
-#: Real kinds of the training set: minor planets and synthetic transients (minor planets placed on galaxies).
-TRAINING_REAL_KINDS: tuple[str, ...] = ("mp", "syntransient")
-#: Kinds of the evaluation set: injected supernovae, nuclear and hostless transients.
-EVALUATION_KINDS: tuple[str, ...] = ("injected_sn", "injected_nuclear", "injected_hostless")
-
-#: Names of the classes, indexed by label (0 bogus, 1 real).
-CLASS_NAMES: tuple[str, str] = ("bogus", "real")
 
 #: Order of the data-set splits.
 SPLIT_ORDER: tuple[str, ...] = ("train", "val", "test", "eval")

@@ -17,10 +17,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from bayesrb.figures.style import (
-    CLASS_NAMES,
     DIVERGING_CHANNELS,
     EXPERIMENT_MARKERS,
-    KIND_ORDER,
     PAGE_INCHES,
     STAMP_INCHES,
     as_text,
@@ -32,6 +30,7 @@ from bayesrb.figures.style import (
     show_stamp,
     styled,
 )
+from bayesrb.vocabulary import CLASS_NAMES, KIND_ORDER
 
 __all__ = ["UNCERTAINTY_PANELS", "uncertain_candidates", "uncertainty_vs_magnitude"]
 

@@ -12,9 +12,6 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
-KIND_MINOR_PLANET = "mp"
-KIND_RANDOM_BOGUS = "randjunk"
-
 
 @dataclass(frozen=True)
 class MinorPlanetMatch:

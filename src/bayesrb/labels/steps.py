@@ -9,8 +9,6 @@ from astropy.table import Table
 from bayesrb.atomic import write_ecsv
 from bayesrb.errors import BadInputError
 from bayesrb.labels.automatic import (
-    KIND_MINOR_PLANET,
-    KIND_RANDOM_BOGUS,
     clear_of,
     match_minor_planets,
     recurrent,
@@ -22,11 +20,10 @@ from bayesrb.minorplanets.mpcorb import read_mpcorb
 from bayesrb.minorplanets.visibility import minor_planets_on_image
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.shard import read_shard_meta
+from bayesrb.vocabulary import INJECTED_FROM_TRUTH, MINOR_PLANET, RANDOM_BOGUS
 
 log = logging.getLogger(__name__)
 
-#: Simulator truth kinds of the evaluation-only transients and the label kind each becomes.
-INJECTED_KINDS = {"sn": "injected_sn", "nuclear": "injected_nuclear", "hostless": "injected_hostless"}
 #: Predicted minor planets this far off the image still block bogus candidates near the edge (pixels).
 PREDICTION_MARGIN_PX = 20.0
 
@@ -123,7 +120,7 @@ def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.n
     bright = planets[np.asarray(planets["mag"], float) < settings.mp_limit_mag]
     match = match_minor_planets(meta["ra"], meta["dec"], meta["sign"], bright, settings.mp_match_radius_arcsec)
     table["label"][match.candidate] = 1
-    table["kind"][match.candidate] = KIND_MINOR_PLANET
+    table["kind"][match.candidate] = MINOR_PLANET
     table["mp_designation"][match.candidate] = np.asarray(bright["designation"])[match.planet]
     table["mp_predicted_mag"][match.candidate] = np.asarray(bright["mag"], float)[match.planet]
     table["mp_separation_arcsec"][match.candidate] = match.separation_arcsec
@@ -133,7 +130,7 @@ def automatic_labels(meta: dict[str, np.ndarray], planets: Table, avoid_ra: np.n
         eligible &= ~recurring
     bogus = sample_bogus(eligible, settings.bogus_per_visit, rng)
     table["label"][bogus] = 0
-    table["kind"][bogus] = KIND_RANDOM_BOGUS
+    table["kind"][bogus] = RANDOM_BOGUS
     return table
 
 
@@ -159,9 +156,9 @@ def truth_labels(meta: dict[str, np.ndarray], truth: Table, table: dict[str, np.
         Number of detections labelled from the truth.
     """
     kinds = np.asarray(truth["truth_kind"], dtype=str)
-    injected = np.isin(kinds, list(INJECTED_KINDS)) & (np.asarray(meta["sign"]) > 0)
+    injected = np.isin(kinds, list(INJECTED_FROM_TRUTH)) & (np.asarray(meta["sign"]) > 0)
     table["label"][injected] = 1
-    table["kind"][injected] = [INJECTED_KINDS[k] for k in kinds[injected]]
+    table["kind"][injected] = [INJECTED_FROM_TRUTH[k] for k in kinds[injected]]
     offset = np.asarray(truth["truth_host_offset_arcsec"], float)
     table["host_offset_arcsec"][injected] = offset[injected]
     table["host_offset_hlr"][injected] = (offset / np.asarray(truth["truth_host_hlr_arcsec"], float))[injected]

@@ -18,16 +18,15 @@ from astropy.table import Table
 from bayesrb.imaging.fitsio import pixel_scale_arcsec
 from bayesrb.imaging.inputs import load_visit_images
 from bayesrb.labels.augment import PointSource, VisitImages, draw_host_offsets, fit_point_source, inject_point_sources
-from bayesrb.labels.automatic import KIND_MINOR_PLANET, clear_of
+from bayesrb.labels.automatic import clear_of
 from bayesrb.labels.catalogues import positions, read_catalogue
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.extract import extract_stamps
 from bayesrb.stamps.shard import read_shard, write_shard
+from bayesrb.vocabulary import GALAXY_RESIDUAL, MINOR_PLANET, SYNTHETIC_TRANSIENT
 
 log = logging.getLogger(__name__)
 
-KIND_SYNTHETIC = "syntransient"
-KIND_GALAXY_RESIDUAL = "glxresid"
 MAD_TO_SIGMA = 1.4826
 
 
@@ -197,8 +196,8 @@ def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tu
     glx_stamps, glx_flags = extract_stamps(science.data, template, difference, subexposures, residual["x"],
                                            residual["y"], size=size, channels=channels)
     source_meta = {k: shard.meta[k][sources] for k in ("mag", "mag_err", "snr", "fwhm", "candidate_id")}
-    meta = _concatenate([_meta(visit, "syn", synthetic, 1, KIND_SYNTHETIC, source_meta, syn_flags),
-                         _meta(visit, "glx", residual, 0, KIND_GALAXY_RESIDUAL, {}, glx_flags)])
+    meta = _concatenate([_meta(visit, "syn", synthetic, 1, SYNTHETIC_TRANSIENT, source_meta, syn_flags),
+                         _meta(visit, "glx", residual, 0, GALAXY_RESIDUAL, {}, glx_flags)])
     attrs = {k: shard.attrs[k] for k in ("units", "pixel_scale_arcsec", "stamp_size")}
     write_shard(out_path, np.concatenate([syn_stamps, glx_stamps]), channels, meta,
                 attrs | {"seed": seed, "config_hash": config_hash, "visit": visit})
@@ -208,7 +207,7 @@ def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tu
 
 def _signal_sources(shard, labels: Table, settings: AugmentSettings) -> np.ndarray:
     """Shard rows of labelled minor planets in the magnitude range whose stamps are whole."""
-    mp_ids = set(np.asarray(labels["candidate_id"])[np.asarray(labels["kind"]) == KIND_MINOR_PLANET].tolist())
+    mp_ids = set(np.asarray(labels["candidate_id"])[np.asarray(labels["kind"]) == MINOR_PLANET].tolist())
     is_mp = np.array([c in mp_ids for c in shard.meta["candidate_id"]], dtype=bool)
     mag = np.asarray(shard.meta["mag"], float)
     in_range = (mag >= settings.mp_mag_range[0]) & (mag <= settings.mp_mag_range[1])

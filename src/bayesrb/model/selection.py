@@ -22,11 +22,9 @@ import numpy as np
 
 from bayesrb.model.data import StampSource
 from bayesrb.seeding import rng_for
+from bayesrb.vocabulary import AUGMENTED_KINDS
 
-__all__ = ["AUGMENTED_KINDS", "TrainingData", "selected_rows"]
-
-#: Kinds of rows that the augmentation adds: synthetic transients (real) and galaxy residuals (bogus).
-AUGMENTED_KINDS: tuple[str, ...] = ("syntransient", "glxresid")
+__all__ = ["TrainingData", "selected_rows"]
 
 
 @dataclass(frozen=True)
