@@ -31,6 +31,8 @@ def test_the_contracts_hold():
     ("model/data.py", "import bayesrb.labels.automatic", "never the labelling code"),
     ("labels/synthetic.py", "import bayesrb.stamps.steps", "never libraries"),
     ("figures/recovery.py", "import bayesrb.evaluation.curves", "Figures only draw"),
+    ("dataset/store.py", "import bayesrb.bench.workflow", "the library never imports them"),
+    ("model/train.py", "import bayesrb.cli", "the library never imports them"),
 ])
 def test_a_wrong_import_breaks_its_contract(tmp_path, module, line, contract):
     shutil.copytree(ROOT / "src" / "bayesrb", tmp_path / "bayesrb", ignore=shutil.ignore_patterns("__pycache__"))

@@ -1,4 +1,4 @@
-"""Tests for bayesrb.benchmark: the per-rule table, the throughput figures, the scaling fit and bad input.
+"""Tests for bayesrb.bench.workflow: the per-rule table, the throughput figures, the scaling fit and bad input.
 
 A fake run is written by hand: Snakemake-format benchmark files with chosen seconds, CPU seconds and RSS, two
 stamp shards written by the real shard writer, and a data-set summary; every expected number is computed here.
@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import ROOT, TINY
 
-from bayesrb import benchmark
-from bayesrb.benchmark import (
+from bayesrb.bench import workflow as benchmark
+from bayesrb.bench.workflow import (
     LinearFit,
     ScalingPoint,
     linear_fit,

@@ -1,6 +1,7 @@
 """Tests for bayesrb.configuration: the whole config is checked before any job, every error names its key."""
 
 import copy
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bayesrb.configuration import RULE_KEYS, canonical, check_config, load_schema, rule_settings
+from bayesrb.configuration import RULE_SETTINGS, canonical, check_config, load_schema, rule_settings
 from bayesrb.errors import BadInputError
 from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
 
@@ -81,10 +82,10 @@ def test_canonical_sorts_every_mapping_and_keeps_lists_in_order():
 
 
 def test_rule_keys_exist_and_subtract_and_detect_read_every_imaging_key(schema):
-    for section, keys in RULE_KEYS.values():
-        assert set(keys) <= set(schema["properties"][section]["properties"])
-    imaging = set(RULE_KEYS["subtract"][1]) | set(RULE_KEYS["detect"][1])
-    assert imaging == set(schema["properties"]["imaging"]["properties"])
+    keys = {rule: {field.name for field in dataclasses.fields(cls)} for rule, (_, cls) in RULE_SETTINGS.items()}
+    for rule, (section, _) in RULE_SETTINGS.items():
+        assert keys[rule] <= set(schema["properties"][section]["properties"])
+    assert keys["subtract"] | keys["detect"] == set(schema["properties"]["imaging"]["properties"])
     assert rule_settings(validated({}), "detect") == {"detection_threshold": 5.0, "edge_margin_px": 10,
                                                       "low_usable": "warn", "min_area": 5, "min_usable_fraction": 0.5}
 

@@ -10,6 +10,7 @@ import yaml
 from bayesrb.configuration import comparison_groups, experiment_models
 from bayesrb.errors import BadInputError
 from bayesrb.model.selection import TrainingData, selected_rows
+from bayesrb.settings import settings_dict, settings_from
 from bayesrb.vocabulary import AUGMENTED_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,14 +83,15 @@ def test_selected_rows_drop_augmentation_and_subsample_training_only():
 
 
 def test_training_data_config_is_checked():
-    assert TrainingData.from_dict(None) == TrainingData()
-    assert TrainingData.from_dict({"channels": ["difference"]}).to_dict()["channels"] == ["difference"]
+    assert settings_from(TrainingData, None, "training") == TrainingData()
+    data = settings_from(TrainingData, {"channels": ["difference"]}, "training")
+    assert data.channels == ("difference",) and settings_dict(data)["channels"] == ["difference"]
     with pytest.raises(ValueError, match="train_fraction"):
         TrainingData(train_fraction=0.0)
     with pytest.raises(ValueError, match="distinct"):
         TrainingData(channels=("science", "science"))
-    with pytest.raises(ValueError, match=r"unknown training config key\(s\) \['fraction'\]"):
-        TrainingData.from_dict({"fraction": 0.5})
+    with pytest.raises(BadInputError, match=r"unknown key\(s\) \['fraction'\]"):
+        settings_from(TrainingData, {"fraction": 0.5}, "training")
 
 
 @pytest.mark.parametrize("configfile", sorted(ROOT.glob("config/*.yaml")), ids=lambda p: p.name)

@@ -24,8 +24,8 @@ from bayesrb.errors import BadInputError
 from bayesrb.imaging.fitsio import read_difference, read_image, write_difference
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.minorplanets.mpcorb import read_mpcorb
+from bayesrb.pipeline.plan import read_manifest
 from bayesrb.stamps.shard import read_shard, write_shard
-from bayesrb.workflow import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 #: CI runs a fixed set of 60 examples per reader; BAYESRB_FUZZ_EXAMPLES=N runs N new random ones (a deeper search).

@@ -9,7 +9,8 @@ from bayesrb.errors import BadInputError
 from bayesrb.labels.automatic import clear_of, match_minor_planets, recurrent, sample_bogus
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.labels.observing import read_visit_observation
-from bayesrb.labels.steps import LabelSettings, automatic_labels, truth_labels
+from bayesrb.labels.settings import LabelSettings
+from bayesrb.labels.steps import automatic_labels, truth_labels
 from bayesrb.minorplanets.ephemeris import observe
 from bayesrb.minorplanets.synthetic import orbits_through_fields
 from bayesrb.minorplanets.visibility import minor_planets_on_image

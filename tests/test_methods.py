@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from bayesrb.model.benchmark import VARIANTS, measure
+from bayesrb.bench.model import VARIANTS, measure
 from bayesrb.model.methods import (
     MeanFieldSVI,
     ModelSettings,
@@ -19,6 +19,7 @@ from bayesrb.model.methods import (
     weight_prior,
 )
 from bayesrb.model.network import NetworkConfig, forward_flops
+from bayesrb.settings import settings_dict, settings_from
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
 KINDS = [("bayesian", "full"), ("bayesian", "head"), ("mc_dropout", "full"), ("deterministic", "full")]
@@ -107,9 +108,10 @@ def test_learning_rate_schedules():
 
 
 def test_settings_round_trip_and_reject_bad_values():
-    settings = ModelSettings.from_dict({"kind": "mc_dropout", "network": {"filters": [8, 16], "dense_units": 32}})
+    settings = settings_from(ModelSettings, {"kind": "mc_dropout", "network": {"filters": [8, 16], "dense_units": 32}},
+                             "model")
     assert settings.network == NetworkConfig(filters=(8, 16), dense_units=32)
-    assert ModelSettings.from_dict(settings.to_dict()) == settings
+    assert settings_from(ModelSettings, settings_dict(settings), "model") == settings
     with pytest.raises(ValueError, match="model.kind must be one of"):
         ModelSettings(kind="ensemble")
     with pytest.raises(ValueError, match="model.prior_scale must be positive"):

@@ -1,10 +1,9 @@
-from pathlib import Path
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_onednn import NEEDS_ONEDNN
 
 from bayesrb.model import network, onednn
 from bayesrb.model.network import (
@@ -20,13 +19,16 @@ from bayesrb.model.network import (
 from bayesrb.model.onednn import conv_onednn
 from bayesrb.model.preprocess import IQR_PER_SIGMA, augment, normalise, quantiles
 
+#: The CPU implementations; "onednn" only where it can run (else its tests are skipped, naming why).
+CPU_IMPLS = [pytest.param("onednn", marks=NEEDS_ONEDNN), "matmul"]
+
 
 def _stamps(shape, seed=0):
     return jnp.asarray(np.random.default_rng(seed).normal(size=shape).astype(np.float32))
 
 
 @pytest.mark.parametrize(("size", "features"), [(55, 10 * 10 * 32), (31, 4 * 4 * 32), (21, 2 * 2 * 32)])
-@pytest.mark.parametrize("impl", ["onednn", "matmul", "xla"])
+@pytest.mark.parametrize("impl", [*CPU_IMPLS, "xla"])
 def test_output_shapes(size, features, impl):
     config = NetworkConfig(conv_impl=impl)
     x = jax.ShapeDtypeStruct((3, size, size, 4), jnp.float32)
@@ -55,7 +57,7 @@ def test_forward_flops_of_default_network():
 
 
 @pytest.mark.parametrize("relu", [False, True])
-@pytest.mark.parametrize("impl", ["onednn", "matmul", "xla"])
+@pytest.mark.parametrize("impl", [*CPU_IMPLS, "xla"])
 def test_conv_is_parameterised_and_initialised_like_flax_conv(impl, relu):
     x = _stamps((2, 9, 9, 4))
     flax_conv = nn.Conv(8, (3, 3), padding="VALID")
@@ -81,6 +83,7 @@ def test_conv_matmul_equals_xla_over_several_padded_micro_batches(monkeypatch):
     _assert_trees_close(values[conv_matmul][1](y_grad), values[conv_xla][1](y_grad), rtol=1e-5)
 
 
+@NEEDS_ONEDNN
 @pytest.mark.parametrize("relu", [False, True])
 def test_conv_onednn_equals_xla_in_value_and_all_gradients(relu):
     x, kernel, bias = _stamps((7, 12, 11, 5)), _stamps((3, 3, 5, 6), seed=1), _stamps((6,), seed=3)
@@ -97,6 +100,7 @@ def test_conv_onednn_equals_xla_in_value_and_all_gradients(relu):
     _assert_trees_close(values["onednn"][1](y_grad), values["xla"][1](y_grad), rtol=1e-5)
 
 
+@NEEDS_ONEDNN
 def test_conv_onednn_is_bit_reproducible_and_vmaps():
     x, kernel, bias = _stamps((2, 4, 12, 12, 3)), _stamps((3, 3, 3, 8), seed=1), _stamps((8,), seed=2)
     loss = lambda x, k, b: jnp.sum(jnp.sin(conv_onednn(x, k, b, True)))  # noqa: E731
@@ -107,34 +111,24 @@ def test_conv_onednn_is_bit_reproducible_and_vmaps():
     np.testing.assert_array_equal(mapped.reshape(8, 10, 10, 8), conv_onednn(x.reshape(8, 12, 12, 3), kernel, bias))
 
 
-def test_conv_onednn_rejects_bfloat16_and_names_a_missing_library(monkeypatch):
+def test_conv_onednn_rejects_bfloat16():  # before the guard: anywhere (see test_onednn.py for the guard)
     with pytest.raises(TypeError, match="float32"):
         conv_onednn(jnp.zeros((1, 5, 5, 2), jnp.bfloat16), jnp.zeros((3, 3, 2, 4), jnp.bfloat16),
                     jnp.zeros(4, jnp.bfloat16))
-    monkeypatch.setattr(onednn, "_library_candidates", lambda: [Path("/nonexistent/libdnnl.so.3")])
-    monkeypatch.setattr(onednn, "_SONAME", "libdnnl-missing.so.3")
-    onednn._onednn.cache_clear()
-    try:
-        with pytest.raises(onednn.OneDnnError, match="onednn-cpu-gomp"):
-            onednn._onednn()
-        assert not onednn.available()
-        assert network.resolve_conv_impl("auto") == "matmul"
-    finally:
-        monkeypatch.undo()
-        onednn._onednn.cache_clear()
-    assert onednn.available() and network.resolve_conv_impl("auto") == "onednn"
 
 
+@NEEDS_ONEDNN
 def test_conv_onednn_failure_inside_xla_is_raised_with_its_cause(monkeypatch):
     def no_plan(*shapes):
         raise RuntimeError(f"no plan for {shapes}")
 
+    onednn.require()  # the guard's self-test has run, with the real plans
     monkeypatch.setattr(onednn, "_plan", no_plan)  # looked up by the FFI handler when XLA runs it
     with pytest.raises(Exception, match="oneDNN convolution failed: RuntimeError.*no plan for"):
         jax.block_until_ready(conv_onednn(_stamps((1, 6, 6, 2)), _stamps((3, 3, 2, 4)), _stamps((4,)), True))
 
 
-@pytest.mark.parametrize("impl", ["onednn", "matmul"])
+@pytest.mark.parametrize("impl", CPU_IMPLS)
 def test_cpu_classifiers_agree_with_xla_in_values_and_gradients(impl):
     x = _stamps((4, 25, 25, 4))
     labels = jnp.array([0.0, 1.0, 1.0, 0.0])

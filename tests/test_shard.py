@@ -1,4 +1,4 @@
-"""Tests for bayesrb.stamps.shard: schema round trip, empty shards, determinism, atomicity, bad input."""
+"""Tests for bayesrb.stamps.shard and .store: schema round trip, empty shards, determinism, atomicity, bad input."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,9 @@ import pytest
 import zarr
 
 import bayesrb
+from bayesrb.dataset import open_dataset
 from bayesrb.errors import BadInputError
+from bayesrb.model.data import StampSource
 from bayesrb.stamps import (
     CHANNELS_BASE,
     SHARD_META_COLUMNS,
@@ -241,19 +243,36 @@ def test_read_without_stamps(tmp_path, rng):
         read_shard(path)
 
 
-def test_read_channel_count_mismatch(tmp_path, rng):
+#: Every reader of a stamp store: one validator (bayesrb.stamps.store.open_store) checks the layout for all.
+READERS = [read_shard, open_dataset, StampSource]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_read_channel_count_mismatch(tmp_path, rng, reader):
     path = written_shard(tmp_path, rng)
     zarr.open_array(path / "stamps", mode="a").attrs["channels"] = ["science", "template"]
     with pytest.raises(BadInputError, match="v.zarr: 'stamps' has 4 channels but its attrs name 2"):
-        read_shard(path)
+        reader(path)
 
 
-def test_read_meta_length_mismatch(tmp_path, rng):
+@pytest.mark.parametrize("reader", READERS)
+def test_read_meta_length_mismatch(tmp_path, rng, reader):
     path = written_shard(tmp_path, rng)
     meta = zarr.open_group(path / "meta", mode="a", zarr_format=3)
     meta["snr"].resize((3,))
     with pytest.raises(BadInputError, match="v.zarr: meta columns do not match the 4 stamps.*snr"):
+        reader(path)
+
+
+def test_a_damaged_stamp_chunk_is_bad_input_for_every_reader(tmp_path, rng):
+    path = written_shard(tmp_path, rng)
+    for chunk in (path / "stamps" / "c").rglob("*"):
+        if chunk.is_file():
+            chunk.write_bytes(b"not a blosc chunk")
+    with pytest.raises(BadInputError, match="v.zarr: corrupt stamp shard"):
         read_shard(path)
+    with pytest.raises(BadInputError, match="v.zarr: corrupt stamp store"):
+        StampSource(path).read_stamps(slice(0, 4))
 
 
 def test_read_missing_required_column(tmp_path, rng):

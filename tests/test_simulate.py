@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from bayesrb.errors import BadInputError
+from bayesrb.settings import settings_from
 from bayesrb.simulate.artefacts import CameraDefects, add_cosmic_rays, saturate_with_bleed
 from bayesrb.simulate.plan import FIELD_LATITUDE_DEG, plan_table, survey_fields, survey_plan
 from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, render_points
@@ -240,7 +241,7 @@ def test_schema_defaults_match_settings():
 
 def test_unknown_simulate_key_is_rejected():
     with pytest.raises(BadInputError, match="n_feilds"):
-        SurveySettings.from_config({"n_feilds": 3})
+        settings_from(SurveySettings, {"n_feilds": 3}, "simulate")
 
 
 def test_config_reference_is_current():

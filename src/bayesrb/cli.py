@@ -25,14 +25,14 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 def _benchmark_table(args: argparse.Namespace) -> str:
     """``--table RESULTS``: the per-rule table of a finished run, without running anything."""
-    from bayesrb.benchmark import load_config, report, rule_threads
+    from bayesrb.bench.workflow import load_config, report, rule_threads
 
     return report(args.table, rule_threads(load_config(args.configfile), args.cores), args.markdown)
 
 
 def _benchmark_scaling(args: argparse.Namespace) -> str:
     """``--scaling N,N,...``: the stamp stage run at each visit count, and the straight-line fits of its cost."""
-    from bayesrb.benchmark import load_config, measure_scaling, scaling_report
+    from bayesrb.bench.workflow import load_config, measure_scaling, scaling_report
 
     config = load_config(args.configfile)
     return scaling_report(measure_scaling(config, args.scaling, args.image_size, args.cores, _workdir(args)),
@@ -41,7 +41,7 @@ def _benchmark_scaling(args: argparse.Namespace) -> str:
 
 def _benchmark_run(args: argparse.Namespace) -> str:
     """No mode flag: run the whole workflow, then tabulate it with the exact cost of the whole run."""
-    from bayesrb.benchmark import load_config, report, rule_threads, run_workflow
+    from bayesrb.bench.workflow import load_config, report, rule_threads, run_workflow
 
     threads = rule_threads(load_config(args.configfile), args.cores)
     results = _workdir(args) / "results"
@@ -108,7 +108,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _benchmark_model(args: argparse.Namespace) -> int:
-    from bayesrb.model.benchmark import run
+    from bayesrb.bench.model import run
 
     for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
                     conv_impl=args.conv_impl, batch_size=args.batch_size):

@@ -10,6 +10,7 @@ fractions that sum to 1, shard and chunk sizes, experiment channels among the st
 never starts a job. :func:`rule_settings` gives a rule only the keys it reads.
 """
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -21,6 +22,9 @@ import yaml
 from bayesrb.dataset.splits import check_fractions
 from bayesrb.dataset.store import check_block_sizes
 from bayesrb.errors import BadInputError
+from bayesrb.evaluation.settings import EvaluationSettings
+from bayesrb.imaging.settings import DetectSettings, SubtractSettings
+from bayesrb.labels.settings import AugmentSettings, LabelSettings
 from bayesrb.stamps.extract import check_stamp_size
 
 #: Names of experiments and comparison groups: they become directory names and Snakemake wildcard values.
@@ -29,15 +33,15 @@ EXPERIMENT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
 #: Config sections that an experiment may override.
 EXPERIMENT_SECTIONS = ("model", "training", "scoring")
 
-_USABLE_AREA = ("min_usable_fraction", "low_usable")
-#: Per rule whose config section holds keys that other rules read: the section and the keys the rule reads. Its
-#: params hold only these, so changing another key of the section does not rerun it. (File keys are inputs.)
-RULE_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "subtract": ("imaging", ("tile_size", "kernel_half_width", "background_order", "kernel_fit",
-                             "min_template_coverage", *_USABLE_AREA)),
-    "detect": ("imaging", ("detection_threshold", "min_area", "edge_margin_px", *_USABLE_AREA)),
-    "label_visit": ("labels", ("seed", "mp_limit_mag", "mp_match_radius_arcsec", "bogus_per_visit",
-                               "bogus_clear_radius_arcsec", "recurrence_radius_arcsec", "max_bad_orbit_fraction")),
+#: Per rule whose config section holds keys that other rules read: the section and the settings class whose fields
+#: are the keys the rule reads. Its params hold only these, so changing another key of the section does not rerun
+#: it (file keys are inputs, and rerun through them).
+RULE_SETTINGS: dict[str, tuple[str, type]] = {
+    "subtract": ("imaging", SubtractSettings),
+    "detect": ("imaging", DetectSettings),
+    "label_visit": ("labels", LabelSettings),
+    "augment_visit": ("augment", AugmentSettings),
+    "evaluation": ("evaluation", EvaluationSettings),
 }
 
 
@@ -51,9 +55,9 @@ def canonical(value):
 
 
 def rule_settings(config: dict, rule: str) -> dict:
-    """The settings a rule reads (:data:`RULE_KEYS`), from the validated config, keys sorted."""
-    section, keys = RULE_KEYS[rule]
-    return {key: config[section][key] for key in sorted(keys)}
+    """The keys a rule reads (:data:`RULE_SETTINGS`) with their values in the validated config, sorted."""
+    section, settings = RULE_SETTINGS[rule]
+    return {key: config[section][key] for key in sorted(field.name for field in dataclasses.fields(settings))}
 
 
 def load_schema(path: str | os.PathLike) -> dict:

@@ -5,7 +5,8 @@ from snakemake.utils import validate
 
 from bayesrb.configuration import canonical, check_config, comparison_groups, load_schema, rule_settings
 from bayesrb.figures.names import DATASET_FIGURES
-from bayesrb.workflow import WorkflowPlan, config_hash
+from bayesrb.pipeline import paths
+from bayesrb.pipeline.plan import WorkflowPlan, config_hash
 
 CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
@@ -15,8 +16,8 @@ EXPERIMENTS = check_config(config, load_schema(Path(workflow.current_basedir) / 
 COMPARISONS = comparison_groups(config)
 PLAN = WorkflowPlan(config)
 RESULTS = config["results"]
-LOGS = f"{RESULTS}/logs"
-BENCHMARKS = f"{RESULTS}/benchmarks"
+LOGS = paths.logs(RESULTS)
+BENCHMARKS = paths.benchmarks(RESULTS)
 from bayesrb.simulate.files import CATALOGUE_NAMES as CATALOGUES
 SIMULATE_HASH = config_hash(config, ("simulate",))
 STAMPS_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps"))
@@ -100,9 +101,10 @@ def experiment_training(wildcards):
 
 def experiment_checkpoints(wildcards):
     """Per-epoch checkpoints of the experiment's training, outside its output (which Snakemake deletes before
-    rerunning a killed job), so that a rerun resumes; keyed by the experiment's settings and the data set."""
-    key = config_hash({"experiment": EXPERIMENTS[wildcards.experiment], "dataset": DATASET_HASH},
-                      ("experiment", "dataset"))
+    rerunning a killed job), so that a rerun resumes; keyed by the experiment's training settings and the data set."""
+    experiment = EXPERIMENTS[wildcards.experiment]
+    key = config_hash({"model": experiment["model"], "training": experiment["training"], "dataset": DATASET_HASH},
+                      ("model", "training", "dataset"))
     return f"{RESULTS}/experiments/{wildcards.experiment}/checkpoints/{key}"
 
 

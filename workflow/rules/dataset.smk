@@ -9,8 +9,8 @@ rule build_dataset:
         truth=PLAN.truth_matches(),
         human=PLAN.human_labels(),
     output:
-        store=directory(f"{RESULTS}/dataset/dataset.zarr"),
-        summary=f"{RESULTS}/dataset/summary.json",
+        store=directory(paths.dataset_store(RESULTS)),
+        summary=paths.dataset_summary(RESULTS),
     params:
         visits=PLAN.dataset_sources(),
         dataset=config["dataset"],

@@ -26,7 +26,7 @@ rule experiment_metrics:
     output:
         f"{RESULTS}/experiments/{{experiment}}/metrics.json",
     params:
-        evaluation=config["evaluation"],
+        evaluation=rule_settings(config, "evaluation"),
     conda:
         "../../envs/bayesrb.yaml"
     log:
@@ -47,7 +47,7 @@ rule experiment_figures:
             "{experiment}",
         ),
     params:
-        evaluation=config["evaluation"],
+        evaluation=rule_settings(config, "evaluation"),
     conda:
         "../../envs/bayesrb.yaml"
     log:
@@ -70,7 +70,7 @@ rule comparison_figures:
         ),
     params:
         experiments=lambda wildcards: COMPARISONS[wildcards.comparison],
-        evaluation=config["evaluation"],
+        evaluation=rule_settings(config, "evaluation"),
     conda:
         "../../envs/bayesrb.yaml"
     log:

@@ -6,7 +6,7 @@ rule subtract:
         science=science_fits,
         template=template_fits,
     output:
-        f"{RESULTS}/difference/{{visit}}.fits",
+        paths.difference(RESULTS),
     params:
         imaging=rule_settings(config, "subtract"),
     threads: config["threads"]["subtract"]
@@ -27,7 +27,7 @@ rule detect:
         difference=difference_fits,
         science=science_fits,
     output:
-        f"{RESULTS}/candidates/{{visit}}.ecsv",
+        paths.candidates(RESULTS),
     params:
         imaging=rule_settings(config, "detect"),
         external=has_external_difference,

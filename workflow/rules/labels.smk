@@ -11,9 +11,10 @@ rule label_visit:
         field_candidates=field_candidates,
         truth=evaluation_truth,
     output:
-        f"{RESULTS}/labels/{{visit}}.ecsv",
+        paths.labels(RESULTS),
     params:
         labels=rule_settings(config, "label_visit"),
+        seed=config["labels"]["seed"],
     conda:
         "../../envs/bayesrb.yaml"
     log:
@@ -34,9 +35,9 @@ rule augment_visit:
         galaxies=galaxy_catalogue,
         avoid=avoid_catalogues,
     output:
-        directory(f"{RESULTS}/augment/{{visit}}.zarr"),
+        directory(paths.augmentation(RESULTS)),
     params:
-        augment=config["augment"],
+        augment=rule_settings(config, "augment_visit"),
         seed=config["labels"]["seed"],
         config_hash=LABELS_HASH,
         external=has_external_difference,

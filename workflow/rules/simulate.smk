@@ -3,10 +3,10 @@
 
 rule simulate_survey:
     output:
-        plan=f"{RESULTS}/survey/plan.ecsv",
-        orbits=f"{RESULTS}/survey/orbits/MPCORB.DAT",
-        sky=f"{RESULTS}/survey/truth/sky.ecsv",
-        catalogues=expand(f"{RESULTS}/survey/catalogues/{{name}}.ecsv", name=CATALOGUES),
+        plan=paths.survey_plan(RESULTS),
+        orbits=paths.orbits(RESULTS),
+        sky=paths.sky_truth(RESULTS),
+        catalogues=expand(paths.catalogue(RESULTS), name=CATALOGUES),
     params:
         simulate=config["simulate"],
     conda:
@@ -23,7 +23,7 @@ rule simulate_template:
     input:
         sky=rules.simulate_survey.output.sky,
     output:
-        f"{RESULTS}/survey/templates/{{field}}.fits",
+        paths.template(RESULTS),
     params:
         simulate=config["simulate"],
     conda:
@@ -41,8 +41,8 @@ rule simulate_visit:
         sky=rules.simulate_survey.output.sky,
         orbits=rules.simulate_survey.output.orbits,
     output:
-        science=f"{RESULTS}/survey/visits/{{visit}}/science.fits",
-        truth=f"{RESULTS}/survey/visits/{{visit}}/truth.ecsv",
+        science=paths.science(RESULTS),
+        truth=paths.visit_truth(RESULTS),
     params:
         simulate=config["simulate"],
     conda:

@@ -8,7 +8,7 @@ rule extract_stamps:
         difference=difference_fits,
         candidates=rules.detect.output[0],
     output:
-        directory(f"{RESULTS}/stamps/{{visit}}.zarr"),
+        directory(paths.shard(RESULTS)),
     params:
         stamps=config["stamps"],
         seed=config["simulate"]["seed"],

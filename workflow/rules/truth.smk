@@ -7,7 +7,7 @@ rule match_truth:
         shard=rules.extract_stamps.output[0],
         truth=rules.simulate_visit.output.truth,
     output:
-        f"{RESULTS}/truth/{{visit}}.ecsv",
+        paths.truth_match(RESULTS),
     conda:
         "../../envs/bayesrb.yaml"
     log:

@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
-from bayesrb.evaluation.steps import EvaluationSettings, write_comparison_figures
+from bayesrb.evaluation.settings import EvaluationSettings
+from bayesrb.evaluation.steps import write_comparison_figures
 from bayesrb.logs import log_to
+from bayesrb.settings import settings_from
 
 with log_to(snakemake.log[0]):
     tables = dict(zip(snakemake.params.experiments, snakemake.input, strict=True))
     write_comparison_figures(tables, Path(snakemake.output[0]).parent,
-                             EvaluationSettings.from_dict(snakemake.params.evaluation))
+                             settings_from(EvaluationSettings, snakemake.params.evaluation, "evaluation"))

@@ -1,6 +1,7 @@
 """Adapter: rule label_visit -> bayesrb.labels.steps.label_visit."""
 
-from bayesrb.labels.steps import LabelInputs, LabelSettings, label_visit
+from bayesrb.labels.settings import LabelSettings
+from bayesrb.labels.steps import LabelInputs, label_visit
 from bayesrb.logs import log_to
 from bayesrb.settings import settings_from
 
@@ -15,7 +16,7 @@ with log_to(snakemake.log[0]):
             stars=(snakemake.input.stars or [""])[0],
             field_candidates=tuple(snakemake.input.field_candidates),
         ),
-        settings_from(LabelSettings, snakemake.params.labels),
-        seed=snakemake.params.labels["seed"],
+        settings_from(LabelSettings, snakemake.params.labels, "labels"),
+        seed=snakemake.params.seed,
         truth_path=(snakemake.input.truth or [""])[0],
     )

@@ -42,16 +42,8 @@ from bayesrb.dataset.purity import value_counts
 from bayesrb.dataset.splits import EVAL_SPLIT, SPLITS, assign_splits, check_fractions
 from bayesrb.errors import BadInputError
 from bayesrb.seeding import rng_for
-from bayesrb.stamps.shard import (
-    SHARD_META_COLUMNS,
-    STAMP_CODECS,
-    open_zarr_group,
-    read_meta_columns,
-    read_shard,
-    read_shard_meta,
-    store_read_errors,
-    write_meta_columns,
-)
+from bayesrb.stamps.shard import SHARD_META_COLUMNS, STAMP_CODECS, read_shard, read_shard_meta, write_meta_columns
+from bayesrb.stamps.store import open_store
 from bayesrb.vocabulary import BOGUS, CLASS_NAMES, INJECTED_PREFIX, REAL
 
 __all__ = ["VisitSource", "Dataset", "build_dataset", "open_dataset"]
@@ -105,8 +97,8 @@ class Dataset:
     stamps : zarr.Array
         ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]``; read on indexing.
     meta : dict of str to numpy.ndarray
-        One 1-D array of length ``N`` per column (SHARD_META_COLUMNS first, then the others by name), text as
-        NumPy ``str`` arrays.
+        One 1-D array of length ``N`` per column (SHARD_META_COLUMNS, then DATASET_COLUMNS, then the others by
+        name), text as NumPy ``str`` arrays.
     attrs : dict
         The group attributes (see :mod:`bayesrb.dataset.store`).
     """
@@ -257,23 +249,15 @@ def open_dataset(path: str | os.PathLike) -> Dataset:
     Raises
     ------
     bayesrb.errors.BadInputError
-        If ``path`` is missing, not a zarr v3 group, or not a data set (no 4-D ``stamps``, missing meta columns or
-        attrs).
+        If ``path`` is not a stamp store (:func:`bayesrb.stamps.store.open_store`), or not a data set (missing
+        attrs or meta columns).
     """
-    with store_read_errors(path, "data-set store"):
-        group = open_zarr_group(path, "data-set store")
-        stamps = group.get("stamps")
-        if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
-            raise BadInputError(path, "not a data set: no 4-D 'stamps' array")
-        attrs = dict(group.attrs)
-        missing = [key for key in ("channels", "split_ranges", "n_stamps") if key not in attrs]
-        if missing or not isinstance(group.get("meta"), zarr.Group):
-            raise BadInputError(path, f"not a data set: missing attrs {missing} or the 'meta' group")
-        meta = read_meta_columns(path, group, stamps.shape[0])
-        absent = [name for name in DATASET_COLUMNS if name not in meta]
-        if absent:
-            raise BadInputError(path, f"not a data set: meta lacks column(s) {absent}")
-        return Dataset(stamps=stamps, meta=meta, attrs=attrs)
+    store = open_store(path, "data-set store")
+    missing = [key for key in ("channels", "split_ranges", "n_stamps") if key not in store.attrs]
+    if missing:
+        raise BadInputError(path, f"not a data set: missing attrs {missing}")
+    meta = store.read_meta((*SHARD_META_COLUMNS, *DATASET_COLUMNS))
+    return Dataset(stamps=store.stamps, meta=meta, attrs=store.attrs)
 
 
 def check_block_sizes(chunk_stamps: int, shard_stamps: int) -> None:

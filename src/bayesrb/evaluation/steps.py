@@ -9,7 +9,6 @@ drawing function in :mod:`bayesrb.figures`; the figure names are those of :mod:`
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,30 +34,16 @@ from bayesrb.evaluation.curves import (
 )
 from bayesrb.evaluation.metrics import ALL_HELD_OUT, confusion_counts, experiment_metrics
 from bayesrb.evaluation.selection import select_uncertain
+from bayesrb.evaluation.settings import EvaluationSettings
 from bayesrb.evaluation.table import evaluation_table, held_out
 from bayesrb.figures import calibration, classification, recovery, uncertainty
 from bayesrb.figures.names import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
 from bayesrb.figures.style import OFFSET_PANELS, save_figure
 from bayesrb.markdown import markdown_table
 
-__all__ = ["EvaluationSettings", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES",
+__all__ = ["EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES",
            "write_evaluation_table", "write_metrics", "write_experiment_figures", "write_comparison_figures",
            "metrics_summary", "write_metrics_summary"]
-
-
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """The ``evaluation:`` config section (see the schema for each key)."""
-
-    threshold: float = 0.5
-    target_fpr: float = 0.01
-    calibration_bins: int = 15
-    uncertain_candidates: int = 6
-
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "EvaluationSettings":
-        """Build from the config section; ``comparisons`` (used by the workflow alone) is ignored."""
-        return cls(**{key: value for key, value in config.items() if key != "comparisons"})
 
 
 def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike,

@@ -9,14 +9,13 @@ from bayesrb.atomic import write_ecsv
 from bayesrb.imaging.detect import detect
 from bayesrb.imaging.fitsio import check_same_grid, read_image, write_difference
 from bayesrb.imaging.inputs import check_usable_area, external_difference, stored_difference
+from bayesrb.imaging.settings import DetectSettings, SubtractSettings
 
 log = logging.getLogger(__name__)
 
 
-def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile_size: int = 1024,
-                   kernel_half_width: int = 0, background_order: int = 1, kernel_fit: str = "fourier",
-                   min_template_coverage: float = 0.5, min_usable_fraction: float = 0.5,
-                   fail_on_low_usable: bool = False, n_threads: int = 1) -> None:
+def subtract_visit(science_path: str, template_path: str, out_path: str, settings: SubtractSettings, *,
+                   n_threads: int = 1) -> None:
     """Align the template onto the science image, subtract, and write D, its noise map, mask and the aligned template.
 
     Parameters
@@ -25,15 +24,8 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
         Input FITS files (see :func:`bayesrb.imaging.fitsio.read_image` for what they must hold).
     out_path : str
         Output FITS with DIFF, NOISE, MASK and TEMPLATE extensions (:func:`write_difference`), written atomically.
-    tile_size, kernel_half_width, background_order : int
-        Passed to :func:`bayesrb.imaging.subtract.subtract`; ``kernel_half_width = 0`` derives it.
-    kernel_fit : {"fourier", "sfft"}
-        Solver of the PSF-matching kernel fit, passed on.
-    min_template_coverage : float
-        Smallest fraction of the science image the template must cover.
-    min_usable_fraction, fail_on_low_usable
-        A science image with a smaller fraction of finite pixels is warned about, or rejected
-        (:func:`check_usable_area`).
+    settings : SubtractSettings
+        Tiles, kernel, background, solver, the template coverage and the usable area the science image needs.
     n_threads : int
         Threads for the subtraction's FFTs.
     """
@@ -43,19 +35,18 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, *, tile
 
     start = time.perf_counter()
     science, template = read_image(science_path), read_image(template_path)
-    check_usable_area(science, min_usable_fraction, fail_on_low_usable)
-    aligned = align_template(template, science, min_coverage=min_template_coverage)
-    result = subtract(science, aligned, template.header, tile_size=tile_size,
-                      kernel_half_width=kernel_half_width or None, background_order=background_order,
-                      kernel_fit=kernel_fit, n_threads=n_threads)
+    check_usable_area(science, settings.min_usable_fraction, settings.low_usable == "fail")
+    aligned = align_template(template, science, min_coverage=settings.min_template_coverage)
+    result = subtract(science, aligned, template.header, tile_size=settings.tile_size,
+                      kernel_half_width=settings.kernel_half_width or None, background_order=settings.background_order,
+                      kernel_fit=settings.kernel_fit, n_threads=n_threads)
     write_difference(out_path, result.difference, result.noise, result.mask, aligned, science.header)
     log.info("%s: difference written in %.1f s (kernel hw %d, noise scale %.3f)", science_path,
              time.perf_counter() - start, result.kernel_half_width, result.noise_scale)
 
 
-def detect_visit(difference_path: str, science_path: str, out_path: str, *, external: bool = False,
-                 threshold: float = 5.0, min_area: int = 5, edge_margin_px: int = 10,
-                 min_usable_fraction: float = 0.5, fail_on_low_usable: bool = False) -> None:
+def detect_visit(difference_path: str, science_path: str, out_path: str, settings: DetectSettings, *,
+                 external: bool = False) -> None:
     """Detect positive and negative candidates in a difference image and write them as ECSV.
 
     Parameters
@@ -66,17 +57,15 @@ def detect_visit(difference_path: str, science_path: str, out_path: str, *, exte
         The science image: its header gives the zero point (``MAGZP``) and WCS.
     out_path : str
         Candidate table (ECSV), written atomically.
+    settings : DetectSettings
+        Threshold, minimum area and edge margin of :func:`bayesrb.imaging.detect.detect`; with an external
+        difference image (no subtraction step) the science image's usable area is checked here.
     external : bool
         Whether ``difference_path`` was made outside the workflow.
-    threshold, min_area, edge_margin_px
-        Passed to :func:`bayesrb.imaging.detect.detect`.
-    min_usable_fraction, fail_on_low_usable
-        With an external difference image (no subtraction step), the science image's usable area is checked here
-        (:func:`check_usable_area`).
     """
     science = read_image(science_path)
     if external:
-        check_usable_area(science, min_usable_fraction, fail_on_low_usable)
+        check_usable_area(science, settings.min_usable_fraction, settings.low_usable == "fail")
         difference = external_difference(difference_path)
     else:
         difference = stored_difference(difference_path)
@@ -84,8 +73,8 @@ def detect_visit(difference_path: str, science_path: str, out_path: str, *, exte
     zero_point = float(science.header.get("MAGZP", 0.0))
     if "MAGZP" not in science.header:
         log.warning("%s: no MAGZP in header; magnitudes use zero point 0", science_path)
-    candidates = detect(difference, science.wcs, zero_point, threshold=threshold, min_area=min_area,
-                        edge_margin_px=edge_margin_px)
+    candidates = detect(difference, science.wcs, zero_point, threshold=settings.detection_threshold,
+                        min_area=settings.min_area, edge_margin_px=settings.edge_margin_px)
     log.info("%s: %d candidates (%d positive)", difference_path, len(candidates),
              int(np.sum(np.asarray(candidates["sign"]) > 0)))
     write_ecsv(candidates, out_path)

@@ -16,6 +16,7 @@ from bayesrb.labels.automatic import (
 )
 from bayesrb.labels.catalogues import positions, read_catalogue
 from bayesrb.labels.observing import read_visit_observation
+from bayesrb.labels.settings import LabelSettings
 from bayesrb.minorplanets.mpcorb import read_mpcorb
 from bayesrb.minorplanets.visibility import minor_planets_on_image
 from bayesrb.seeding import rng_for
@@ -26,18 +27,6 @@ log = logging.getLogger(__name__)
 
 #: Predicted minor planets this far off the image still block bogus candidates near the edge (pixels).
 PREDICTION_MARGIN_PX = 20.0
-
-
-@dataclass(frozen=True)
-class LabelSettings:
-    """How automatic labels are made; see the ``labels:`` section of ``config/README.md``."""
-
-    mp_limit_mag: float = 20.5
-    mp_match_radius_arcsec: float = 3.0
-    bogus_per_visit: int = 150
-    bogus_clear_radius_arcsec: float = 10.0
-    recurrence_radius_arcsec: float = 2.0
-    max_bad_orbit_fraction: float = 0.01
 
 
 @dataclass(frozen=True)

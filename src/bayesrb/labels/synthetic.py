@@ -20,6 +20,7 @@ from bayesrb.imaging.inputs import load_visit_images
 from bayesrb.labels.augment import PointSource, VisitImages, draw_host_offsets, fit_point_source, inject_point_sources
 from bayesrb.labels.automatic import clear_of
 from bayesrb.labels.catalogues import positions, read_catalogue
+from bayesrb.labels.settings import AugmentSettings
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.extract import extract_stamps
 from bayesrb.stamps.shard import read_shard, write_shard
@@ -28,18 +29,6 @@ from bayesrb.vocabulary import GALAXY_RESIDUAL, MINOR_PLANET, SYNTHETIC_TRANSIEN
 log = logging.getLogger(__name__)
 
 MAD_TO_SIGMA = 1.4826
-
-
-@dataclass(frozen=True)
-class AugmentSettings:
-    """How synthetic transients are made; see the ``augment:`` section of ``config/README.md``."""
-
-    mp_mag_range: tuple[float, float] = (14.0, 20.5)
-    host_mag_range: tuple[float, float] = (14.0, 19.5)
-    offset_unit: str = "hlr"
-    max_offset: float = 3.0
-    glxresid_fraction: float = 0.5
-    host_clear_radius_arcsec: float = 10.0
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Both kinds of stamp store are read: the consolidated data set (:mod:`bayesrb.dataset.store`, rows grouped into
 contiguous splits) and a per-visit stamp shard (:mod:`bayesrb.stamps.shard`, no splits). Each has a ``stamps``
-array ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]`` and a ``meta/`` group of 1-D columns.
+array ``float32`` ``(N, H, W, C)`` indexed ``[stamp, row, col, channel]`` and a ``meta/`` group of 1-D columns,
+which :func:`bayesrb.stamps.store.open_store` checks when :class:`StampSource` opens the store.
 
 Stamps are never held in memory as a whole. :class:`BatchStream` reads whole zarr chunks (the inner chunks of a
 sharded array) of a split in a seeded random order, gathers ``buffer_chunks`` of them into a buffer, and serves
@@ -18,15 +19,13 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import zarr
 
 from bayesrb.errors import BadInputError
 from bayesrb.seeding import rng_for
-from bayesrb.stamps.shard import as_numpy, open_zarr_group
+from bayesrb.stamps.store import open_store
 
 __all__ = ["Batch", "BatchStream", "StampSource", "check_compatible", "class_weights", "iter_stamps"]
 
@@ -59,24 +58,13 @@ class StampSource:
     Raises
     ------
     bayesrb.errors.BadInputError
-        If ``path`` is missing, not a zarr v3 group, has no 4-D ``stamps`` array or ``meta`` group, or its
-        ``channels`` attr does not name the channels of ``stamps``.
+        If ``path`` is not a stamp store (:func:`bayesrb.stamps.store.open_store`).
     """
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        group = open_zarr_group(self.path, "stamp store")
-        stamps = group.get("stamps")
-        if not isinstance(stamps, zarr.Array) or stamps.ndim != 4:
-            raise BadInputError(path, "not a stamp store: no 4-D 'stamps' array")
-        meta = group.get("meta")
-        if not isinstance(meta, zarr.Group):
-            raise BadInputError(path, "not a stamp store: no 'meta' group")
-        self.stamps, self.attrs, self._meta = stamps, dict(group.attrs), meta
-        self.channels = tuple(self.attrs.get("channels", ()))
-        if len(self.channels) != stamps.shape[3]:
-            raise BadInputError(path, f"'stamps' has {stamps.shape[3]} channels but the attrs name "
-                                      f"{list(self.channels)}")
+        self._store = open_store(path, "stamp store")
+        self.path, self.stamps, self.attrs = self._store.path, self._store.stamps, self._store.attrs
+        self.channels = self._store.channels
 
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
@@ -145,14 +133,9 @@ class StampSource:
         Raises
         ------
         bayesrb.errors.BadInputError
-            If the column is missing or its length differs from the number of stamps.
+            If the column is missing or damaged.
         """
-        array = self._meta.get(name)
-        if not isinstance(array, zarr.Array):
-            raise BadInputError(self.path, f"meta lacks the column {name!r}")
-        if array.shape != (len(self),):
-            raise BadInputError(self.path, f"meta column {name!r} has shape {array.shape}, expected ({len(self)},)")
-        return as_numpy(array[...])[rows if rows is not None else slice(None)]
+        return self._store.column(name)[rows if rows is not None else slice(None)]
 
     def channel_index(self, channels: Sequence[str] | None) -> np.ndarray | None:
         """Positions of named channels on the last axis of :attr:`stamps`.
@@ -199,7 +182,7 @@ class StampSource:
         bayesrb.errors.BadInputError
             Naming the store and the first row whose stamp holds NaN or inf.
         """
-        stamps = np.asarray(self.stamps[rows], dtype=np.float32)
+        stamps = self._store.read_stamps(rows)
         if channel_index is not None:
             stamps = stamps[..., channel_index]
         bad = np.flatnonzero(~np.isfinite(stamps).all(axis=(1, 2, 3)))

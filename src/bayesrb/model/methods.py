@@ -21,7 +21,7 @@ steps).
 import math
 import zlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -75,7 +75,7 @@ class ModelSettings:
         For ``bayesian``: variational posterior over all weights, or over the head only (point-estimated trunk).
         Ignored by the other kinds.
     network : NetworkConfig
-        The architecture (from a mapping of its fields in :meth:`from_dict`).
+        The architecture.
     normalisation : str
         Stamp normalisation mode (:func:`bayesrb.model.preprocess.normalise`).
     augment_flips : bool
@@ -136,30 +136,6 @@ class ModelSettings:
         if self.warmup_steps < 0 or self.patience < 1:
             raise ValueError(f"model.warmup_steps must be >= 0 and model.patience >= 1, got {self.warmup_steps} "
                              f"and {self.patience}")
-
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any]) -> "ModelSettings":
-        """Build the settings from the ``model:`` config mapping; absent keys take the defaults.
-
-        Raises
-        ------
-        ValueError
-            For an unknown key or a value out of range.
-        """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(config) - known)
-        if unknown:
-            raise ValueError(f"unknown model config key(s) {unknown}; known: {sorted(known)}")
-        values = dict(config)
-        if "network" in values and not isinstance(values["network"], NetworkConfig):
-            values["network"] = NetworkConfig(**values["network"])
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The settings as a JSON-serialisable dict (the inverse of :meth:`from_dict`)."""
-        values = asdict(self)
-        values["network"]["filters"] = list(values["network"]["filters"])
-        return values
 
 
 class TrainBatch(NamedTuple):

@@ -8,13 +8,12 @@ the two. Every convolution is 'VALID' and every block ends in a 2x2 max pool tha
 Convolutions have three interchangeable implementations with identical parameters (``kernel`` of shape
 ``(k, k, C, F)`` and ``bias`` of shape ``(F,)``, stored like :class:`flax.linen.Conv`), selected by
 ``NetworkConfig.conv_impl`` (default ``"auto"``: ``"onednn"`` where JAX's default backend is the CPU and oneDNN
-loads, else ``"matmul"``; ``"xla"`` on GPUs and TPUs; so one config trains fast everywhere and its checkpoints
-move between machines):
+passes its guard, :func:`bayesrb.model.onednn.unusable_reason`, else ``"matmul"`` with one warning; ``"xla"`` on
+GPUs and TPUs; so one config trains fast everywhere and its checkpoints move between machines):
 
 ``"onednn"`` (:func:`bayesrb.model.onednn.conv_onednn`, for x86-64 Linux CPUs)
     oneDNN's convolution with the bias and ReLU fused, forward pass and gradients, called through XLA's FFI on
-    XLA's own buffers. At ~200 GFLOP/s per layer on this project's 2-core machine, against 50-110 for
-    ``"matmul"`` and 20-110 for ``"xla"`` (numbers in :mod:`bayesrb.model.speed`).
+    XLA's own buffers: the fastest on CPUs (README.md, *The classifier*, compares the three).
 ``"matmul"`` (:func:`conv_matmul`, for other CPUs)
     The k*k shifted views of the input are concatenated along the channel axis into patches, which are contracted
     with the kernel in one matrix product. On CPU the batch is processed in micro-batches whose patches stay in
@@ -32,6 +31,7 @@ Max pooling is written as the maximum of four strided slices, whose gradient is 
 """
 
 import functools
+import logging
 import os
 from dataclasses import dataclass
 
@@ -43,6 +43,7 @@ from bayesrb.model import onednn
 
 CONV_IMPLS = ("auto", "onednn", "matmul", "xla")
 POOL = 2
+LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -190,13 +191,32 @@ def resolve_conv_impl(impl: str) -> str:
     -------
     str
         ``"onednn"``, ``"matmul"`` or ``"xla"``: ``"auto"`` gives ``"onednn"`` on the CPU backend where oneDNN
-        loads (:func:`bayesrb.model.onednn.available`), ``"matmul"`` on other CPUs, ``"xla"`` on any other backend.
+        passes its guard (:func:`bayesrb.model.onednn.unusable_reason`, run once per process), else ``"matmul"``
+        and one logged warning naming why; ``"xla"`` on any other backend.
+
+    Raises
+    ------
+    bayesrb.model.onednn.OneDnnError
+        For ``"onednn"`` where the guard fails, naming why.
     """
+    if impl == "onednn":
+        onednn.require()
     if impl != "auto":
         return impl
     if jax.default_backend() != "cpu":
         return "xla"
-    return "onednn" if onednn.available() else "matmul"
+    return _auto_cpu_conv_impl()
+
+
+@functools.cache
+def _auto_cpu_conv_impl() -> str:
+    """``"onednn"`` where its guard passes, else ``"matmul"``, warning once per process."""
+    reason = onednn.unusable_reason()
+    if reason is None:
+        return "onednn"
+    LOG.warning("conv_impl 'auto' falls back to 'matmul' (slower): oneDNN's convolutions are unusable here: %s",
+                reason)
+    return "matmul"
 
 
 class Conv(nn.Module):

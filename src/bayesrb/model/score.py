@@ -29,6 +29,7 @@ from bayesrb.model.data import check_compatible, iter_stamps
 from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows
 from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
 from bayesrb.model.train import MODEL_DIR
+from bayesrb.settings import settings_from
 
 __all__ = ["PERCENTILES", "SCORE_COLUMNS", "Model", "load_model", "summarise", "score_store"]
 
@@ -84,7 +85,7 @@ def load_model(model_dir: str | os.PathLike) -> Model:
         model_dir = model_dir / MODEL_DIR
     meta = read_model_meta(model_dir)
     try:
-        settings = ModelSettings.from_dict(_without_scoring_keys(meta["settings"]))
+        settings = settings_from(ModelSettings, _without_scoring_keys(meta["settings"]), "model")
         channels, stamp_size = tuple(meta["input_spec"]["channels"]), int(meta["input_spec"]["stamp_size"])
         n_train = int(meta["n_train"])
     except (KeyError, TypeError, ValueError) as error:

@@ -14,9 +14,7 @@ changes what it trains on shares the data set instead of rebuilding it. :class:`
 """
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -52,27 +50,6 @@ class TrainingData:
                 raise ValueError(f"channels must be distinct names, at least one, got {list(self.channels)}")
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
-
-    @classmethod
-    def from_dict(cls, config: Mapping[str, Any] | None) -> "TrainingData":
-        """Build from the ``training:`` config mapping (None or absent keys: the defaults).
-
-        Raises
-        ------
-        ValueError
-            For an unknown key or a value out of range.
-        """
-        config = dict(config or {})
-        unknown = sorted(set(config) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown training config key(s) {unknown}; known: {[f.name for f in fields(cls)]}")
-        return cls(**config)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable form (the inverse of :meth:`from_dict`)."""
-        values = asdict(self)
-        values["channels"] = None if self.channels is None else list(self.channels)
-        return values
 
     def model_channels(self, source: StampSource) -> tuple[str, ...]:
         """The channels the model reads from ``source``: :attr:`channels`, or all of the store's."""

@@ -40,6 +40,7 @@ from bayesrb.model.checkpoint import TrainingCheckpoints, save_model
 from bayesrb.model.data import Batch, BatchStream, StampSource
 from bayesrb.model.methods import Method, ModelSettings, TrainBatch, build_method, named_key, pad_rows
 from bayesrb.model.selection import TrainingData, selected_rows
+from bayesrb.settings import settings_dict, settings_from
 
 __all__ = ["TrainResult", "train", "evaluate", "to_train_batch", "input_spec", "MODEL_DIR", "HISTORY_FILE"]
 
@@ -123,8 +124,8 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     ValueError
         If ``config`` is invalid.
     """
-    settings = ModelSettings.from_dict(config)
-    data = TrainingData.from_dict(training)
+    settings = settings_from(ModelSettings, config, "model")
+    data = settings_from(TrainingData, training, "training")
     out_dir = Path(out_dir)
     source = StampSource(store_path)
     channels = data.model_channels(source)
@@ -138,7 +139,8 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     root = jax.random.PRNGKey(settings.seed)
     example = jnp.zeros((1, spec["stamp_size"], spec["stamp_size"], len(spec["channels"])), jnp.float32)
     state = method.init(named_key(root, "init"), example)
-    meta = {"settings": settings.to_dict(), "training": data.to_dict(), "input_spec": spec, "n_train": n_train}
+    meta = {"settings": settings_dict(settings), "training": settings_dict(data), "input_spec": spec,
+            "n_train": n_train}
     with TrainingCheckpoints(checkpoint_dir or out_dir / CHECKPOINT_DIR) as checkpoints:
         progress = _resume(checkpoints, meta, _Progress(state, method.params(state), []), root)
         while not _finished(progress, settings):

@@ -10,6 +10,7 @@ from astropy.table import Table, vstack
 
 from bayesrb.atomic import atomic_path, write_ecsv
 from bayesrb.minorplanets.mpcorb import read_mpcorb, write_mpcorb
+from bayesrb.settings import settings_from
 from bayesrb.simulate.plan import plan_table, survey_fields, survey_plan
 from bayesrb.simulate.settings import SurveySettings
 from bayesrb.simulate.sky import make_field_sky
@@ -39,7 +40,7 @@ def write_survey(section: dict, plan_path: str, orbits_path: str, sky_path: str,
     catalogue_paths : dict of str to str
         Output path of each catalogue in :data:`CATALOGUE_NAMES`.
     """
-    settings = SurveySettings.from_config(section)
+    settings = settings_from(SurveySettings, section, "simulate")
     visits = survey_plan(settings)
     skies = [make_field_sky(field, settings) for field in survey_fields(settings)]
     orbits = survey_orbits(visits, settings)
@@ -59,7 +60,7 @@ def _field_sky(sky_path: str, field: str) -> Table:
 
 def write_template(section: dict, field: str, sky_path: str, out_path: str) -> None:
     """Render and write the template of ``field``."""
-    settings = SurveySettings.from_config(section)
+    settings = settings_from(SurveySettings, section, "simulate")
     fields = {f.name: f for f in survey_fields(settings)}
     start = time.perf_counter()
     write_fits(simulate_template(fields[field], _field_sky(sky_path, field), settings), out_path)
@@ -69,7 +70,7 @@ def write_template(section: dict, field: str, sky_path: str, out_path: str) -> N
 def write_visit(section: dict, visit_id: str, sky_path: str, orbits_path: str, science_path: str,
                 truth_path: str) -> None:
     """Simulate visit ``visit_id`` and write its science FITS (stack + sub-exposures) and truth table."""
-    settings = SurveySettings.from_config(section)
+    settings = settings_from(SurveySettings, section, "simulate")
     visit = {v.visit_id: v for v in survey_plan(settings)}[visit_id]
     start = time.perf_counter()
     hdul, truth = simulate_visit(visit, _field_sky(sky_path, visit.field.name), read_mpcorb(orbits_path), settings)

@@ -1,9 +1,6 @@
 """Typed settings of the simulated survey, built from the ``simulate:`` section of the config."""
 
-from dataclasses import dataclass, fields
-from typing import Any
-
-from bayesrb.errors import BadInputError
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -71,31 +68,6 @@ class SurveySettings:
     catalogue_completeness: float = 0.95
     star_galaxy_confusion: float = 0.02
     known_transient_fraction: float = 0.9
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any]) -> "SurveySettings":
-        """Build settings from the config's ``simulate`` mapping.
-
-        Parameters
-        ----------
-        section : dict
-            Keys of this class; missing keys take their defaults.
-
-        Returns
-        -------
-        SurveySettings
-
-        Raises
-        ------
-        BadInputError
-            If a key is unknown (most likely a typo).
-        """
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise BadInputError("config simulate", f"unknown key(s) {unknown}; known keys are {sorted(known)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
-        return cls(**values)
 
     def transient_counts(self, evaluation: bool) -> dict[str, int]:
         """Transients per field of each kind (``sn``, ``nuclear``, ``hostless``).

@@ -1,4 +1,7 @@
-"""Stamps: multi-channel cutouts around candidates, and per-visit zarr v3 shards holding them."""
+"""Stamps: multi-channel cutouts around candidates, and per-visit zarr v3 shards holding them.
+
+Every stamp store (a shard, an augmentation shard, the data set) is opened and checked by :mod:`bayesrb.stamps.store`.
+"""
 
 from bayesrb.stamps.extract import (
     CHANNELS_ALL,

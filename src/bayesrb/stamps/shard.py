@@ -12,15 +12,16 @@ Layout of a shard directory::
 Stamp pixel ``[i, j]`` is at array ``[row, col]``; the meta columns ``x`` and ``y`` are pixel coordinates with
 ``x`` the column and ``y`` the row (0-based), as produced by :func:`bayesrb.stamps.extract.extract_stamps`.
 
+A shard is read through :func:`bayesrb.stamps.store.open_store`, which checks the layout every stamp store shares;
+this module adds the required meta columns (:data:`SHARD_META_COLUMNS`).
+
 Identical input gives byte-identical files (zarr v3 writes no timestamps, the codecs are deterministic and
 JSON keys keep the order in which they are given).
 """
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ import zarr.codecs
 
 from bayesrb import __version__
 from bayesrb.atomic import atomic_path
-from bayesrb.errors import BadInputError
+from bayesrb.stamps.store import as_numpy, open_store
 
 __all__ = [
     "SHARD_META_COLUMNS",
@@ -39,7 +40,6 @@ __all__ = [
     "write_shard",
     "read_shard",
     "read_shard_meta",
-    "open_zarr_group",
 ]
 
 #: Required meta columns and the dtype each is stored with (``str`` = variable-length UTF-8).
@@ -164,16 +164,9 @@ def read_shard(path: str | os.PathLike) -> Shard:
         If ``path`` is missing, is not a zarr v3 group, lacks ``stamps`` or ``meta``, is inconsistent (channel
         count, required meta columns, column lengths), or a file of it is damaged.
     """
-    with store_read_errors(path):
-        group = open_zarr_group(path)
-        stamps_array = _stamps_array(path, group)
-        channels = tuple(stamps_array.attrs.get("channels", ()))
-        if len(channels) != stamps_array.shape[3]:
-            raise BadInputError(path, f"'stamps' has {stamps_array.shape[3]} channels but its attrs name "
-                                      f"{len(channels)}")
-        meta = read_meta_columns(path, group, stamps_array.shape[0])
-        stamps = np.asarray(stamps_array[...], dtype=np.float32)
-        return Shard(stamps=stamps, channels=channels, meta=meta, attrs=dict(group.attrs))
+    store = open_store(path, "stamp shard")
+    meta = store.read_meta(tuple(SHARD_META_COLUMNS))
+    return Shard(stamps=store.read_stamps(), channels=store.channels, meta=meta, attrs=store.attrs)
 
 
 def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -196,10 +189,8 @@ def read_shard_meta(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     bayesrb.errors.BadInputError
         As :func:`read_shard`.
     """
-    with store_read_errors(path):
-        group = open_zarr_group(path)
-        stamps_array = _stamps_array(path, group)
-        return read_meta_columns(path, group, stamps_array.shape[0]), dict(group.attrs)
+    store = open_store(path, "stamp shard")
+    return store.read_meta(tuple(SHARD_META_COLUMNS)), store.attrs
 
 
 def _check_stamps(stamps, channels) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -299,77 +290,3 @@ def write_meta_columns(meta_group: zarr.Group, columns: dict[str, np.ndarray]) -
         )
         if len(values):
             array[...] = values
-
-
-@contextmanager
-def store_read_errors(path: str | os.PathLike, what: str = "stamp shard") -> Iterator[None]:
-    """Turn any error raised while reading the zarr store ``path`` into a :class:`BadInputError` naming it.
-
-    zarr and its codecs raise many types for damaged files (JSON errors for a broken ``zarr.json``, codec
-    ``RuntimeError`` for a corrupt chunk, ``ValueError``, ``KeyError``, ...); a reader wraps its reads in this.
-    """
-    try:
-        yield
-    except BadInputError:
-        raise
-    except Exception as error:
-        raise BadInputError(path, f"corrupt {what} ({type(error).__name__}: {error})") from error
-
-
-def open_zarr_group(path: str | os.PathLike, what: str = "stamp shard") -> zarr.Group:
-    """Open ``path`` read-only as a zarr v3 group, or raise BadInputError naming it.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The group directory.
-    what : str
-        What the directory should be (``"stamp shard"``, ``"data-set store"``, ...), for the messages.
-
-    Returns
-    -------
-    zarr.Group
-    """
-    if not Path(path).exists():
-        raise BadInputError(path, f"{what} directory does not exist")
-    if not Path(path).is_dir():
-        raise BadInputError(path, f"not a {what}: not a directory")
-    try:
-        group = zarr.open_group(path, mode="r", zarr_format=3)
-    except Exception as error:  # zarr raises several types for a missing or malformed zarr.json
-        raise BadInputError(path, f"not a zarr v3 group ({type(error).__name__}: {error})") from error
-    return group
-
-
-def _stamps_array(path, group: zarr.Group) -> zarr.Array:
-    """The shard's 4-D ``stamps`` array, or BadInputError naming the shard."""
-    stamps_array = group.get("stamps")
-    if not isinstance(stamps_array, zarr.Array) or stamps_array.ndim != 4:
-        raise BadInputError(path, "not a stamp shard: no 4-D 'stamps' array")
-    return stamps_array
-
-
-def read_meta_columns(path, group: zarr.Group, n: int) -> dict[str, np.ndarray]:
-    """Read every meta column; check the required ones exist and that all have length ``n``."""
-    meta_group = group.get("meta")
-    if not isinstance(meta_group, zarr.Group):
-        raise BadInputError(path, "not a stamp shard: no 'meta' group")
-    arrays = dict(meta_group.arrays())
-    extra = sorted(set(arrays) - set(SHARD_META_COLUMNS))
-    order = [name for name in SHARD_META_COLUMNS if name in arrays] + extra
-    meta = {name: as_numpy(arrays[name][...]) for name in order}
-    missing = [name for name in SHARD_META_COLUMNS if name not in meta]
-    if missing:
-        raise BadInputError(path, f"meta is missing required column(s): {', '.join(missing)}")
-    wrong = {name: col.shape for name, col in meta.items() if col.shape != (n,)}
-    if wrong:
-        raise BadInputError(path, f"meta columns do not match the {n} stamps: shapes {wrong}")
-    return meta
-
-
-def as_numpy(values: np.ndarray) -> np.ndarray:
-    """Return string columns (NumPy ``StringDType`` or object) as ``str`` (``<U``) arrays."""
-    values = np.asarray(values)
-    if values.dtype.kind in "OT":
-        return np.array(values.tolist(), dtype=str).reshape(values.shape)
-    return values

@@ -5,7 +5,7 @@ short), so the copy is a valid data set (contiguous splits, the same columns, ch
 speed of streaming and training is that of a real one of that size; its class balance and contents are those of
 the source. It is a benchmark input, not a data set to evaluate on::
 
-    python benchmarks/resize_dataset.py results/dataset/dataset.zarr /tmp/big.zarr --rows train=270000 val=4000
+    python -m bayesrb.bench.resize results/dataset/dataset.zarr /tmp/big.zarr --rows train=270000 val=4000
 
 Splits not named keep their size.
 """
@@ -17,7 +17,9 @@ import numpy as np
 import zarr
 
 from bayesrb.atomic import atomic_path
-from bayesrb.stamps.shard import STAMP_CODECS, as_numpy, write_meta_columns
+from bayesrb.errors import BadInputError
+from bayesrb.stamps.shard import STAMP_CODECS, write_meta_columns
+from bayesrb.stamps.store import open_store
 
 
 def _cyclic_rows(start: int, stop: int, n: int) -> np.ndarray:
@@ -47,16 +49,21 @@ def resize(source: str, destination: str, sizes: dict[str, int], block: int = 81
         Rows wanted per split.
     block : int
         Rows copied at a time (bounded memory).
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If ``source`` is not a stamp store, or has none of a split named in ``sizes``.
     """
-    src = zarr.open_group(source, mode="r")
+    src = open_store(source, "data-set store")
     unknown = set(sizes) - set(src.attrs["split_ranges"])
     if unknown:
-        raise SystemExit(f"{source}: no split(s) {sorted(unknown)}; it has {list(src.attrs['split_ranges'])}")
+        raise BadInputError(source, f"no split(s) {sorted(unknown)}; it has {list(src.attrs['split_ranges'])}")
     rows, ranges = _row_plan(src.attrs["split_ranges"], sizes)
-    stamps = src["stamps"]
+    stamps = src.stamps
     with atomic_path(destination) as tmp:
         out = zarr.open_group(tmp, mode="w", zarr_format=3)
-        out.attrs.update(dict(src.attrs) | {"n_stamps": len(rows), "split_ranges": ranges})
+        out.attrs.update(src.attrs | {"n_stamps": len(rows), "split_ranges": ranges})
         copy = out.create_array("stamps", shape=(len(rows), *stamps.shape[1:]), dtype=stamps.dtype,
                                 chunks=stamps.chunks, shards=stamps.shards, compressors=STAMP_CODECS, fill_value=0.0)
         copy.attrs.update(dict(stamps.attrs))
@@ -66,8 +73,7 @@ def resize(source: str, destination: str, sizes: dict[str, int], block: int = 81
             distinct = np.unique(wanted)
             copy[start:start + len(wanted)] = stamps.get_orthogonal_selection((distinct,))[
                 np.searchsorted(distinct, wanted)]
-        write_meta_columns(out.create_group("meta"),
-                           {name: as_numpy(column[:])[rows] for name, column in src["meta"].arrays()})
+        write_meta_columns(out.create_group("meta"), {name: column[rows] for name, column in src.read_meta().items()})
 
 
 def main() -> None:

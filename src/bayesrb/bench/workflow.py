@@ -1,12 +1,12 @@
 """Throughput and scaling of the workflow, from the Snakemake ``benchmark:`` files of a run.
 
-Every rule writes one benchmark file per job: ``results/benchmarks/<rule>/<wildcard>.tsv`` for per-visit,
-per-field and per-experiment rules, ``results/benchmarks/<rule>.tsv`` for rules that run once. Each file has
-a header and one row per repetition with, among others, the wall seconds ``s``, the peak resident set size
-``max_rss`` (MB) and the CPU seconds ``cpu_time``; Snakemake writes ``NA`` for the last two when a job ended
-before it was first sampled. Both are sampled, every 0.5 s for the first ~15 s of a job and every 30 s after, so
-the CPU seconds of a long job miss up to its last 30 s; wall seconds are exact but grow when other work shares the
-cores.
+Every rule writes one benchmark file per job into the run's benchmark folder
+(:func:`bayesrb.pipeline.paths.benchmarks`): ``<rule>/<wildcard>.tsv`` for per-visit, per-field and
+per-experiment rules, ``<rule>.tsv`` for rules that run once. Each file has a header and one row per repetition
+with, among others, the wall seconds ``s``, the peak resident set size ``max_rss`` (MB) and the CPU seconds
+``cpu_time``; Snakemake writes ``NA`` for the last two when a job ended before it was first sampled. Both are
+sampled, every 0.5 s for the first ~15 s of a job and every 30 s after, so the CPU seconds of a long job miss up to
+its last 30 s; wall seconds are exact but grow when other work shares the cores.
 
 :func:`rule_costs` sums them per rule, :func:`report` tabulates every rule with the throughput in stamps per
 second per core, and :func:`measure_scaling` runs the stamp stage at several visit counts and fits the cost
@@ -30,6 +30,7 @@ import yaml
 
 from bayesrb.errors import BadInputError
 from bayesrb.markdown import markdown_table
+from bayesrb.pipeline import paths
 from bayesrb.stamps.shard import read_shard_meta
 
 #: The columns of a benchmark file that are read: wall seconds, CPU seconds, peak RSS (MB).
@@ -142,7 +143,7 @@ def read_benchmark(path: str | Path) -> JobCost:
 
 def _benchmark_files(results: Path) -> dict[str, list[Path]]:
     """Benchmark files of every rule of a run, keyed by rule name."""
-    directory = results / "benchmarks"
+    directory = Path(paths.benchmarks(results))
     if not directory.is_dir():
         raise BadInputError(directory, "no benchmark directory: not the results directory of a run")
     files = {path.stem: [path] for path in directory.glob("*.tsv")}
@@ -230,22 +231,23 @@ def rule_threads(config: Mapping, cores: int) -> dict[str, int]:
 
 
 def count_stamps(results: str | Path) -> int:
-    """Number of stamps in every shard under ``results/stamps``.
+    """Number of stamps in every stamp shard of a run (:func:`bayesrb.pipeline.paths.shard`).
 
     Raises
     ------
     BadInputError
         If there is no shard, or a shard is unreadable.
     """
-    shards = sorted((Path(results) / "stamps").glob("*.zarr"))
+    pattern = Path(paths.shard(results, "*"))
+    shards = sorted(pattern.parent.glob(pattern.name))
     if not shards:
-        raise BadInputError(Path(results) / "stamps", "no stamp shards (*.zarr): the stamp stage has not run")
+        raise BadInputError(pattern.parent, f"no stamp shards ({pattern.name}): the stamp stage has not run")
     return sum(len(read_shard_meta(path)[0]["candidate_id"]) for path in shards)
 
 
 def dataset_stamps(results: str | Path) -> int | None:
-    """Number of stamps in the run's data set (``results/dataset/summary.json``), None if it was not built."""
-    summary = Path(results) / "dataset" / "summary.json"
+    """Number of stamps in the run's data set (its summary), None if it was not built."""
+    summary = Path(paths.dataset_summary(results))
     if not summary.is_file():
         return None
     try:
@@ -284,7 +286,7 @@ def throughput(results: str | Path, rules: Sequence[str] = PIPELINE_RULES, stamp
     """
     costs = rule_costs(results, rules, threads)
     if not costs:
-        raise BadInputError(Path(results) / "benchmarks", f"no benchmark files of any of the rules {list(rules)}")
+        raise BadInputError(paths.benchmarks(results), f"no benchmark files of any of the rules {list(rules)}")
     core_seconds = sum(c.core_seconds for c in costs)
     stamps = count_stamps(results) if stamps is None else stamps
     return {"stamps": stamps, "visits": max(c.jobs for c in costs), "rules": "+".join(c.rule for c in costs),

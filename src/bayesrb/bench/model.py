@@ -1,13 +1,18 @@
 """Speed of every model kind on this machine: training steps, and scoring many candidates with many samples.
 
 The stamps are random and held in memory, so the numbers measure the model, not the input pipeline (which the
-workflow's own ``train_model`` logs report per epoch). Training speed is that of the median step. FLOP rates count
-a multiply-add as 2 and a training step as 3 forward passes (:func:`bayesrb.model.network.forward_flops`); they are
-compared with this machine's measured float32 matrix-product rate (:func:`bayesrb.model.speed.matmul_gflops`).
+workflow's own ``train_model`` logs report per epoch, and :mod:`bayesrb.bench.paper_scale` measures). Training speed
+is that of the median step. FLOP rates count a multiply-add as 2 and a training step as 3 forward passes
+(:func:`bayesrb.model.network.forward_flops`); they are compared with the machine's float32 matrix-product rate
+measured at the same time (:func:`matmul_gflops`), since on a shared machine other jobs slow both.
+
+Measurements of the convolution implementations and of the environment settings that matter for XLA:CPU
+(``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``; no ``XLA_FLAGS`` helped) are in README.md, *The classifier*.
 """
 
 import statistics
 import time
+import timeit
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,8 +22,8 @@ import numpy as np
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
 from bayesrb.model.network import forward_flops, resolve_conv_impl
 from bayesrb.model.scoring import DEFAULT_BATCH_SIZE
-from bayesrb.model.speed import matmul_gflops
 from bayesrb.seeding import rng_for
+from bayesrb.settings import settings_from
 
 #: The variants compared: name -> overrides of the default ``model`` settings.
 VARIANTS: dict[str, dict] = {
@@ -37,6 +42,13 @@ class SpeedResult:
     train_stamps_per_s: float
     train_gflops: float
     score_seconds: float
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
+    """Best measured rate of a numpy float32 ``size x size`` matrix product, in GFLOP/s."""
+    rng = rng_for(0, "matmul_gflops")
+    a, b = rng.random((size, size), dtype=np.float32), rng.random((size, size), dtype=np.float32)
+    return 2 * size**3 / min(timeit.repeat(lambda: a @ b, number=1, repeat=repeats + 1)) / 1e9
 
 
 def _stamps(n: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
@@ -80,7 +92,7 @@ def _score_seconds(method, state, shape, n_candidates: int, n_samples: int) -> f
 def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int = 20, n_candidates: int = 10_000,
             n_samples: int = 50) -> SpeedResult:
     """Measure one variant: training stamps/s and GFLOP/s, and seconds to score the candidates."""
-    settings = ModelSettings.from_dict(overrides)
+    settings = settings_from(ModelSettings, overrides, "model")
     method = build_method(settings, n_train=10_000, total_steps=1_000)
     stamps_per_s, state = _train_speed(method, settings, stamp_shape, steps)
     gflops = 3 * forward_flops(settings.network, stamp_shape) * stamps_per_s / 1e9

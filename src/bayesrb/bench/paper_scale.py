@@ -1,13 +1,14 @@
 """Training and scoring at paper scale on this machine (e.g. a GPU node), with the real streaming input.
 
-``bayesrb benchmark-model`` times the model on stamps held in memory. This script times what a paper-scale
+``bayesrb benchmark-model`` times the model on stamps held in memory. This module times what a paper-scale
 ``train_model`` and ``score_dataset`` job does: a data-set store read from disk in shuffled chunk-aligned blocks
 (zarr, Blosc-compressed), the model of ``config/paper.yaml``, early-stopping validation every epoch, and scoring
-with the paper's posterior samples. The store is a real data set resized with ``benchmarks/resize_dataset.py``::
+with the paper's posterior samples. The store is a real data set resized with :mod:`bayesrb.bench.resize`; from the
+repository root::
 
-    python benchmarks/resize_dataset.py results/dataset/dataset.zarr /tmp/paper.zarr \
+    python -m bayesrb.bench.resize results/dataset/dataset.zarr /tmp/paper.zarr \
         --rows train=270000 val=5000 test=1000 eval=1000
-    python benchmarks/paper_scale_model.py /tmp/paper.zarr --epochs 2
+    python -m bayesrb.bench.paper_scale /tmp/paper.zarr --epochs 2
 
 It prints the input pipeline's own speed (reading and batching only), each epoch's training speed and, with
 ``--score``, the time to score the whole store.
@@ -25,8 +26,6 @@ from bayesrb.model.data import BatchStream
 from bayesrb.model.score import score_store
 from bayesrb.model.train import train
 
-PAPER_CONFIG = Path(__file__).resolve().parents[1] / "config" / "paper.yaml"
-
 
 def reader_speed(store: str, batch_size: int, batches: int) -> float:
     """Stamps per second of :class:`BatchStream` alone over the ``train`` split (``batches`` batches)."""
@@ -40,14 +39,16 @@ def reader_speed(store: str, batch_size: int, batches: int) -> float:
 
 
 def main() -> None:
-    """Command line: ``STORE [--epochs E] [--samples S]``."""
+    """Command line: ``STORE [--config YAML] [--epochs E] [--samples S] [--score]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("store", help="a data-set store (see the module docstring)")
+    parser.add_argument("--config", type=Path, default=Path("config/paper.yaml"),
+                        help="the config whose model and scoring are run (default config/paper.yaml)")
     parser.add_argument("--epochs", type=int, default=2, help="epochs to train (default 2)")
     parser.add_argument("--samples", type=int, help="posterior samples when scoring (default: the paper config's)")
     parser.add_argument("--score", action="store_true", help="also score every row of the store")
     args = parser.parse_args()
-    paper = yaml.safe_load(PAPER_CONFIG.read_text())
+    paper = yaml.safe_load(args.config.read_text())
     model = paper["model"] | {"epochs": args.epochs, "patience": args.epochs}
     samples = args.samples or paper["scoring"]["n_samples"]
     device = jax.devices()[0]

@@ -1,7 +1,8 @@
 """What the Snakemake workflow needs to know before it runs: the visits, their fields and input paths.
 
 The Snakefile stays declarative: ``workflow/rules/common.smk`` builds one :class:`WorkflowPlan` from
-the validated config and its input functions ask it for paths.
+the validated config and its input functions ask it for paths, which it takes from :mod:`bayesrb.pipeline.paths`
+(as the rules' outputs do).
 """
 
 import csv
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bayesrb.errors import BadInputError
+from bayesrb.pipeline import paths
+from bayesrb.settings import settings_from
 from bayesrb.simulate.plan import survey_plan
 from bayesrb.simulate.settings import SurveySettings
 from bayesrb.textfiles import read_text
@@ -123,11 +126,10 @@ class WorkflowPlan:
             self.visits = {v.visit: v for v in read_manifest(config["survey"]["fits_manifest"])}
 
     def _simulated_visits(self, section: dict) -> dict[str, VisitInputs]:
-        survey = f"{self.results}/survey"
         return {
-            v.visit_id: VisitInputs(v.visit_id, v.field.name, f"{survey}/visits/{v.visit_id}/science.fits",
-                                    f"{survey}/templates/{v.field.name}.fits", evaluation=v.field.evaluation)
-            for v in survey_plan(SurveySettings.from_config(section))
+            v.visit_id: VisitInputs(v.visit_id, v.field.name, paths.science(self.results, v.visit_id),
+                                    paths.template(self.results, v.field.name), evaluation=v.field.evaluation)
+            for v in survey_plan(settings_from(SurveySettings, section, "simulate"))
         }
 
     @property
@@ -150,11 +152,11 @@ class WorkflowPlan:
 
     def difference(self, visit: str) -> str:
         """Difference FITS of ``visit``: the user's, if the manifest gives one, else the workflow's."""
-        return self.visits[visit].difference or f"{self.results}/difference/{visit}.fits"
+        return self.visits[visit].difference or paths.difference(self.results, visit)
 
     def truth_match(self, visit: str) -> str:
         """The table of ``visit``'s candidates matched to the simulator's truth; ``""`` for real data."""
-        return f"{self.results}/truth/{visit}.ecsv" if self.source == "simulate" else ""
+        return paths.truth_match(self.results, visit) if self.source == "simulate" else ""
 
     def truth_matches(self) -> list[str]:
         """The truth-match table of every visit of a simulated survey (none for real data)."""
@@ -166,27 +168,27 @@ class WorkflowPlan:
 
     def shards(self) -> list[str]:
         """Every per-visit stamp shard."""
-        return [f"{self.results}/stamps/{v}.zarr" for v in self.visits]
+        return [paths.shard(self.results, v) for v in self.visits]
 
     def _survey_file(self, key: str, simulated: str) -> list[str]:
         """The file the ``labels:`` config names, else the simulated survey's (one-element list; empty if none)."""
         if self.label_inputs[key]:
             return [self.label_inputs[key]]
-        return [f"{self.results}/survey/{simulated}"] if self.source == "simulate" else []
+        return [simulated] if self.source == "simulate" else []
 
     def orbit_file(self) -> list[str]:
         """The MPCORB orbit file used for minor-planet labels, if any."""
-        return self._survey_file("orbits", "orbits/MPCORB.DAT")
+        return self._survey_file("orbits", paths.orbits(self.results))
 
     def galaxy_catalogue(self) -> list[str]:
         """The galaxy catalogue that hosts synthetic transients, if any."""
-        return self._survey_file("galaxies", "catalogues/galaxies.ecsv")
+        return self._survey_file("galaxies", paths.catalogue(self.results, "galaxies"))
 
     def avoid_catalogues(self) -> list[str]:
         """Catalogues whose positions bogus samples and hosts stay clear of: variables, AGN, known transients."""
-        paths = self._survey_file("variables", "catalogues/variables.ecsv")
-        paths += self._survey_file("agn", "catalogues/agn.ecsv")
-        return paths + self._survey_file("known_transients", "catalogues/transients.ecsv")
+        files = self._survey_file("variables", paths.catalogue(self.results, "variables"))
+        files += self._survey_file("agn", paths.catalogue(self.results, "agn"))
+        return files + self._survey_file("known_transients", paths.catalogue(self.results, "transients"))
 
     def human_labels(self) -> list[str]:
         """The human labels CSV, if one is given."""
@@ -197,9 +199,9 @@ class WorkflowPlan:
         augmentations = set(self.augmentations())
         sources = []
         for visit, inputs in self.visits.items():
-            augment = f"{self.results}/augment/{visit}.zarr"
-            sources.append({"visit": visit, "field": inputs.field, "shard": f"{self.results}/stamps/{visit}.zarr",
-                            "labels": f"{self.results}/labels/{visit}.ecsv",
+            augment = paths.augmentation(self.results, visit)
+            sources.append({"visit": visit, "field": inputs.field, "shard": paths.shard(self.results, visit),
+                            "labels": paths.labels(self.results, visit),
                             "augment": augment if augment in augmentations else "", "evaluation": inputs.evaluation,
                             "truth": self.truth_match(visit)})
         return sources
@@ -207,16 +209,16 @@ class WorkflowPlan:
     def field_candidates(self, visit: str) -> list[str]:
         """The candidate tables of the other visits of ``visit``'s field (for the recurrence filter)."""
         field = self.visits[visit].field
-        return [f"{self.results}/candidates/{v}.ecsv" for v, inputs in self.visits.items()
+        return [paths.candidates(self.results, v) for v, inputs in self.visits.items()
                 if inputs.field == field and v != visit]
 
     def star_catalogue(self) -> list[str]:
         """The star catalogue that explains recurrent detections near stars, if any."""
-        return self._survey_file("stars", "catalogues/stars.ecsv")
+        return self._survey_file("stars", paths.catalogue(self.results, "stars"))
 
     def labels(self) -> list[str]:
         """Every per-visit label table."""
-        return [f"{self.results}/labels/{v}.ecsv" for v in self.visits]
+        return [paths.labels(self.results, v) for v in self.visits]
 
     def augmentations(self) -> list[str]:
         """The synthetic-transient shard of every training visit.
@@ -225,4 +227,4 @@ class WorkflowPlan:
         """
         if not (self.augment and self.galaxy_catalogue()):
             return []
-        return [f"{self.results}/augment/{v}.zarr" for v, inputs in self.visits.items() if not inputs.evaluation]
+        return [paths.augmentation(self.results, v) for v, inputs in self.visits.items() if not inputs.evaluation]
