@@ -12,7 +12,6 @@ from snakemake.utils import validate
 
 from bayesrb.configuration import RULE_SETTINGS, canonical, check_config, load_schema, rule_settings
 from bayesrb.errors import BadInputError
-from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -89,7 +88,3 @@ def test_rule_keys_exist_and_subtract_and_detect_read_every_imaging_key(schema):
     assert rule_settings(validated({}), "detect") == {"detection_threshold": 5.0, "edge_margin_px": 10,
                                                       "low_usable": "warn", "min_area": 5, "min_usable_fraction": 0.5}
 
-
-def test_scoring_defaults_of_the_library_are_the_schemas(schema):
-    defaults = {key: spec["default"] for key, spec in schema["properties"]["scoring"]["properties"].items()}
-    assert defaults == {"n_samples": DEFAULT_N_SAMPLES, "batch_size": DEFAULT_BATCH_SIZE}

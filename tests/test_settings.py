@@ -6,21 +6,25 @@ from pathlib import Path
 import pytest
 
 from bayesrb.configuration import load_schema
+from bayesrb.dataset.settings import DatasetSettings
 from bayesrb.errors import BadInputError
 from bayesrb.evaluation.settings import EvaluationSettings
 from bayesrb.imaging.settings import DetectSettings, SubtractSettings
 from bayesrb.labels.settings import AugmentSettings, LabelSettings
 from bayesrb.model.methods import ModelSettings
 from bayesrb.model.network import NetworkConfig
+from bayesrb.model.scoring import ScoringSettings
 from bayesrb.model.selection import TrainingData
 from bayesrb.settings import settings_dict, settings_from
 from bayesrb.simulate.settings import SurveySettings
+from bayesrb.stamps.settings import StampSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 SECTIONS = [("simulate", SurveySettings), ("imaging", SubtractSettings), ("imaging", DetectSettings),
             ("labels", LabelSettings), ("augment", AugmentSettings), ("evaluation", EvaluationSettings),
-            ("model", ModelSettings), ("model.network", NetworkConfig), ("training", TrainingData)]
+            ("model", ModelSettings), ("model.network", NetworkConfig), ("training", TrainingData),
+            ("scoring", ScoringSettings), ("stamps", StampSettings), ("dataset", DatasetSettings)]
 
 
 def schema_section(path: str) -> dict:

@@ -161,6 +161,7 @@ def test_empty_candidate_list_gives_empty_shard(tiny_run, tmp_path):
 
     from bayesrb.imaging.detect import empty_candidates
     from bayesrb.simulate.files import write_truth_matches
+    from bayesrb.stamps.settings import StampSettings
     from bayesrb.stamps.steps import stamp_visit
 
     visit = VISITS[0]
@@ -169,8 +170,8 @@ def test_empty_candidate_list_gives_empty_shard(tiny_run, tmp_path):
     survey = tiny_run / "survey"
     out = tmp_path / "empty.zarr"
     stamp_visit(visit, str(survey / "visits" / visit / "science.fits"), str(survey / "templates" / "F00.fits"),
-                str(tiny_run / "difference" / f"{visit}.fits"), str(empty), str(out), size=31,
-                channels=["science", "template", "difference", "subframe_ptp"], seed=7, config_hash="test")
+                str(tiny_run / "difference" / f"{visit}.fits"), str(empty), str(out), StampSettings(size=31),
+                seed=7, config_hash="test")
     shard = read_shard(out)
     assert shard.stamps.shape == (0, 31, 31, 4)
     assert len(shard.meta["candidate_id"]) == 0

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from bayesrb.errors import BadInputError
-from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
+from bayesrb.model.scoring import ScoringSettings
 
 # Each command imports what it needs when it runs, so that `bayesrb benchmark-model` and `bayesrb score` start
 # without the imaging and data-set stack (astropy, zarr, ...), e.g. on a GPU machine with only the model's needs.
@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")
     score.add_argument("--stamps", required=True, help="a data-set store or a per-visit stamp shard (zarr)")
     score.add_argument("--out", required=True, help="output Parquet file")
-    score.add_argument("--samples", type=_positive_int, default=DEFAULT_N_SAMPLES,
-                       help=f"posterior samples per candidate (default {DEFAULT_N_SAMPLES})")
-    score.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
-                       help=f"candidates per scoring step (default {DEFAULT_BATCH_SIZE})")
+    score.add_argument("--samples", type=_positive_int, default=ScoringSettings.n_samples,
+                       help=f"posterior samples per candidate (default {ScoringSettings.n_samples})")
+    score.add_argument("--batch-size", type=_positive_int, default=ScoringSettings.batch_size,
+                       help=f"candidates per scoring step (default {ScoringSettings.batch_size})")
     score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
     score.set_defaults(func=_score)
     args = parser.parse_args(argv)

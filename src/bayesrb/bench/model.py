@@ -21,7 +21,7 @@ import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
 from bayesrb.model.network import forward_flops, resolve_conv_impl
-from bayesrb.model.scoring import DEFAULT_BATCH_SIZE
+from bayesrb.model.scoring import ScoringSettings
 from bayesrb.seeding import rng_for
 from bayesrb.settings import settings_from
 
@@ -78,7 +78,7 @@ def _train_speed(method, settings: ModelSettings, shape, steps: int):
 
 def _score_seconds(method, state, shape, n_candidates: int, n_samples: int) -> float:
     """Wall seconds to draw ``n_samples`` posterior probabilities for ``n_candidates`` stamps (compiled first)."""
-    size = min(DEFAULT_BATCH_SIZE, n_candidates)
+    size = min(ScoringSettings.batch_size, n_candidates)
     params = method.params(state)
     x = pad_rows(_stamps(min(size, n_candidates), shape, 2), size)
     key = jax.random.PRNGKey(1)

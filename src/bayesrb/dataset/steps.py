@@ -8,6 +8,7 @@ import numpy as np
 
 from bayesrb.atomic import atomic_path, write_json
 from bayesrb.dataset.purity import format_purity, label_purity
+from bayesrb.dataset.settings import DatasetSettings
 from bayesrb.dataset.splits import EVAL_SPLIT
 from bayesrb.dataset.store import VisitSource, build_dataset, open_dataset
 from bayesrb.figures.dataset import host_offset_distributions, label_counts, magnitude_distributions, stamp_gallery
@@ -21,7 +22,7 @@ GALLERY_ROWS_PER_KIND = 4
 
 
 def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summary_path: str, *,
-                       section: Mapping[str, Any], human_labels: str = "", attrs: Mapping[str, Any]) -> None:
+                       settings: DatasetSettings, human_labels: str = "", attrs: Mapping[str, Any]) -> None:
     """Build the data-set store from every visit's shard, labels and augmentation, and write its summary.
 
     Parameters
@@ -31,8 +32,8 @@ def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summa
         ``truth`` (the simulator's truth matched to the candidates; ``""`` for real data).
     out_path, summary_path : str
         The store directory and a JSON summary (split ranges and fields, counts per kind and class).
-    section : mapping
-        The config's ``dataset:`` section (seed, fractions, chunk and shard sizes).
+    settings : DatasetSettings
+        Seed, split fractions, chunk and shard sizes.
     human_labels : str
         Optional CSV of human labels.
     attrs : mapping
@@ -40,9 +41,9 @@ def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summa
     """
     sources = [VisitSource(v["visit"], v["field"], v["shard"], v["labels"], v["augment"] or None, v["evaluation"],
                            v["truth"] or None) for v in visits]
-    summary = build_dataset(out_path, sources, fractions=section["fractions"], seed=section["seed"],
-                            human_labels=human_labels or None, chunk_stamps=section["chunk_stamps"],
-                            shard_stamps=section["shard_stamps"], attrs=attrs)
+    summary = build_dataset(out_path, sources, fractions=settings.fractions, seed=settings.seed,
+                            human_labels=human_labels or None, chunk_stamps=settings.chunk_stamps,
+                            shard_stamps=settings.shard_stamps, attrs=attrs)
     write_json(summary, summary_path)
     log.info("data set %s: %d stamps; %s", out_path, summary["n_stamps"], summary["class_counts"])
 

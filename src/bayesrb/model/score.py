@@ -27,7 +27,7 @@ from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import MODEL_META, read_model_meta, restore_params
 from bayesrb.model.data import check_compatible, iter_stamps
 from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows
-from bayesrb.model.scoring import DEFAULT_BATCH_SIZE, DEFAULT_N_SAMPLES
+from bayesrb.model.scoring import ScoringSettings
 from bayesrb.model.train import MODEL_DIR
 from bayesrb.settings import settings_from
 
@@ -143,7 +143,8 @@ def summarise(probs: jax.Array) -> dict[str, jax.Array]:
 
 
 def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, out_path: str | os.PathLike, *,
-                n_samples: int = DEFAULT_N_SAMPLES, batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0) -> int:
+                n_samples: int = ScoringSettings.n_samples,
+                batch_size: int = ScoringSettings.batch_size, seed: int = 0) -> int:
     """Score every candidate of a stamp store and write the summaries to Parquet, atomically.
 
     Parameters

@@ -8,6 +8,7 @@ from astropy.table import Table
 from bayesrb.imaging.fitsio import pixel_scale_arcsec
 from bayesrb.imaging.inputs import load_visit_images
 from bayesrb.stamps.extract import extract_stamps
+from bayesrb.stamps.settings import StampSettings
 from bayesrb.stamps.shard import write_shard
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def candidate_meta(visit: str, candidates: Table, stamp_flags: np.ndarray) -> di
 
 
 def stamp_visit(visit: str, science_path: str, template_path: str, difference_path: str, candidates_path: str,
-                out_path: str, *, size: int, channels: list[str], seed: int, config_hash: str,
+                out_path: str, settings: StampSettings, *, seed: int, config_hash: str,
                 external_difference_image: bool = False) -> None:
     """Cut stamps of every candidate of a visit and write them as one zarr v3 shard, atomically.
 
@@ -37,10 +38,8 @@ def stamp_visit(visit: str, science_path: str, template_path: str, difference_pa
         Inputs: science FITS (stack + SUBEXPn extensions), template FITS, difference FITS, candidates.
     out_path : str
         The shard directory.
-    size : int
-        Stamp side, pixels (odd).
-    channels : list of str
-        Stamp channels, in order.
+    settings : StampSettings
+        Stamp side (odd, pixels) and channels, in order.
     seed : int
         Seed of the survey, recorded in the shard's attrs.
     config_hash : str
@@ -52,10 +51,10 @@ def stamp_visit(visit: str, science_path: str, template_path: str, difference_pa
                                                                    external_difference_image)
     candidates = Table.read(candidates_path, format="ascii.ecsv")
     x, y = np.asarray(candidates["x"], float), np.asarray(candidates["y"], float)
-    stamps, stamp_flags = extract_stamps(science.data, aligned, difference, subexposures, x, y, size=size,
-                                         channels=channels)
+    stamps, stamp_flags = extract_stamps(science.data, aligned, difference, subexposures, x, y,
+                                         size=settings.size, channels=settings.channels)
     meta = candidate_meta(visit, candidates, stamp_flags)
-    attrs = {"units": "adu", "pixel_scale_arcsec": pixel_scale_arcsec(science.wcs), "stamp_size": size,
+    attrs = {"units": "adu", "pixel_scale_arcsec": pixel_scale_arcsec(science.wcs), "stamp_size": settings.size,
              "seed": seed, "config_hash": config_hash, "visit": visit}
-    write_shard(out_path, stamps, channels, meta, attrs)
-    log.info("%s: %d stamps of %dx%dx%d", visit, len(stamps), size, size, len(channels))
+    write_shard(out_path, stamps, settings.channels, meta, attrs)
+    log.info("%s: %d stamps of %dx%dx%d", visit, len(stamps), settings.size, settings.size, len(settings.channels))
