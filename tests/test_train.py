@@ -156,5 +156,5 @@ def test_the_final_model_directory_is_complete(trained):
 
 
 def test_unknown_config_key_is_rejected(blob_store, tmp_path):
-    with pytest.raises(ValueError, match="unknown model config key"):
+    with pytest.raises(ValueError, match=r"config model: unknown key\(s\) \['learning_rat'\]"):
         train(blob_store, tmp_path, TINY_CONFIG | {"learning_rat": 0.1})
