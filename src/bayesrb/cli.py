@@ -1,4 +1,4 @@
-"""Command-line interface: `bayesrb benchmark`, `benchmark-model`, `purity` and `score`."""
+"""Command-line interface: `bayesrb benchmark`, `benchmark-model`, `purity`, `score` and `ingest-alerts`."""
 
 import argparse
 import subprocess
@@ -107,6 +107,18 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_alerts(args: argparse.Namespace) -> int:
+    from bayesrb.alerts.ingest import ingest_alerts
+
+    try:
+        summary = ingest_alerts(args.files, args.out)
+    except BadInputError as error:
+        print(f"bayesrb ingest-alerts: {error}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
 def _benchmark_model(args: argparse.Namespace) -> int:
     from bayesrb.bench.model import run
 
@@ -162,6 +174,11 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"candidates per scoring step (default {ScoringSettings.batch_size})")
     score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
     score.set_defaults(func=_score)
+    ingest = sub.add_parser("ingest-alerts", help="read ZTF Avro alert files into one stamp store (zarr) of 63x63 "
+                                                  "science/template/difference stamps and the alerts' metadata")
+    ingest.add_argument("files", nargs="+", help="alert files, directories (searched for *.avro) or glob patterns")
+    ingest.add_argument("--out", required=True, help="output stamp store (zarr directory)")
+    ingest.set_defaults(func=_ingest_alerts)
     args = parser.parse_args(argv)
     return args.func(args)
 

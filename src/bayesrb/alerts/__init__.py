@@ -1,0 +1,5 @@
+"""Real alert packets in: ZTF Avro alerts read (:mod:`bayesrb.alerts.ztf`) and written to a stamp store.
+
+The store written by :func:`bayesrb.alerts.ingest.ingest_alerts` has the layout of a simulated visit's stamp shard
+(:mod:`bayesrb.stamps.shard`), so everything that reads a shard reads it. This package never imports the simulator.
+"""

@@ -1,0 +1,148 @@
+"""Ingesting alert files into one stamp store with the layout of a simulated visit's shard.
+
+The store is written by :func:`bayesrb.stamps.shard.write_shard` (atomically: nothing is left at the output path
+if anything fails), with channels ``science``, ``template``, ``difference`` of 63x63 ``float32`` stamps in DN, the
+shard's required meta columns and the ZTF columns of :data:`bayesrb.alerts.ztf.EXTRA_COLUMNS` (see
+:mod:`bayesrb.alerts.ztf` for the sign, padding and sentinel conventions). ``visit`` is ``ztf-pid{pid}``, ZTF's
+processing id of the exposure quadrant the alert was found on; ``label`` is -1 and ``kind`` ``""`` (unlabelled).
+
+Bad input is skipped with one warning line (logger ``bayesrb.alerts.ingest``) and counted in the summary:
+a malformed record or cutout (naming the file and the record's 0-based index), and a whole file that does not
+exist, is not Avro or is not of ZTF alerts (naming the file). A duplicate ``candid`` is kept once, the first seen.
+If no alert at all could be ingested, :class:`~bayesrb.errors.BadInputError` is raised and nothing is written.
+"""
+
+import glob
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bayesrb.alerts.ztf import CHANNELS, EXTRA_COLUMNS, PIXEL_SCALE_ARCSEC, STAMP_SIZE, Alert, read_alert_file
+from bayesrb.errors import BadInputError
+from bayesrb.stamps.shard import SHARD_META_COLUMNS, write_shard
+
+__all__ = ["IngestSummary", "expand_inputs", "ingest_alerts"]
+
+log = logging.getLogger(__name__)
+COLUMNS = {**SHARD_META_COLUMNS, **EXTRA_COLUMNS}
+ATTRS = {"units": "DN", "pixel_scale_arcsec": PIXEL_SCALE_ARCSEC, "stamp_size": STAMP_SIZE, "seed": 0,
+         "config_hash": "", "survey": "ZTF",
+         "difference_sign": "candidate positive: ZTF's science - reference if isdiffpos t, reference - science if f"}
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest.
+
+    Attributes
+    ----------
+    out : str
+        The store written.
+    files : int
+        Input files found.
+    ingested : int
+        Alerts written.
+    duplicates : int
+        Records dropped because their ``candid`` was already ingested.
+    skipped_records : int
+        Malformed records skipped (one per damaged file tail).
+    skipped_files : int
+        Files that could not be read at all.
+    """
+
+    out: str
+    files: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    skipped_records: int = 0
+    skipped_files: int = 0
+
+    def __str__(self) -> str:
+        return (f"ingested {self.ingested} alerts from {self.files} file(s) -> {self.out}; skipped "
+                f"{self.skipped_records} malformed record(s) and {self.skipped_files} unreadable file(s); "
+                f"{self.duplicates} duplicate candid(s) kept once")
+
+
+def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
+    """Turn files, directories (searched recursively for ``*.avro``) and glob patterns into a list of files.
+
+    Parameters
+    ----------
+    items : iterable of str or os.PathLike
+        Input paths as given; a path that matches nothing is kept, so that reading it reports it.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Each file once, in the order given (sorted within a directory or pattern).
+    """
+    files: dict[Path, None] = {}
+    for item in map(str, items):
+        if os.path.isdir(item):
+            found = sorted(Path(item).rglob("*.avro"))
+        elif glob.has_magic(item):
+            found = [Path(match) for match in sorted(glob.glob(item, recursive=True)) if os.path.isfile(match)]
+        else:
+            found = [Path(item)]
+        files.update(dict.fromkeys(found))
+    return list(files)
+
+
+def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -> IngestSummary:
+    """Read alert files and write their alerts as one stamp store (see the module docstring).
+
+    Parameters
+    ----------
+    inputs : iterable of str or os.PathLike
+        Alert files, directories or glob patterns (:func:`expand_inputs`).
+    out : str or os.PathLike
+        The store directory to write (replaced if it is a previous store).
+
+    Returns
+    -------
+    IngestSummary
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        If no alert could be ingested (nothing is written), or ``out`` may not be written.
+    """
+    files = expand_inputs(inputs)
+    summary = IngestSummary(out=str(out), files=len(files))
+    alerts = list(_unique_alerts(files, summary))
+    if not alerts:
+        source = str(files[0]) if len(files) == 1 else f"{len(files)} input files"
+        raise BadInputError(source, f"no alert could be ingested ({summary})")
+    stamps = np.stack([alert.stamps for alert, _, _ in alerts])
+    write_shard(out, stamps, CHANNELS, _columns(alerts), ATTRS)
+    summary.ingested = len(alerts)
+    return summary
+
+
+def _unique_alerts(files: list[Path], summary: IngestSummary) -> Iterator[tuple[Alert, str, int]]:
+    """Yield ``(alert, source file, record index)`` for each first-seen candid; warn about and count the rest."""
+    seen: set[int] = set()
+    for path in files:
+        try:
+            for index, alert in read_alert_file(path):
+                if not isinstance(alert, Alert):
+                    log.warning("%s: record %d: %s; skipped", path, index, alert)
+                    summary.skipped_records += 1
+                elif alert.candid in seen:
+                    summary.duplicates += 1
+                else:
+                    seen.add(alert.candid)
+                    yield alert, str(path), index
+        except BadInputError as error:
+            log.warning("%s; skipped", error)
+            summary.skipped_files += 1
+
+
+def _columns(alerts: list[tuple[Alert, str, int]]) -> dict[str, np.ndarray]:
+    """The meta columns of the store, each cast to its dtype (:data:`COLUMNS`)."""
+    rows = [{**alert.meta, "source_file": source, "record_index": index} for alert, source, index in alerts]
+    return {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in COLUMNS.items()}

@@ -1,0 +1,323 @@
+"""Reading ZTF alert packets: Avro object-container files to 63x63x3 stamps and one metadata row per alert.
+
+A ZTF alert file holds one or more Avro records (schema versions 3.x and 4.x; codec null, deflate or snappy, the
+last through ``cramjam``), each an alert with a ``candidate`` record and three cutouts, ``cutoutScience``,
+``cutoutTemplate`` and ``cutoutDifference``, each ``{fileName, stampData}`` with ``stampData`` a gzip-compressed
+single-HDU FITS image (big-endian float32, nominally 63x63). Files are streamed one record at a time.
+
+Conventions
+-----------
+Sign
+    ZTF's difference cutout is already oriented so that the candidate is positive: it is science minus reference
+    (fileName ``...scimref.fits.gz``) when ``isdiffpos`` is ``'t'`` and reference minus science
+    (``...refmsci.fits.gz``) when it is ``'f'`` (checked on the shared real packets: the centre of the difference
+    cutout is positive for both). It is stored as it comes, so a real candidate is positive in the ``difference``
+    channel whatever its sign, and ``sign`` (+1 for ``'t'``/``'1'``, -1 for ``'f'``/``'0'``) is in the metadata.
+Position
+    ``x = xpos - 1`` and ``y = ypos - 1``: the candidate's 0-based position (x = column, y = row) on its readout
+    quadrant, ZTF's ``xpos``/``ypos`` being 1-based (FITS) image coordinates; the stamp is centred on it.
+Padding
+    A cutout clipped at the quadrant's edge (fewer than 63 rows or columns) is padded with 0 back to 63x63 so that
+    the candidate sits at the centre pixel ``[31, 31]`` again: along each short axis, the missing pixels go on the
+    side of the edge the candidate is near (before it if the candidate lies in the lower half of the
+    3080-row x 3072-column quadrant along that axis, after it otherwise; split evenly, the extra one after, when the
+    position is unknown). The stamp gets :data:`~bayesrb.stamps.extract.FLAG_EDGE`.
+NaN
+    NaN and inf pixels (masked or uncovered regions) are set to 0 and the stamp gets
+    :data:`~bayesrb.stamps.extract.FLAG_NAN`, as in the simulated pipeline.
+Sentinels
+    ZTF writes -999 where a catalogue match or measurement is missing (``ssdistnr``, ``ssmagnr``, ``srmag1``,
+    ``distpsnr1``, ...); these, and null fields or fields an older schema lacks, become NaN (``""`` for text).
+    ``rb`` and ``drb`` (null in old schemas) are kept for comparison only.
+
+Astropy warns that the cutouts' SIMPLE card is not in FITS fixed format; the data decode correctly, so that
+warning is silenced while a cutout is decoded.
+"""
+
+import gzip
+import io
+import warnings
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fastavro
+import numpy as np
+from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
+
+from bayesrb.errors import BadInputError
+from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
+
+__all__ = [
+    "CHANNELS",
+    "CONTEXT_FIELDS",
+    "EXTRA_COLUMNS",
+    "PIXEL_SCALE_ARCSEC",
+    "STAMP_SIZE",
+    "Alert",
+    "AlertError",
+    "alert_from_record",
+    "decode_cutout",
+    "pad_cutout",
+    "read_alert_file",
+]
+
+#: Side of a full ZTF cutout, pixels.
+STAMP_SIZE: int = 63
+#: ZTF's pixel scale, arcsec per pixel.
+PIXEL_SCALE_ARCSEC: float = 1.01
+#: Channel names of the stamps, in the order of their last axis, and the packet field each comes from.
+CHANNELS: tuple[str, ...] = ("science", "template", "difference")
+CUTOUT_FIELDS: tuple[str, ...] = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+#: Shape (rows, columns) of a ZTF readout-quadrant image, which the cutouts are cut from.
+QUADRANT_SHAPE: tuple[int, int] = (3080, 3072)
+#: ZTF's value for a missing match or measurement.
+MISSING: float = -999.0
+#: Top-level fields an Avro file's schema must have to be read as ZTF alerts.
+ALERT_FIELDS: tuple[str, ...] = ("objectId", "candidate", *CUTOUT_FIELDS)
+#: Candidate fields without which a record is malformed.
+REQUIRED_FIELDS: tuple[str, ...] = ("candid", "jd", "fid", "pid", "ra", "dec", "magpsf", "sigmapsf", "isdiffpos")
+#: Catalogue-context and quality fields kept as float64 columns (-999 and null as NaN): nearest reference source
+#: (``*nr``), PS1 (``sgscore*``, ``distpsnr*``, ``s?mag1``), solar-system (``ss*``) and Gaia matches, history.
+CONTEXT_FIELDS: tuple[str, ...] = (
+    "distnr", "magnr", "sigmagnr", "sharpnr", "chinr", "sgscore1", "distpsnr1", "sgmag1", "srmag1", "simag1",
+    "szmag1", "sgscore2", "distpsnr2", "sgscore3", "distpsnr3", "ssdistnr", "ssmagnr", "neargaia", "maggaia",
+    "neargaiabright", "maggaiabright", "classtar", "ndethist", "ncovhist", "jdstarthist", "jdendhist",
+    "diffmaglim", "scorr", "elong", "nbad",
+)
+#: Columns beyond the shard's required ones, and their dtypes (``str``: text).
+EXTRA_COLUMNS: dict[str, Any] = {
+    "objectId": str, "jd": np.dtype(np.float64), "fid": np.dtype(np.int8), "pid": np.dtype(np.int64),
+    "isdiffpos": str, "schemavsn": str, "ssnamenr": str,
+    **dict.fromkeys(CONTEXT_FIELDS, np.dtype(np.float64)),
+    "rb": np.dtype(np.float32), "drb": np.dtype(np.float32), "stamp_flags": np.dtype(np.uint8),
+    "source_file": str, "record_index": np.dtype(np.int64),
+}
+SIGNS: dict[str, int] = {"t": 1, "1": 1, "f": -1, "0": -1}
+
+
+class AlertError(ValueError):
+    """A malformed alert record or cutout; the message says what is wrong (the reader adds file and record)."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as stamps and metadata.
+
+    Attributes
+    ----------
+    candid : int
+        ZTF's candidate id.
+    stamps : numpy.ndarray
+        Native ``float32`` ``(63, 63, 3)`` indexed ``[row, col, channel]`` (channels :data:`CHANNELS`), candidate
+        at ``[31, 31]``, finite.
+    stamp_flags : int
+        Bitmask of :data:`~bayesrb.stamps.extract.FLAG_EDGE` and :data:`~bayesrb.stamps.extract.FLAG_NAN`.
+    meta : dict
+        One value per shard meta column (:data:`bayesrb.stamps.shard.SHARD_META_COLUMNS`) and per
+        :data:`EXTRA_COLUMNS` column except ``source_file`` and ``record_index``.
+    """
+
+    candid: int
+    stamps: np.ndarray
+    stamp_flags: int
+    meta: dict[str, Any]
+
+
+def read_alert_file(path: str | Path) -> Iterator[tuple[int, Alert | AlertError]]:
+    """Stream the alerts of one Avro file, one record at a time.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ZTF alert file (Avro object container, any number of records).
+
+    Yields
+    ------
+    index : int
+        The record's 0-based index in the file.
+    alert : Alert or AlertError
+        The alert, or what is wrong with the record. A truncated or damaged file yields one error at the first
+        record that cannot be read and stops.
+
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        When iteration starts, if the file cannot be opened, is not an Avro object-container file, or its schema is
+        not that of ZTF alerts.
+    """
+    path = Path(path)
+    try:
+        handle = path.open("rb")
+    except OSError as error:
+        raise BadInputError(path, f"cannot be read ({error.strerror or error})") from error
+    with handle:
+        yield from _records(_alert_reader(handle, path))
+
+
+def _alert_reader(handle: BinaryIO, path: Path) -> fastavro.reader:
+    """Open the Avro reader of ``handle`` and check that its schema is that of ZTF alerts."""
+    try:
+        reader = fastavro.reader(handle)
+    except Exception as error:  # fastavro raises ValueError, EOFError, or a codec's own error on a bad header
+        raise BadInputError(path, f"is not an Avro object-container file ({error})") from error
+    fields = {field["name"] for field in reader.writer_schema.get("fields", ())}
+    missing = [name for name in ALERT_FIELDS if name not in fields]
+    if missing:
+        raise BadInputError(path, f"is an Avro file but not of ZTF alerts: its schema lacks {', '.join(missing)}")
+    return reader
+
+
+def _records(reader: fastavro.reader) -> Iterator[tuple[int, Alert | AlertError]]:
+    """Yield ``(index, alert or error)`` per record; one error and stop where the Avro data is damaged."""
+    records = iter(reader)
+    index = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except Exception as error:  # damaged blocks raise EOFError, ValueError, zlib or cramjam errors, ...
+            yield index, AlertError(f"truncated or damaged Avro data, the rest of the file is lost ({error})")
+            return
+        try:
+            yield index, alert_from_record(record)
+        except AlertError as error:
+            yield index, error
+        index += 1
+
+
+def alert_from_record(record: dict) -> Alert:
+    """Convert one decoded Avro alert record to stamps and metadata (see the module docstring).
+
+    Parameters
+    ----------
+    record : dict
+        A ZTF alert as fastavro decodes it.
+
+    Returns
+    -------
+    Alert
+
+    Raises
+    ------
+    AlertError
+        If the candidate or a required field of it is missing, ``isdiffpos`` is not one of t/f/1/0, or a cutout
+        is missing or not a FITS image of at most 63x63 pixels.
+    """
+    candidate = record.get("candidate")
+    if not isinstance(candidate, dict):
+        raise AlertError("the record has no candidate")
+    missing = [name for name in REQUIRED_FIELDS if candidate.get(name) is None]
+    if missing:
+        raise AlertError(f"the candidate lacks {', '.join(missing)}")
+    x, y = _optional(candidate.get("xpos")) - 1.0, _optional(candidate.get("ypos")) - 1.0
+    planes, flags = [], 0
+    for field in CUTOUT_FIELDS:
+        plane, flag = pad_cutout(decode_cutout(record.get(field), field), x, y)
+        planes.append(plane)
+        flags |= flag
+    stamps = np.stack(planes, axis=-1)
+    bad = ~np.isfinite(stamps)
+    if bad.any():
+        stamps[bad] = 0.0
+        flags |= FLAG_NAN
+    return Alert(int(candidate["candid"]), stamps, flags, _meta(record, candidate, x, y, flags))
+
+
+def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:
+    """Decode one cutout's gzip-compressed (or plain) FITS image to a native ``float32`` array.
+
+    Parameters
+    ----------
+    cutout : dict or None
+        The packet's ``{fileName, stampData}`` record.
+    field : str
+        The cutout's field name, for the messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``[row, col]``, at most 63x63.
+
+    Raises
+    ------
+    AlertError
+        If the cutout is missing or empty, or is not a 2-D FITS image of at most 63x63 pixels.
+    """
+    data = cutout.get("stampData") if isinstance(cutout, dict) else None
+    if not data:
+        raise AlertError(f"{field} is missing")
+    try:
+        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VerifyWarning)
+            with fits.open(io.BytesIO(raw), memmap=False) as hdus:
+                image = None if hdus[0].data is None else np.array(hdus[0].data, dtype=np.float32)
+    except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError) as error:
+        raise AlertError(f"{field} is not a gzip-compressed FITS image ({error})") from error
+    if image is None or image.ndim != 2 or not all(1 <= n <= STAMP_SIZE for n in image.shape):
+        shape = "no data" if image is None else "x".join(map(str, image.shape))
+        raise AlertError(f"{field} is not a 2-D image of at most {STAMP_SIZE}x{STAMP_SIZE} pixels ({shape})")
+    return image
+
+
+def pad_cutout(image: np.ndarray, x: float, y: float) -> tuple[np.ndarray, int]:
+    """Pad a cutout clipped at the quadrant's edge to 63x63 with 0, candidate at the centre (module docstring).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``[row, col]``, at most 63x63.
+    x, y : float
+        The candidate's 0-based position on the quadrant (x = column, y = row); NaN if unknown.
+
+    Returns
+    -------
+    stamp : numpy.ndarray
+        63x63 (``image`` itself when it is full size).
+    flag : int
+        :data:`~bayesrb.stamps.extract.FLAG_EDGE` if padded, else 0.
+    """
+    missing = (STAMP_SIZE - image.shape[0], STAMP_SIZE - image.shape[1])
+    if missing == (0, 0):
+        return image, 0
+    axes = zip(missing, (y, x), QUADRANT_SHAPE, strict=True)
+    before = [_pad_before(n, position, extent) for n, position, extent in axes]
+    return np.pad(image, [(b, n - b) for b, n in zip(before, missing, strict=True)]), FLAG_EDGE
+
+
+def _pad_before(missing: int, position: float, extent: int) -> int:
+    """Pixels to pad before the cutout along one axis: all on the side of the nearer quadrant edge."""
+    if not np.isfinite(position):
+        return missing // 2
+    return missing if position < extent / 2 else 0
+
+
+def _optional(value) -> float:
+    """A numeric packet field as float: null and ZTF's -999 sentinel become NaN."""
+    if value is None or value == MISSING:
+        return float("nan")
+    return float(value)
+
+
+def _meta(record: dict, candidate: dict, x: float, y: float, flags: int) -> dict[str, Any]:
+    """The metadata row of one alert: shard columns first, then the ZTF columns."""
+    isdiffpos = str(candidate["isdiffpos"])
+    if isdiffpos not in SIGNS:
+        raise AlertError(f"isdiffpos is {isdiffpos!r}, not one of t, f, 1, 0")
+    ssnamenr = candidate.get("ssnamenr")
+    return {
+        "candidate_id": str(candidate["candid"]), "visit": f"ztf-pid{candidate['pid']}", "x": x, "y": y,
+        "ra": float(candidate["ra"]), "dec": float(candidate["dec"]), "mag": float(candidate["magpsf"]),
+        "mag_err": float(candidate["sigmapsf"]), "snr": float("nan"), "fwhm": _optional(candidate.get("fwhm")),
+        "sign": SIGNS[isdiffpos], "flags": 0, "label": -1, "kind": "",
+        "objectId": str(record.get("objectId") or ""), "jd": float(candidate["jd"]), "fid": int(candidate["fid"]),
+        "pid": int(candidate["pid"]), "isdiffpos": isdiffpos, "schemavsn": str(record.get("schemavsn") or ""),
+        "ssnamenr": "" if ssnamenr in (None, "null") else str(ssnamenr),
+        **{name: _optional(candidate.get(name)) for name in CONTEXT_FIELDS},
+        "rb": _optional(candidate.get("rb")), "drb": _optional(candidate.get("drb")), "stamp_flags": flags,
+    }
