@@ -10,6 +10,7 @@ include: "workflow/rules/labels.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/context.smk"
 
 
 rule all:
@@ -21,4 +22,5 @@ rule all:
         expand(rules.experiment_figures.output, experiment=EXPERIMENTS),
         expand(rules.comparison_figures.output, comparison=COMPARISONS),
         rules.metrics_summary.output,
+        context_outputs(),
     default_target: True

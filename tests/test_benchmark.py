@@ -156,7 +156,7 @@ def test_scaling_report_shows_cost_per_visit_and_the_fits():
 def test_scaling_config_observes_one_field_on_as_many_nights_as_visits():
     base = {"simulate": {"n_fields": 4, "seed": 3}, "threads": {"subtract": 2}}
     config = scaling_config(base, 8, 512, "/tmp/r")
-    assert config["simulate"] == {"n_fields": 1, "seed": 3, "n_eval_fields": 0, "n_nights": 8,
+    assert config["simulate"] == {"n_fields": 1, "seed": 3, "n_eval_fields": 0, "n_context_fields": 0, "n_nights": 8,
                                   "visits_per_night": 1, "image_size": [512, 512]}
     assert config["results"] == "/tmp/r" and base["simulate"] == {"n_fields": 4, "seed": 3}
     with pytest.raises(ValueError, match="at least 1 visit"):

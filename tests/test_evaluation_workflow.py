@@ -70,4 +70,5 @@ def test_notebook_runs_on_the_finished_run(tiny_run, monkeypatch):
     assert not [o for o in outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"{len(tiny_experiments())} experiments in {tiny_run}" in printed
+    assert "largest class-probability spread" in printed  # the context classifier's section ran on its outputs
     assert any("image/png" in o.get("data", {}) for o in outputs), "the reliability figure is not shown"

@@ -9,10 +9,15 @@ import pytest
 import yaml
 from conftest import ROOT, TINY
 
+from bayesrb.context.settings import ContextSettings
+
 pytestmark = pytest.mark.slow
 
 EXPERIMENT_RULES = {"train_model", "score_dataset", "training_curves", "evaluation_table", "experiment_metrics",
                     "experiment_figures", "comparison_figures", "metrics_summary", "all"}
+#: What the context classifier reruns when its CNN changes: not the catalogue features.
+CONTEXT_RULES = {"score_context_candidates", "context_table", "context_experiment", "context_figures",
+                 "context_summary"}
 
 
 def reversed_keys(value):
@@ -40,12 +45,28 @@ def test_the_same_config_with_its_keys_in_another_order_reruns_nothing(tiny_run,
 
 
 def test_a_changed_experiment_reruns_only_that_experiment(tiny_run, tmp_path):
+    def longer_mc_dropout(config):
+        config["experiments"]["mc_dropout"] = {"model": {"kind": "mc_dropout", "epochs": 3}}
+
+    jobs = scheduled(tiny_run, tmp_path, longer_mc_dropout)
+    assert set(jobs) == EXPERIMENT_RULES
+    assert jobs["train_model"] == jobs["score_dataset"] == jobs["experiment_metrics"] == 1
+
+
+def test_a_changed_context_cnn_reruns_the_context_stage_but_not_its_features(tiny_run, tmp_path):
     def longer_bcnn(config):
         config["experiments"]["bcnn"] = {"model": {"epochs": 3}}
 
     jobs = scheduled(tiny_run, tmp_path, longer_bcnn)
-    assert set(jobs) == EXPERIMENT_RULES
-    assert jobs["train_model"] == jobs["score_dataset"] == jobs["experiment_metrics"] == 1
+    assert set(jobs) == EXPERIMENT_RULES | CONTEXT_RULES and jobs["context_experiment"] == 5
+
+
+def test_a_changed_context_experiment_reruns_only_that_context_experiment(tiny_run, tmp_path):
+    def deeper_xgboost(config):
+        config["context"]["experiments"] = {**ContextSettings().experiments, "xgboost": {"max_depth": 4}}
+
+    jobs = scheduled(tiny_run, tmp_path, deeper_xgboost)
+    assert jobs == {"context_experiment": 1, "context_figures": 1, "context_summary": 1, "all": 1}
 
 
 def test_a_changed_scoring_setting_rescores_without_retraining(tiny_run, tmp_path):
@@ -70,7 +91,7 @@ def test_a_changed_detection_setting_reruns_detection_not_subtraction(tiny_run, 
         config["imaging"] = config["imaging"] | {"detection_threshold": 4.5}
 
     jobs = scheduled(tiny_run, tmp_path, deeper)
-    assert jobs["detect"] == 8 and "subtract" not in jobs and "simulate_visit" not in jobs
+    assert jobs["detect"] == 12 and "subtract" not in jobs and "simulate_visit" not in jobs
 
 
 def test_a_changed_simulation_setting_reruns_the_simulation(tiny_run, tmp_path):
@@ -78,4 +99,4 @@ def test_a_changed_simulation_setting_reruns_the_simulation(tiny_run, tmp_path):
         config["simulate"]["seed"] = 8
 
     jobs = scheduled(tiny_run, tmp_path, reseeded)
-    assert jobs["simulate_survey"] == 1 and jobs["simulate_visit"] == 8 and jobs["train_model"] == 3
+    assert jobs["simulate_survey"] == 1 and jobs["simulate_visit"] == 12 and jobs["train_model"] == 3

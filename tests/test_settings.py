@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from bayesrb.configuration import load_schema
+from bayesrb.context.settings import ClassifierSettings, ContextSettings, FeatureSettings
 from bayesrb.dataset.settings import DatasetSettings
 from bayesrb.errors import BadInputError
 from bayesrb.evaluation.settings import EvaluationSettings
@@ -24,7 +25,8 @@ SCHEMA = load_schema(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 SECTIONS = [("simulate", SurveySettings), ("imaging", SubtractSettings), ("imaging", DetectSettings),
             ("labels", LabelSettings), ("augment", AugmentSettings), ("evaluation", EvaluationSettings),
             ("model", ModelSettings), ("model.network", NetworkConfig), ("training", TrainingData),
-            ("scoring", ScoringSettings), ("stamps", StampSettings), ("dataset", DatasetSettings)]
+            ("scoring", ScoringSettings), ("stamps", StampSettings), ("dataset", DatasetSettings),
+            ("context", ContextSettings), ("context.features", FeatureSettings), ("context.model", ClassifierSettings)]
 
 
 def schema_section(path: str) -> dict:

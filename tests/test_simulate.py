@@ -1,10 +1,14 @@
 from dataclasses import fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from astropy.coordinates import SkyCoord
+from astropy.table import Table, vstack
 
+from bayesrb.atomic import write_ecsv
 from bayesrb.errors import BadInputError
 from bayesrb.settings import settings_from
 from bayesrb.simulate.artefacts import CameraDefects, add_cosmic_rays, saturate_with_bleed
@@ -18,7 +22,17 @@ from bayesrb.simulate.sky import (
     power_law_magnitudes,
     transient_magnitude,
 )
-from bayesrb.simulate.survey import template_geometry, visit_geometry
+from bayesrb.simulate.survey import (
+    coverage_radius_deg,
+    deep_confusion_probability,
+    galaxy_axis_ratio,
+    galaxy_position_angle_deg,
+    make_wcs,
+    render_scene,
+    survey_catalogues,
+    template_geometry,
+    visit_geometry,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/config.schema.yaml"
@@ -85,19 +99,26 @@ def test_transient_light_curve():
 
 
 def test_plan_ids_unique_and_ordered():
-    settings = SurveySettings(n_fields=3, n_eval_fields=1, n_nights=2, visits_per_night=2)
+    settings = SurveySettings(n_fields=3, n_eval_fields=1, n_context_fields=1, n_nights=2, visits_per_night=2)
     visits = survey_plan(settings)
-    assert len(visits) == 16  # (3 training + 1 evaluation field) x 2 nights x 2 visits
-    assert len({v.visit_id for v in visits}) == 16
-    assert np.all(np.diff([v.mjd for v in visits]) > 0)
+    assert len(visits) == 20  # (3 training + 1 evaluation + 1 context field) x 2 nights x 2 visits
+    assert len({v.visit_id for v in visits}) == 20
+    assert [v.index for v in visits] == list(range(20))
+    main, context = visits[:16], visits[16:]  # context visits come last: adding them renumbers no other visit
+    assert all(v.field.context for v in context) and not any(v.field.context for v in main)
+    assert np.all(np.diff([v.mjd for v in main]) > 0) and np.all(np.diff([v.mjd for v in context]) > 0)
+    without = survey_plan(SurveySettings(n_fields=3, n_eval_fields=1, n_context_fields=0, n_nights=2,
+                                         visits_per_night=2))
+    assert [(v.index, v.visit_id, v.mjd) for v in without] == [(v.index, v.visit_id, v.mjd) for v in main]
 
 
 def test_evaluation_fields_follow_the_training_fields():
-    settings = SurveySettings(n_fields=3, n_eval_fields=2, n_nights=2)
+    settings = SurveySettings(n_fields=3, n_eval_fields=2, n_context_fields=1, n_nights=2)
     fields = survey_fields(settings)
-    assert [f.name for f in fields] == ["F00", "F01", "F02", "E00", "E01"]
-    assert [f.index for f in fields] == [0, 1, 2, 3, 4]
-    assert [f.evaluation for f in fields] == [False, False, False, True, True]
+    assert [f.name for f in fields] == ["F00", "F01", "F02", "E00", "E01", "C00"]
+    assert [f.index for f in fields] == [0, 1, 2, 3, 4, 5]
+    assert [f.evaluation for f in fields] == [False, False, False, True, True, False]
+    assert [f.context for f in fields] == [False] * 5 + [True]
     table = plan_table(survey_plan(settings))
     assert list(table["visit"][3:5]) == ["E00-n00-v00", "E01-n00-v00"]
     assert list(table["evaluation"]) == [name.startswith("E") for name in table["field"]]
@@ -112,8 +133,8 @@ def _separation_deg(a, b) -> float:
 
 
 def test_training_positions_do_not_depend_on_evaluation_fields():
-    alone = survey_fields(SurveySettings(n_fields=4, n_eval_fields=0))
-    fields = survey_fields(SurveySettings(n_fields=4, n_eval_fields=3))
+    alone = survey_fields(SurveySettings(n_fields=4, n_eval_fields=0, n_context_fields=0))
+    fields = survey_fields(SurveySettings(n_fields=4, n_eval_fields=3, n_context_fields=0))
     assert [(f.name, f.ra_deg, f.dec_deg) for f in fields[:4]] == [(f.name, f.ra_deg, f.dec_deg) for f in alone]
     # E00 continues the line: one spacing (1 deg) along the ecliptic, on the other side of it
     expected = np.hypot(1.0, 2 * FIELD_LATITUDE_DEG)
@@ -167,7 +188,7 @@ def test_no_evaluation_image_overlaps_a_training_image(image_size):
 def test_too_small_field_spacing_is_rejected():
     with pytest.raises(BadInputError, match="field_spacing_deg = 0.2 is too small"):
         survey_fields(SurveySettings(field_spacing_deg=0.2, n_fields=4))  # E00 0.4 deg from F02; images 0.5 deg wide
-    training_only = SurveySettings(field_spacing_deg=0.2, n_fields=4, n_eval_fields=0)
+    training_only = SurveySettings(field_spacing_deg=0.2, n_fields=4, n_eval_fields=0, n_context_fields=0)
     assert len(survey_fields(training_only)) == 4  # training fields only: as before
 
 
@@ -176,11 +197,18 @@ def _kind_counts(sky) -> dict[str, int]:
     return {kind: int(np.sum(kinds == kind)) for kind in ("sn", "nuclear", "hostless")}
 
 
-def test_evaluation_fields_take_the_evaluation_transient_counts():
-    settings = SurveySettings(n_fields=2, n_eval_fields=1)
-    training, _, evaluation = survey_fields(settings)
+def test_evaluation_and_context_fields_take_the_richer_populations():
+    settings = SurveySettings(n_fields=2, n_eval_fields=1, n_context_fields=1)
+    training, _, evaluation, context = survey_fields(settings)
     assert _kind_counts(make_field_sky(training, settings)) == {"sn": 3, "nuclear": 1, "hostless": 1}
-    assert _kind_counts(make_field_sky(evaluation, settings)) == {"sn": 40, "nuclear": 12, "hostless": 12}
+    for field in (evaluation, context):
+        sky = make_field_sky(field, settings)
+        assert _kind_counts(sky) == {"sn": 40, "nuclear": 12, "hostless": 12}
+        stars = np.isin(sky["kind"], ("star", "variable_star"))
+        assert np.mean(sky["kind"][stars] == "variable_star") == pytest.approx(0.15, abs=0.03)
+    kinds = np.asarray(make_field_sky(training, settings)["kind"])
+    stars = kinds[np.isin(kinds, ("star", "variable_star"))]
+    assert np.mean(stars == "variable_star") == pytest.approx(0.03, abs=0.015)
 
 
 def test_evaluation_supernovae_sit_at_exponential_disc_host_offsets():
@@ -255,7 +283,8 @@ def test_schema_keys_are_json_schema_keywords():
     # An unquoted description with a comma inside a YAML flow mapping silently becomes extra keys.
     keywords = {"type", "default", "description", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                 "enum", "items", "minItems", "maxItems", "properties", "additionalProperties", "required", "pattern",
-                "oneOf", "anyOf", "uniqueItems", "propertyNames", "$ref", "$schema", "title", "not", "const"}
+                "oneOf", "anyOf", "uniqueItems", "propertyNames", "$ref", "$schema", "title", "not", "const",
+                "minLength"}
 
     def walk(node, path):
         if isinstance(node, dict):
@@ -269,3 +298,228 @@ def test_schema_keys_are_json_schema_keywords():
                 walk(value, path)
 
     walk(yaml.safe_load(SCHEMA.read_text()), [])
+
+
+# ------------------------------------------------------------------------------------- external catalogues
+
+SHALLOW = ("stars", "galaxies", "variables", "agn", "transients")
+
+
+def _moments(image: np.ndarray):
+    """Flux-weighted centroid (x, y) and second moments (Qxx, Qyy, Qxy) of an image, pixels."""
+    y, x = np.indices(image.shape)
+    total = image.sum()
+    xc, yc = (image * x).sum() / total, (image * y).sum() / total
+    dx, dy = x - xc, y - yc
+    return xc, yc, np.array([(image * dx**2).sum(), (image * dy**2).sum(), (image * dx * dy).sum()]) / total
+
+
+def _sky_position_angle_deg(wcs, xc: float, yc: float, theta: float) -> float:
+    """Position angle (East of North, mod 180) on the sky of the pixel direction ``theta`` (from +x to +y)."""
+    ra, dec = wcs.all_pix2world([xc - 2 * np.cos(theta), xc + 2 * np.cos(theta)],
+                                [yc - 2 * np.sin(theta), yc + 2 * np.sin(theta)], 0)
+    ends = SkyCoord(ra, dec, unit="deg")
+    return float(ends[0].position_angle(ends[1]).deg % 180.0)
+
+
+@pytest.mark.parametrize("rotation_deg", [0.0, 30.0, -70.0])
+@pytest.mark.parametrize(("e", "beta_deg"), [(0.45, 35.0), (0.3, 120.0), (0.2, 170.0)])
+def test_catalogue_shape_is_the_rendered_galaxy_on_the_sky(rotation_deg, e, beta_deg):
+    # sky truth (e1, e2) = e (cos 2β, sin 2β): GalSim distortion, β from +x (West) towards +y (North) of an
+    # unrotated image, so b/a = sqrt((1 - e) / (1 + e)) and PA = β - 90 (mod 180), East of North
+    e1, e2 = e * np.cos(2 * np.radians(beta_deg)), e * np.sin(2 * np.radians(beta_deg))
+    assert galaxy_position_angle_deg(e1, e2) == pytest.approx((beta_deg - 90.0) % 180.0, abs=1e-9)
+    assert galaxy_axis_ratio(e1, e2) == pytest.approx(np.sqrt((1 - e) / (1 + e)), abs=1e-12)
+    shape, settings = (120, 120), SurveySettings(pixel_scale_arcsec=1.0)
+    wcs = make_wcs(150.0, 40.0, rotation_deg, shape, settings.pixel_scale_arcsec)
+    ra, dec = wcs.all_pix2world(59.3, 60.6, 0)
+    sky = Table({"kind": ["galaxy"], "ra": [float(ra)], "dec": [float(dec)], "sersic_n": [1.0],
+                 "hlr_arcsec": [5.0], "e1": [e1], "e2": [e2]})
+    psf = PsfModel(fwhm_px=1.0, beta=3.0, field_variation=0.0, shape=shape)
+    xc, yc, q = _moments(render_scene(sky, np.array([15.0]), wcs, psf, settings))
+    star = np.zeros(shape)
+    render_points(star, psf, [59.3], [60.6], [1e5])
+    qxx, qyy, qxy = q - _moments(star)[2]  # unweighted moments add under convolution: remove PSF and pixel
+    chi = np.hypot(qxx - qyy, 2 * qxy) / (qxx + qyy)  # the distortion of an elliptical profile
+    measured_pa = _sky_position_angle_deg(wcs, xc, yc, 0.5 * np.arctan2(2 * qxy, qxx - qyy))
+    difference = (measured_pa - galaxy_position_angle_deg(e1, e2) + 90.0) % 180.0 - 90.0
+    assert abs(difference) < 0.2  # degrees; measured within 0.05
+    assert np.sqrt((1 - chi) / (1 + chi)) == pytest.approx(galaxy_axis_ratio(e1, e2), abs=0.005)  # within 0.002
+
+
+def test_point_sources_have_round_shapes():
+    assert galaxy_axis_ratio(np.nan, np.nan) == 1.0 and galaxy_position_angle_deg(np.nan, np.nan) == 0.0
+    assert galaxy_axis_ratio(0.0, 0.0) == 1.0
+    pa = galaxy_position_angle_deg(np.array([1e-17, -0.3, 0.3]), np.array([-1e-30, 0.0, 0.0]))
+    assert np.all((pa >= 0) & (pa < 180)) and pa[1] == pytest.approx(0.0) and pa[2] == pytest.approx(90.0)
+
+
+def _tiny(**overrides) -> SurveySettings:
+    base = {"n_fields": 3, "n_eval_fields": 0, "image_size": (256, 256), "star_galaxy_confusion": 0.2}
+    if "n_context_fields" in {f.name for f in fields(SurveySettings)}:  # three training fields only
+        base["n_context_fields"] = 0
+    return SurveySettings(**(base | overrides))
+
+
+@cache
+def _survey(settings: SurveySettings):
+    skies = [make_field_sky(field, settings) for field in survey_fields(settings)]
+    return skies, survey_catalogues(skies, settings)
+
+
+def _truth_by_id(skies) -> dict:
+    return {int(i): (str(k), str(f)) for sky in skies
+            for i, k, f in zip(sky["source_id"], sky["kind"], sky["field"], strict=True)}
+
+
+def test_shallow_galaxies_carry_shapes_and_point_sources_are_round():
+    settings = _tiny()
+    skies, catalogues = _survey(settings)
+    galaxies, truth = catalogues["galaxies"], _truth_by_id(skies)
+    stars_in = np.array([truth[int(i)][0] != "galaxy" for i in galaxies["source_id"]])
+    assert 0 < stars_in.sum() < len(galaxies)
+    assert np.all(galaxies["axis_ratio"][stars_in] == 1.0) and np.all(galaxies["pa_deg"][stars_in] == 0.0)
+    assert np.all(galaxies["hlr_arcsec"][stars_in] == settings.fwhm_range_arcsec[0] / 2)
+    q, pa = np.asarray(galaxies["axis_ratio"])[~stars_in], np.asarray(galaxies["pa_deg"])[~stars_in]
+    assert np.all((q >= np.sqrt(0.5 / 1.5)) & (q < 1)) and np.all((pa >= 0) & (pa < 180))  # e < 0.5 in sky.py
+    assert np.std(pa) == pytest.approx(180 / np.sqrt(12), rel=0.2)  # uniform angles
+
+
+def test_every_catalogue_has_coverage_that_round_trips(tmp_path):
+    settings = _tiny()
+    _, catalogues = _survey(settings)
+    radius = coverage_radius_deg(settings)
+    centres = [(f.ra_deg, f.dec_deg) for f in survey_fields(settings)]
+    for name, table in catalogues.items():
+        write_ecsv(table, tmp_path / f"{name}.ecsv")
+        back = Table.read(tmp_path / f"{name}.ecsv", format="ascii.ecsv")
+        assert back.meta["coverage"] == table.meta["coverage"], name
+        circles = back.meta["coverage"]
+        assert all(set(c) == {"ra", "dec", "radius_deg"} and c["radius_deg"] == radius for c in circles), name
+        listed = [(c["ra"], c["dec"]) for c in circles]
+        assert listed == centres if name in SHALLOW else (0 < len(listed) < len(centres)), name
+        if name == "deep":
+            assert np.array_equal(back["class"], table["class"]) and back["pa_deg"].unit == "deg"
+
+
+def _inside(ra, dec, circles) -> np.ndarray:
+    points = SkyCoord(np.asarray(ra, float), np.asarray(dec, float), unit="deg")
+    return np.any([points.separation(SkyCoord(c["ra"], c["dec"], unit="deg")).deg <= c["radius_deg"]
+                   for c in circles], axis=0)
+
+
+def test_coverage_circles_hold_every_image_and_every_row():
+    settings = _tiny(n_nights=2)
+    _, catalogues = _survey(settings)
+    circles = {f.name: c for f, c in zip(survey_fields(settings), catalogues["stars"].meta["coverage"], strict=True)}
+    ny, nx = settings.image_size[1], settings.image_size[0]
+    corners = ([-0.5, nx - 0.5, -0.5, nx - 0.5], [-0.5, -0.5, ny - 0.5, ny - 0.5])
+    images = [(v.field.name, visit_geometry(v, settings)[0]) for v in survey_plan(settings)]
+    images += [(f.name, template_geometry(f, settings)) for f in survey_fields(settings)]
+    for name, wcs in images:
+        assert np.all(_inside(*wcs.all_pix2world(*corners, 0), [circles[name]]))
+    for name, table in catalogues.items():
+        assert np.all(_inside(table["ra"], table["dec"], table.meta["coverage"])), name
+
+
+def _covered_fields(settings: SurveySettings, table) -> set[str]:
+    """Names of the fields whose centres are the centres of the coverage circles of ``table``."""
+    centres = {(c["ra"], c["dec"]) for c in table.meta["coverage"]}
+    return {f.name for f in survey_fields(settings) if (f.ra_deg, f.dec_deg) in centres}
+
+
+def test_deep_catalogue_is_deeper_and_as_complete_as_set():
+    settings = _tiny(n_fields=2, image_size=(384, 384), star_density_per_deg2=60_000.0)
+    skies, catalogues = _survey(settings)
+    deep, shallow = catalogues["deep"], catalogues["stars"]
+    assert shallow["mag"].max() < settings.catalogue_limit_mag < deep["mag"].max() < settings.deep_catalogue_limit_mag
+    covered = _covered_fields(settings, deep)
+    eligible = [sky[np.isin(sky["kind"], ("star", "variable_star", "galaxy"))] for sky in skies
+                if sky["field"][0] in covered]
+    ids = np.concatenate([np.asarray(t["source_id"])[t["mag"] < settings.deep_catalogue_limit_mag] for t in eligible])
+    found = np.isin(ids, deep["source_id"])
+    sigma = np.sqrt(0.9 * 0.1 / len(ids))
+    assert len(ids) > 2000 and abs(found.mean() - settings.deep_catalogue_completeness) < 4 * sigma
+    assert np.all(np.isin(deep["source_id"], ids))  # only static sources of covered fields
+
+
+def test_deep_catalogue_covers_part_of_the_sky():
+    chosen = set()
+    for seed in range(4):
+        for coverage in (0.01, 0.6, 0.99):
+            settings = _tiny(seed=seed, deep_catalogue_coverage=coverage)
+            skies, catalogues = _survey(settings)
+            deep, truth = catalogues["deep"], _truth_by_id(skies)
+            covered = _covered_fields(settings, deep)
+            assert len(covered) == {0.01: 1, 0.6: 2, 0.99: 2}[coverage]  # round(3 f), at least 1, at most 2
+            assert {truth[int(i)][1] for i in deep["source_id"]} == covered  # rows in every covered field only
+            chosen.add(tuple(sorted(covered)))
+    assert len(chosen) >= 4  # a random subset, not always the same fields
+
+
+def test_deep_catalogue_holds_variables_as_stars_and_agn_hosts_as_galaxies():
+    settings = _tiny(n_fields=2, agn_fraction=0.3, variable_fraction=0.2, galaxy_density_per_deg2=8000.0,
+                     deep_star_galaxy_confusion_bright=0.0, deep_star_galaxy_confusion_at_limit=0.0)
+    skies, catalogues = _survey(settings)
+    deep, truth = catalogues["deep"], _truth_by_id(skies)
+    kinds = np.array([truth[int(i)][0] for i in deep["source_id"]])
+    assert set(kinds) == {"star", "variable_star", "galaxy"} and (kinds == "variable_star").sum() > 10
+    assert np.array_equal(deep["class"] == "galaxy", kinds == "galaxy")
+    covered = {truth[int(i)][1] for i in deep["source_id"]}
+    agn = vstack([s[s["kind"] == "agn"] for s in skies if s["field"][0] in covered])
+    assert len(agn) > 30 and not np.isin(agn["source_id"], deep["source_id"]).any()  # no AGN point sources
+    assert np.isin(agn["host_id"], deep["source_id"]).mean() > 0.75  # hosts (all brighter than 22) 90 % complete
+    galaxy = np.asarray(deep["class"]) == "galaxy"
+    shape = np.array([deep[c] for c in ("hlr_arcsec", "axis_ratio", "pa_deg")], dtype=float)
+    assert np.all(np.isfinite(shape[:, galaxy])) and np.all(np.isnan(shape[:, ~galaxy]))
+
+
+def test_deep_confusion_grows_towards_the_limit():
+    settings = _tiny(n_fields=2, image_size=(384, 384), star_density_per_deg2=250_000.0,
+                     deep_star_galaxy_confusion_bright=0.02, deep_star_galaxy_confusion_at_limit=0.5)
+    p = deep_confusion_probability(np.array([10.0, 20.0, 22.0, 25.0]), settings)
+    assert p == pytest.approx([0.02 + 0.48 * 10 ** -4.8, 0.02 + 0.48 * 10 ** -0.8, 0.5, 1.0])
+    skies, catalogues = _survey(settings)
+    deep, truth = catalogues["deep"], _truth_by_id(skies)
+    is_galaxy = np.array([truth[int(i)][0] == "galaxy" for i in deep["source_id"]])
+    swapped, mag = (np.asarray(deep["class"]) == "galaxy") != is_galaxy, np.asarray(deep["mag"])
+    for lo, hi in ((9.0, 18.0), (20.5, 21.5)):
+        chosen = (mag >= lo) & (mag < hi)
+        expected = deep_confusion_probability(mag[chosen], settings).mean()
+        sigma = np.sqrt(expected * (1 - expected) / chosen.sum())
+        assert chosen.sum() > 400 and abs(swapped[chosen].mean() - expected) < 4 * sigma, (lo, hi)
+    assert swapped[mag >= 20.5].mean() > swapped[mag < 18].mean() + 0.1  # about 0.21 against 0.03
+
+
+def _fingerprint(table) -> tuple:
+    hlr = round(float(np.nansum(table["hlr_arcsec"])), 6) if "hlr_arcsec" in table.colnames else None
+    return len(table), int(np.sum(np.asarray(table["source_id"], np.int64))), round(float(np.sum(table["mag"])), 6), hlr
+
+
+def test_existing_catalogues_are_unchanged_by_the_deep_catalogue():
+    # computed with the code before the deep catalogue, shapes and coverage existed (training fields only)
+    settings = _tiny(image_size=(384, 384), agn_fraction=0.1, variable_fraction=0.1)
+    before = {"stars": (360, 3970034891, 7060.78823, None), "galaxies": (208, 2665011144, 4116.859684, 247.066912),
+              "variables": (47, 520004052, 929.513918, None), "agn": (8, 60001615, 160.032657, None),
+              "transients": (12, 100002488, 217.205871, None)}
+    _, catalogues = _survey(settings)
+    assert {name: _fingerprint(catalogues[name]) for name in SHALLOW} == before
+    other = _tiny(image_size=(384, 384), agn_fraction=0.1, variable_fraction=0.1, deep_catalogue_coverage=0.2,
+                  deep_catalogue_limit_mag=23.0, deep_catalogue_completeness=0.5, deep_star_galaxy_confusion_bright=0.3)
+    _, changed = _survey(other)
+    assert len(changed["deep"]) != len(catalogues["deep"])
+    for name in SHALLOW:
+        assert changed[name].meta == catalogues[name].meta
+        for column in catalogues[name].colnames:
+            assert np.array_equal(changed[name][column], catalogues[name][column], equal_nan=True), (name, column)
+
+
+def test_catalogues_are_deterministic():
+    settings = _tiny(image_size=(384, 384), agn_fraction=0.3, variable_fraction=0.1)
+    skies = [make_field_sky(field, settings) for field in survey_fields(settings)]
+    a, b = survey_catalogues(skies, settings), survey_catalogues(skies, settings)
+    assert list(a) == [*SHALLOW, "deep"]
+    for name in a:
+        assert a[name].meta == b[name].meta and len(a[name]) == len(b[name]) > 0, name
+        for column in a[name].colnames:
+            assert np.array_equal(a[name][column], b[name][column], equal_nan=column != "class"), (name, column)

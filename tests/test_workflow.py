@@ -13,8 +13,10 @@ from conftest import same_tree, snakemake
 from bayesrb.dataset.store import open_dataset
 from bayesrb.stamps.shard import SHARD_META_COLUMNS, read_shard
 
-VISITS = tuple(f"{field}-n{night:02d}-v00" for night in range(2) for field in ("F00", "F01", "F02", "E00"))
-TRAINING_VISITS = tuple(v for v in VISITS if not v.startswith("E"))
+FIELDS = ("F00", "F01", "F02", "E00", "C00", "C01")
+VISITS = tuple(f"{field}-n{night:02d}-v00" for night in range(2) for field in FIELDS)
+DATASET_VISITS = tuple(v for v in VISITS if not v.startswith("C"))  # context fields never enter the CNN's data set
+TRAINING_VISITS = tuple(v for v in DATASET_VISITS if not v.startswith("E"))
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +42,10 @@ def test_every_visit_has_a_valid_shard(tiny_run):
 
 
 def test_every_rule_logged_and_benchmarked(tiny_run):
-    for rule in ("subtract", "detect", "extract_stamps", "simulate_visit", "label_visit", "augment_visit"):
-        visits = TRAINING_VISITS if rule == "augment_visit" else VISITS
+    per_rule = {"augment_visit": TRAINING_VISITS, "label_visit": DATASET_VISITS}
+    for rule in ("subtract", "detect", "extract_stamps", "simulate_visit", "label_visit", "augment_visit",
+                 "context_features"):
+        visits = per_rule.get(rule, VISITS)
         assert len(list((tiny_run / "benchmarks" / rule).glob("*.tsv"))) == len(visits)
         assert len(list((tiny_run / "logs" / rule).glob("*.log"))) == len(visits)
     for rule in ("build_dataset", "label_purity", "dataset_figures"):
@@ -59,7 +63,7 @@ def test_same_seed_gives_byte_identical_shards_labels_and_augmentation(tiny_run,
 
 def test_minor_planets_placed_by_the_simulator_are_labelled_real(tiny_run):
     n_mp = 0
-    for visit in VISITS:
+    for visit in DATASET_VISITS:
         labels = Table.read(tiny_run / "labels" / f"{visit}.ecsv")
         meta = Table.read(tiny_run / "truth" / f"{visit}.ecsv")
         row = {c: i for i, c in enumerate(meta["candidate_id"])}
@@ -85,6 +89,48 @@ def test_dataset_splits_by_field_and_keeps_evaluation_out_of_training(tiny_run):
     assert purity["classes"]["real"]["n"] == int(((kind == "mp") & (split != "eval")).sum())
     for name in ("gallery", "label_counts", "magnitudes", "host_offsets"):
         assert (tiny_run / "figures" / "dataset" / f"{name}.png").stat().st_size > 10_000
+    assert not {"C00", "C01"} & set(field), "context fields must never enter the CNN's data set"
+
+
+def test_the_context_classifier_writes_every_output_without_leakage(tiny_run):
+    import pandas as pd
+
+    from bayesrb.context.settings import ContextSettings
+    from bayesrb.figures.names import CONTEXT_FIGURES
+    from bayesrb.vocabulary import CONTEXT_CLASSES
+
+    summary = json.loads((tiny_run / "dataset" / "summary.json").read_text())
+    cnn_training = set(summary["split_fields"]["train"]) | set(summary["split_fields"]["val"])
+    table = pd.read_parquet(tiny_run / "context" / "table.parquet")
+    assert not cnn_training & set(table["field"]), "CNN training fields leaked into the context table"
+    assert set(table.loc[table["field"].isin({"C00", "C01"}), "split"]) == {"train", "val"}
+    assert set(table.loc[table["field"] == "E00", "split"]) == {"test"}
+    for family in ("stars", "variables", "agn", "galaxies"):  # the simulated survey's catalogues were read
+        assert table[f"{family}_state"].notna().mean() > 0.5 and (table[f"{family}_state"] == 0).any()
+    assert (table["stars_state"] == 1).any() and table["host_ddlr"].notna().any()
+    scored = pd.read_parquet(tiny_run / "context" / "cnn_scores.parquet")
+    assert set(table["candidate_id"]) <= set(scored["candidate_id"])
+    assert not any(c.split("-")[0] in cnn_training for c in scored["candidate_id"])
+    for experiment in ContextSettings().experiments:
+        folder = tiny_run / "context" / experiment
+        scores = pd.read_parquet(folder / "scores.parquet")
+        assert len(scores) == len(table)
+        mean = scores[[f"p_{c}" for c in CONTEXT_CLASSES]].to_numpy()
+        np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-5)
+        assert np.all(scores[[f"p_{c}_std" for c in CONTEXT_CLASSES]].to_numpy() >= 0)
+        np.testing.assert_allclose(scores["real_bogus"], 1 - scores["p_bs"])
+        metrics = json.loads((folder / "metrics.json").read_text())
+        test = metrics["splits"]["test"]
+        assert test["n"] == int((table["split"] == "test").sum())
+        assert sum(map(sum, test["confusion_matrix"])) == test["n"]
+        assert 0 <= test["accuracy"]["ci95"][0] <= test["accuracy"]["value"] <= test["accuracy"]["ci95"][1] <= 1
+        assert set(metrics["censoring"]) == {"stars", "variables", "agn", "galaxies", "all"}
+        assert sum(metrics["feature_importance"].values()) == pytest.approx(1.0)
+        for name in CONTEXT_FIGURES:
+            assert (folder / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (tiny_run / "logs" / "context_experiment" / f"{experiment}.log").is_file()
+    summary_table = (tiny_run / "context" / "metrics.md").read_text()
+    assert all(f"| {e} |" in summary_table for e in ContextSettings().experiments)
 
 
 def test_unknown_config_key_is_one_clear_error(tmp_path):
@@ -210,3 +256,32 @@ def test_every_experiment_is_trained_and_scores_every_candidate(tiny_run):
         history = json.loads((tiny_run / "experiments" / experiment / "training" / "history.json").read_text())
         assert [entry["epoch"] for entry in history] == [1, 2]
         assert (tiny_run / "experiments" / experiment / "figures" / "training_curves.png").stat().st_size > 10_000
+
+
+def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_path):
+    import pandas as pd
+
+    from bayesrb.cli import main
+    from bayesrb.vocabulary import CONTEXT_CLASSES
+
+    shard = tiny_run / "stamps" / "E00-n01-v00.zarr"
+    scores, out = tmp_path / "scores.parquet", tmp_path / "classes.parquet"
+    assert main(["score", "--model", str(tiny_run / "experiments" / "bcnn" / "training" / "model"),
+                 "--stamps", str(shard), "--out", str(scores), "--samples", "4"]) == 0
+    catalogues = tiny_run / "survey" / "catalogues"
+    args = ["classify", "--model", str(tiny_run / "context" / "xgboost" / "model.joblib"), "--stamps", str(shard),
+            "--scores", str(scores), "--out", str(out),
+            "--catalogue", f"stars={catalogues / 'stars.ecsv'}",
+            "--catalogue", f"stars={catalogues / 'deep.ecsv'}:class=star",
+            "--catalogue", f"galaxies={catalogues / 'galaxies.ecsv'}",
+            "--science", str(tiny_run / "survey" / "visits" / "E00-n01-v00" / "science.fits"),
+            "--orbits", str(tiny_run / "survey" / "orbits" / "MPCORB.DAT")]
+    assert main(args) == 0
+    classes = pd.read_parquet(out)
+    assert len(classes) == len(read_shard(shard))
+    np.testing.assert_allclose(classes[[f"p_{c}" for c in CONTEXT_CLASSES]].sum(axis=1), 1.0, atol=1e-5)
+    assert set(classes["predicted_class"]) <= set(CONTEXT_CLASSES)
+    # a CNN score table of another store is one clear error naming it
+    other = tmp_path / "other.parquet"
+    pd.read_parquet(scores).iloc[:2].to_parquet(other)
+    assert main([*args[:6], str(other), *args[7:]]) == 1

@@ -160,3 +160,9 @@ def write_json(payload, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp, open(tmp, "w") as handle:
         json.dump(payload, handle, indent=2, sort_keys=True, default=float)
         handle.write("\n")
+
+
+def write_parquet(frame, path: str | os.PathLike) -> None:
+    """Write a pandas DataFrame as Parquet (no index), atomically."""
+    with atomic_path(path) as tmp:
+        frame.to_parquet(tmp, index=False)

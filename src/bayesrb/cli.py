@@ -119,6 +119,34 @@ def _ingest_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _catalogue(text: str) -> tuple[str, str, dict[str, str]]:
+    """``FAMILY=PATH`` or ``FAMILY=PATH:COLUMN=VALUE`` as (family, path, selection)."""
+    family, _, rest = text.partition("=")
+    path, _, selection = rest.partition(":")
+    column, _, value = selection.partition("=")
+    if not family or not path or (selection and not (column and value)):
+        raise argparse.ArgumentTypeError(f"expected FAMILY=PATH or FAMILY=PATH:COLUMN=VALUE, got {text!r}")
+    return family, path, ({column: value} if selection else {})
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from bayesrb.context.catalogues import CatalogueSource
+    from bayesrb.context.steps import classify_store
+
+    catalogues: dict[str, list[CatalogueSource]] = {}
+    for family, path, where in args.catalogue:
+        catalogues.setdefault(family, []).append(CatalogueSource(path, where))
+    try:
+        table = classify_store(args.model, args.stamps, args.scores, catalogues, args.out,
+                               science_path=args.science, orbits_path=args.orbits)
+    except BadInputError as error:
+        print(f"bayesrb classify: {error}", file=sys.stderr)
+        return 1
+    counts = table["predicted_class"].value_counts().to_dict()
+    print(f"classified {len(table)} candidates {counts} -> {args.out}")
+    return 0
+
+
 def _benchmark_model(args: argparse.Namespace) -> int:
     from bayesrb.bench.model import run
 
@@ -179,6 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("files", nargs="+", help="alert files, directories (searched for *.avro) or glob patterns")
     ingest.add_argument("--out", required=True, help="output stamp store (zarr directory)")
     ingest.set_defaults(func=_ingest_alerts)
+    classify = sub.add_parser("classify", help="context classes (bs, vs, nt, sn, or, mp) of every candidate of a stamp "
+                                                "store, from a trained context model, catalogues and CNN scores")
+    classify.add_argument("--model", required=True, help="context model (results/context/NAME/model.joblib)")
+    classify.add_argument("--stamps", required=True, help="the stamp store (zarr) whose candidates to classify")
+    classify.add_argument("--scores", required=True, help="the CNN's scores of the store (bayesrb score)")
+    classify.add_argument("--catalogue", type=_catalogue, action="append", default=[],
+                          help="FAMILY=PATH[:COLUMN=VALUE], family one of stars, variables, agn, galaxies; repeat it "
+                               "(most trusted first); a family without a catalogue is missing")
+    classify.add_argument("--science", default="", help="the visit's science FITS (epoch, site, WCS), with --orbits")
+    classify.add_argument("--orbits", default="", help="MPCORB orbit file for the predicted minor planets")
+    classify.add_argument("--out", required=True, help="output Parquet file")
+    classify.set_defaults(func=_classify)
     args = parser.parse_args(argv)
     return args.func(args)
 

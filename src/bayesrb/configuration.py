@@ -97,7 +97,21 @@ def check_config(config: dict, schema: dict) -> dict[str, dict]:
             _check_section(values, schema["properties"][section], f"config experiments.{name}.{section}")
         _check_channels(name, sections["training"]["channels"], config["stamps"]["channels"])
     comparison_groups(config)
+    _check_context(config, schema)
     return experiments
+
+
+def _check_context(config: dict, schema: dict) -> None:
+    """The context section's cross-key rules: its CNN experiment exists, its experiments are valid classifiers."""
+    context = config["context"]
+    if context["enabled"] and context["cnn_experiment"] not in config["experiments"]:
+        raise BadInputError("config context.cnn_experiment", f"{context['cnn_experiment']!r} is not an experiment; "
+                                                             f"defined are {sorted(config['experiments'])}")
+    model_schema = schema["properties"]["context"]["properties"]["model"]
+    for name, overrides in context["experiments"].items():
+        _check_name(name, "config context.experiments")
+        merged = _merged(context["model"], overrides or {}, f"config context.experiments.{name}")
+        _check_section(merged, model_schema, f"config context.experiments.{name}")
 
 
 _CROSS_KEY_RULES: tuple[tuple[str, Callable[[dict], object]], ...] = (
@@ -105,6 +119,7 @@ _CROSS_KEY_RULES: tuple[tuple[str, Callable[[dict], object]], ...] = (
     ("dataset.fractions", lambda config: check_fractions(config["dataset"]["fractions"])),
     ("dataset.shard_stamps",
      lambda config: check_block_sizes(config["dataset"]["chunk_stamps"], config["dataset"]["shard_stamps"])),
+    ("context.fractions", lambda config: check_fractions(config["context"]["fractions"])),
 )
 
 

@@ -2,8 +2,8 @@
 
 A label kind (the ``kind`` column of labels, shards and the data set) says where a label came from; a class (the
 ``label`` column) is what a classifier predicts. Figures key their colours by these names; nothing else spells
-them out. (The context classes — bogus, variable star, nuclear transient, supernova, orphan, minor planet — will
-join the real/bogus classes here.)
+them out. The context classifier's classes (bogus, variable star, nuclear transient, supernova, orphan, minor
+planet) are named here too, with the simulator's truth kinds that each one stands for.
 """
 
 # ----------------------------------------------------------------------------------------------- classes
@@ -41,9 +41,26 @@ TRAINING_REAL_KINDS: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT)
 KIND_ORDER: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT, RANDOM_BOGUS, GALAXY_RESIDUAL, HUMAN,
                                *INJECTED_KINDS)
 
+# ----------------------------------------------------------------------------------------------- context classes
+
+#: The context classifier's classes, in the order of its outputs: bogus, variable star, nuclear transient,
+#: supernova, orphan (no host) and minor planet.
+CONTEXT_CLASSES: tuple[str, ...] = ("bs", "vs", "nt", "sn", "or", "mp")
+#: Display name of each context class.
+CONTEXT_CLASS_NAMES: dict[str, str] = {
+    "bs": "bogus", "vs": "variable star", "nt": "nuclear transient", "sn": "supernova", "or": "orphan",
+    "mp": "minor planet",
+}
+#: The context class that means bogus; P(real) reconstructed from the context classifier is 1 - P(bs).
+CONTEXT_BOGUS = "bs"
+
 # ----------------------------------------------------------------------------------------------- simulator truth
 
 #: Kinds of the simulator's truth table that are real astrophysical sources (every other truth kind is bogus).
 REAL_TRUTH_KINDS: frozenset[str] = frozenset({MINOR_PLANET, "sn", "nuclear", "hostless", "variable_star", "agn"})
 #: The truth kind of each evaluation-only injected transient and the label kind it becomes.
 INJECTED_FROM_TRUTH: dict[str, str] = {"sn": INJECTED_SN, "nuclear": INJECTED_NUCLEAR, "hostless": INJECTED_HOSTLESS}
+#: The context class of each real truth kind; every other truth kind (artefacts, unmatched noise) is ``bs``.
+CONTEXT_CLASS_OF_TRUTH: dict[str, str] = {
+    "variable_star": "vs", "agn": "nt", "nuclear": "nt", "sn": "sn", "hostless": "or", MINOR_PLANET: "mp",
+}

@@ -25,8 +25,13 @@ LABELS_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "l
 DATASET_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "labels", "augment", "dataset"))
 
 
+CONTEXT_EXPERIMENTS = list(config["context"]["experiments"])
+CNN_EXPERIMENT = config["context"]["cnn_experiment"]
+
+
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
+    context_experiment="|".join(CONTEXT_EXPERIMENTS) or "(?!)",
     comparison="|".join(COMPARISONS) or "(?!)",
     visit=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     field=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
@@ -135,3 +140,35 @@ def figure_reports(directory, stems, category, subcategory):
         )
         for stem in stems
     }
+
+
+def visit_field(wildcards):
+    """The visit's field."""
+    return PLAN.visits[wildcards.visit].field
+
+
+def context_outputs():
+    """Every output of the context classifier, when it runs (see `WorkflowPlan.context_enabled`)."""
+    if not PLAN.context_enabled:
+        return []
+    return [*expand(rules.context_figures.output, context_experiment=CONTEXT_EXPERIMENTS),
+            rules.context_summary.output[0]]
+
+
+def context_keys(*keys):
+    """The `context` keys a rule reads, so that changing another key does not rerun it."""
+    return {key: config["context"][key] for key in keys}
+
+
+def context_experiment_settings(wildcards):
+    """The `context` keys an experiment reads, with its own entry of `context.experiments` only."""
+    settings = context_keys("seed", "censoring", "censoring_levels", "n_bootstrap", "model")
+    name = wildcards.context_experiment
+    return settings | {"experiments": {name: config["context"]["experiments"][name]}}
+
+
+def context_cnn_scoring(wildcards):
+    """How the context CNN scores: `context.cnn_samples` posterior samples, its experiment's batch size and seed."""
+    experiment = EXPERIMENTS[CNN_EXPERIMENT]
+    return {"n_samples": config["context"]["cnn_samples"], "batch_size": experiment["scoring"]["batch_size"],
+            "seed": experiment["model"]["seed"]}

@@ -45,7 +45,8 @@ LABEL_RULES = ("label_visit", "augment_visit", "build_dataset")
 PER_VISIT_RULES = ("simulate_visit", *PIPELINE_RULES, "label_visit", "augment_visit")
 #: The order of the rules in the table (rules not listed here follow, alphabetically).
 RULE_ORDER = (*SIMULATION_RULES, *PIPELINE_RULES, *LABEL_RULES, "label_purity", "dataset_figures", "train_model",
-              "score_dataset", "evaluation_table", "experiment_figures")
+              "score_dataset", "evaluation_table", "experiment_figures", "context_features", "score_context_candidates",
+              "context_table", "context_experiment", "context_figures")
 
 
 @dataclass(frozen=True)
@@ -463,8 +464,8 @@ def scaling_config(base: Mapping, visits: int, image_size: int, results: str | P
         raise ValueError(f"need at least 1 visit and images of at least 64 px, got {visits} and {image_size}")
     config = copy.deepcopy(dict(base))
     config["results"] = str(results)
-    config.setdefault("simulate", {}).update(n_fields=1, n_eval_fields=0, n_nights=visits, visits_per_night=1,
-                                             image_size=[image_size, image_size])
+    config.setdefault("simulate", {}).update(n_fields=1, n_eval_fields=0, n_context_fields=0, n_nights=visits,
+                                             visits_per_night=1, image_size=[image_size, image_size])
     return config
 
 

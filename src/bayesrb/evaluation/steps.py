@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayesrb.atomic import atomic_path, write_json
+from bayesrb.atomic import atomic_path, write_json, write_parquet
 from bayesrb.dataset.store import open_dataset
 from bayesrb.evaluation.curves import (
     RECOVERY_CONFIDENCE,
@@ -50,8 +50,7 @@ def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.
                            out_path: str | os.PathLike) -> pd.DataFrame:
     """Write an experiment's evaluation table (:func:`bayesrb.evaluation.table.evaluation_table`) to Parquet."""
     table = evaluation_table(store_path, scores_path)
-    with atomic_path(out_path) as tmp:
-        table.to_parquet(tmp, index=False)
+    write_parquet(table, out_path)
     return table
 
 

@@ -5,7 +5,7 @@ functions that draw each figure are in the figure modules; ``dataset.steps`` and
 names onto them.
 """
 
-__all__ = ["DATASET_FIGURES", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES"]
+__all__ = ["DATASET_FIGURES", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES", "CONTEXT_FIGURES"]
 
 #: The data-set figures, by output name.
 DATASET_FIGURES: tuple[str, ...] = ("gallery", "label_counts", "magnitudes", "host_offsets")
@@ -23,3 +23,5 @@ EXPERIMENT_FIGURES: tuple[str, ...] = (
 UNCERTAIN_FIGURE: str = "uncertain_candidates"
 #: Figures that overlay the experiments of a comparison group (a subset of :data:`EXPERIMENT_FIGURES`).
 COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset")
+#: Per context experiment: confusion matrices, censoring curves, feature importance, per-class reliability, cards.
+CONTEXT_FIGURES: tuple[str, ...] = ("confusion", "censoring", "importance", "reliability", "cards")

@@ -7,11 +7,17 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import EarthLocation
 from astropy.io import fits
+from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 
 from bayesrb.errors import BadInputError
 from bayesrb.imaging.fitsio import read_image
+from bayesrb.minorplanets.mpcorb import read_mpcorb
+from bayesrb.minorplanets.visibility import minor_planets_on_image
+
+#: Predicted minor planets this far off the image still matter (they spill light onto it, pixels).
+PREDICTION_MARGIN_PX = 20.0
 
 
 @dataclass(frozen=True)
@@ -95,3 +101,27 @@ def read_visit_observation(science_path: str | os.PathLike) -> VisitObservation:
         mjd = _start_mjd(header, science_path) + float(header.get("EXPTIME", 0.0)) / 2 / 86400
     return VisitObservation(mjd_utc=mjd, location=_location(header, science_path), wcs=image.wcs,
                             shape=image.data.shape, gain=float(header.get("GAIN", 1.0)))
+
+
+def predicted_minor_planets(observation: VisitObservation, orbits_path: str | os.PathLike,
+                            max_bad_orbit_fraction: float) -> Table:
+    """Every minor planet of an orbit file predicted on (or just off) a visit's image, at the visit's epoch.
+
+    Parameters
+    ----------
+    observation : VisitObservation
+        The visit (:func:`read_visit_observation`).
+    orbits_path : str or os.PathLike
+        MPCORB-format orbit file.
+    max_bad_orbit_fraction : float
+        Malformed orbit lines above this fraction reject the file.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``designation``, ``ra``, ``dec`` (deg), ``x``, ``y`` (pixels) and ``mag``, any magnitude, within
+        :data:`PREDICTION_MARGIN_PX` of the image.
+    """
+    orbits = read_mpcorb(orbits_path, max_bad_fraction=max_bad_orbit_fraction)
+    return minor_planets_on_image(orbits, observation.mjd_utc, observation.wcs, observation.shape,
+                                  observation.location, margin_px=PREDICTION_MARGIN_PX)

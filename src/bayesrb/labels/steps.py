@@ -15,18 +15,13 @@ from bayesrb.labels.automatic import (
     sample_bogus,
 )
 from bayesrb.labels.catalogues import positions, read_catalogue
-from bayesrb.labels.observing import read_visit_observation
+from bayesrb.labels.observing import predicted_minor_planets, read_visit_observation
 from bayesrb.labels.settings import LabelSettings
-from bayesrb.minorplanets.mpcorb import read_mpcorb
-from bayesrb.minorplanets.visibility import minor_planets_on_image
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.shard import read_shard_meta
 from bayesrb.vocabulary import INJECTED_FROM_TRUTH, MINOR_PLANET, RANDOM_BOGUS
 
 log = logging.getLogger(__name__)
-
-#: Predicted minor planets this far off the image still block bogus candidates near the edge (pixels).
-PREDICTION_MARGIN_PX = 20.0
 
 
 @dataclass(frozen=True)
@@ -57,9 +52,7 @@ def _predicted_planets(inputs: LabelInputs, settings: LabelSettings) -> Table:
         log.warning("no orbit file given: no minor-planet labels for %s", inputs.science)
         return Table({"designation": np.array([], str), "ra": [], "dec": [], "x": [], "y": [], "mag": []})
     observation = read_visit_observation(inputs.science)
-    orbits = read_mpcorb(inputs.orbits, max_bad_fraction=settings.max_bad_orbit_fraction)
-    return minor_planets_on_image(orbits, observation.mjd_utc, observation.wcs, observation.shape,
-                                  observation.location, margin_px=PREDICTION_MARGIN_PX)
+    return predicted_minor_planets(observation, inputs.orbits, settings.max_bad_orbit_fraction)
 
 
 def _avoid_positions(inputs: LabelInputs, planets: Table) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ Batches are padded to a fixed size, so that the jitted scorer compiles once; bat
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def summarise(probs: jax.Array) -> dict[str, jax.Array]:
     }
 
 
-def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, out_path: str | os.PathLike, *,
+def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike | Sequence[str | os.PathLike],
+                out_path: str | os.PathLike, *,
                 n_samples: int = ScoringSettings.n_samples,
                 batch_size: int = ScoringSettings.batch_size, seed: int = 0) -> int:
     """Score every candidate of a stamp store and write the summaries to Parquet, atomically.
@@ -151,12 +153,13 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     ----------
     model_dir : str or os.PathLike
         The model (:func:`load_model`).
-    stamps_path : str or os.PathLike
-        A data-set store or a per-visit stamp shard.
+    stamps_path : str or os.PathLike, or a sequence of them
+        A data-set store or a per-visit stamp shard, or several stores scored one after the other with one compiled
+        scorer (the model loaded once).
     out_path : str or os.PathLike
-        The Parquet file: one row per candidate in store order, columns :data:`SCORE_COLUMNS`
-        (``candidate_id`` string, the others float32); schema metadata ``model_kind``, ``scope``, ``n_samples``,
-        ``batch_size``, ``seed`` and ``bayesrb_version``.
+        The Parquet file: one row per candidate in store order (stores in the given order), columns
+        :data:`SCORE_COLUMNS` (``candidate_id`` string, the others float32); schema metadata ``model_kind``,
+        ``scope``, ``n_samples``, ``batch_size``, ``seed`` and ``bayesrb_version``.
     n_samples : int
         Posterior (or dropout) samples per candidate; a setting of scoring, not of the model, so it can change
         without retraining.
@@ -181,7 +184,9 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     """
     check_output_path(out_path)
     model = load_model(model_dir)
-    check_compatible(stamps_path, model.channels, model.stamp_size)
+    stores = [stamps_path] if isinstance(stamps_path, str | os.PathLike) else list(stamps_path)
+    for store in stores:
+        check_compatible(store, model.channels, model.stamp_size)
     if n_samples < 1 or batch_size < 1:
         raise ValueError(f"n_samples and batch_size must be positive, got {n_samples} and {batch_size}")
     metadata = {"model_kind": model.settings.kind, "scope": model.settings.scope, "n_samples": n_samples,
@@ -196,7 +201,8 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike, ou
     root = named_key(jax.random.PRNGKey(seed), "score")
     start, n_scored = time.perf_counter(), 0
     with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        for b, (x, ids) in enumerate(iter_stamps(stamps_path, batch_size, model.channels)):
+        batches = (batch for store in stores for batch in iter_stamps(store, batch_size, model.channels))
+        for b, (x, ids) in enumerate(batches):
             summaries = score_batch(model.params, pad_rows(x, batch_size), jax.random.fold_in(root, b))
             columns = {"candidate_id": ids.astype(str)} | {name: np.asarray(value)[:len(ids)]
                                                              for name, value in summaries.items()}

@@ -14,6 +14,8 @@ VISIT = "{visit}"
 FIELD = "{field}"
 #: The wildcard of the survey's catalogue names (:data:`bayesrb.simulate.files.CATALOGUE_NAMES`).
 NAME = "{name}"
+#: The wildcard of the context classifier's experiments (config ``context.experiments``).
+CONTEXT_EXPERIMENT = "{context_experiment}"
 
 
 def logs(results: str) -> str:
@@ -99,3 +101,23 @@ def dataset_store(results: str) -> str:
 def dataset_summary(results: str) -> str:
     """The data set's summary (JSON: its group attributes, ``n_stamps`` among them)."""
     return f"{results}/dataset/summary.json"
+
+
+def context_features(results: str, visit: str = VISIT) -> str:
+    """A visit's context features (Parquet)."""
+    return f"{results}/context/features/{visit}.parquet"
+
+
+def context_cnn_scores(results: str) -> str:
+    """The CNN's scores of every candidate outside its training fields (Parquet)."""
+    return f"{results}/context/cnn_scores.parquet"
+
+
+def context_table(results: str) -> str:
+    """The context table: features, CNN scores, class and split per usable candidate (Parquet)."""
+    return f"{results}/context/table.parquet"
+
+
+def context_experiment(results: str, experiment: str = CONTEXT_EXPERIMENT) -> str:
+    """The directory of one context experiment's outputs."""
+    return f"{results}/context/{experiment}"

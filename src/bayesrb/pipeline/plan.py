@@ -6,11 +6,12 @@ the validated config and its input functions ask it for paths, which it takes fr
 """
 
 import csv
+import functools
 import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bayesrb.errors import BadInputError
@@ -29,7 +30,8 @@ class VisitInputs:
     """The input files of one visit.
 
     ``difference`` is ``None`` when the workflow makes it; ``evaluation`` marks the evaluation-only visits of a
-    simulated survey, which never reach training.
+    simulated survey, which never reach training; ``context`` the visits of fields kept for the context classifier,
+    which never enter the CNN's data set.
     """
 
     visit: str
@@ -38,6 +40,7 @@ class VisitInputs:
     template: str
     difference: str | None = None
     evaluation: bool = False
+    context: bool = False
 
 
 def config_hash(config: dict, sections: tuple[str, ...]) -> str:
@@ -118,19 +121,23 @@ class WorkflowPlan:
         self.source = config["survey"]["source"]
         self.label_inputs = config["labels"]
         self.augment = config["augment"]["enabled"]
+        self.context = config["context"]
         if self.source == "simulate":
-            self.visits = self._simulated_visits(config["simulate"])
+            visits = self._simulated_visits(config["simulate"])
         else:
             if not config["survey"]["fits_manifest"]:
                 raise BadInputError("config survey.fits_manifest", "is required when survey.source is 'fits'")
-            self.visits = {v.visit: v for v in read_manifest(config["survey"]["fits_manifest"])}
+            visits = read_manifest(config["survey"]["fits_manifest"])
+        reserved = set(self.context["fields"])
+        self.visits = {v.visit: replace(v, context=v.context or v.field in reserved) for v in visits}
 
-    def _simulated_visits(self, section: dict) -> dict[str, VisitInputs]:
-        return {
-            v.visit_id: VisitInputs(v.visit_id, v.field.name, paths.science(self.results, v.visit_id),
-                                    paths.template(self.results, v.field.name), evaluation=v.field.evaluation)
+    def _simulated_visits(self, section: dict) -> list[VisitInputs]:
+        return [
+            VisitInputs(v.visit_id, v.field.name, paths.science(self.results, v.visit_id),
+                        paths.template(self.results, v.field.name), evaluation=v.field.evaluation,
+                        context=v.field.context)
             for v in survey_plan(settings_from(SurveySettings, section, "simulate"))
-        }
+        ]
 
     @property
     def visit_ids(self) -> list[str]:
@@ -158,17 +165,22 @@ class WorkflowPlan:
         """The table of ``visit``'s candidates matched to the simulator's truth; ``""`` for real data."""
         return paths.truth_match(self.results, visit) if self.source == "simulate" else ""
 
-    def truth_matches(self) -> list[str]:
-        """The truth-match table of every visit of a simulated survey (none for real data)."""
-        return [path for path in map(self.truth_match, self.visits) if path]
+    def truth_matches(self, visits: list[str] | None = None) -> list[str]:
+        """The truth-match tables of ``visits`` (default every visit) of a simulated survey (none for real data)."""
+        return [path for path in map(self.truth_match, self.visits if visits is None else visits) if path]
 
     def evaluation_truth(self, visit: str) -> list[str]:
         """The truth-match table of an evaluation-only visit, as a one-element list; empty for any other visit."""
         return [self.truth_match(visit)] if self.visits[visit].evaluation else []
 
-    def shards(self) -> list[str]:
-        """Every per-visit stamp shard."""
-        return [paths.shard(self.results, v) for v in self.visits]
+    @property
+    def dataset_visits(self) -> list[str]:
+        """The visits whose candidates may enter the CNN's data set: all but the context fields'."""
+        return [v for v, inputs in self.visits.items() if not inputs.context]
+
+    def shards(self, visits: list[str] | None = None) -> list[str]:
+        """The per-visit stamp shards of ``visits`` (default every visit)."""
+        return [paths.shard(self.results, v) for v in (self.visits if visits is None else visits)]
 
     def _survey_file(self, key: str, simulated: str) -> list[str]:
         """The file the ``labels:`` config names, else the simulated survey's (one-element list; empty if none)."""
@@ -198,7 +210,8 @@ class WorkflowPlan:
         """Per visit: visit, field, shard, labels, augmentation shard (``""`` for none), evaluation flag, truth."""
         augmentations = set(self.augmentations())
         sources = []
-        for visit, inputs in self.visits.items():
+        for visit in self.dataset_visits:
+            inputs = self.visits[visit]
             augment = paths.augmentation(self.results, visit)
             sources.append({"visit": visit, "field": inputs.field, "shard": paths.shard(self.results, visit),
                             "labels": paths.labels(self.results, visit),
@@ -217,8 +230,8 @@ class WorkflowPlan:
         return self._survey_file("stars", paths.catalogue(self.results, "stars"))
 
     def labels(self) -> list[str]:
-        """Every per-visit label table."""
-        return [paths.labels(self.results, v) for v in self.visits]
+        """The label table of every visit of the CNN's data set."""
+        return [paths.labels(self.results, v) for v in self.dataset_visits]
 
     def augmentations(self) -> list[str]:
         """The synthetic-transient shard of every training visit.
@@ -227,4 +240,36 @@ class WorkflowPlan:
         """
         if not (self.augment and self.galaxy_catalogue()):
             return []
-        return [paths.augmentation(self.results, v) for v, inputs in self.visits.items() if not inputs.evaluation]
+        return [paths.augmentation(self.results, v) for v in self.dataset_visits if not self.visits[v].evaluation]
+
+    @property
+    def context_enabled(self) -> bool:
+        """Whether the context classifier runs: enabled, and classes known (a simulated survey or a labels table)."""
+        return bool(self.context["enabled"]) and (self.source == "simulate" or bool(self.context["labels"]))
+
+    def context_catalogues(self) -> dict[str, list]:
+        """The ``context.catalogues`` mapping; when it is empty, the simulated survey's catalogues (none for real data).
+
+        A simulated survey's families ensemble its all-sky catalogue with the deeper partial-coverage survey
+        ``deep`` (its stars and its galaxies).
+        """
+        given = {family: entries for family, entries in self.context["catalogues"].items() if entries}
+        if given or self.source != "simulate":
+            return given
+        catalogue = functools.partial(paths.catalogue, self.results)
+        return {"stars": [catalogue("stars"), {"path": catalogue("deep"), "where": {"class": "star"}}],
+                "galaxies": [catalogue("galaxies"), {"path": catalogue("deep"), "where": {"class": "galaxy"}}],
+                "variables": [catalogue("variables")], "agn": [catalogue("agn")]}
+
+    def context_catalogue_files(self) -> list[str]:
+        """Every file the context catalogues name, once each."""
+        entries = [e for family in self.context_catalogues().values() for e in family]
+        return list(dict.fromkeys(e if isinstance(e, str) else e["path"] for e in entries))
+
+    def visit_fields(self) -> list[str]:
+        """The field of every visit, in plan order (aligned with :meth:`shards`)."""
+        return [inputs.field for inputs in self.visits.values()]
+
+    def context_labels(self) -> list[str]:
+        """The context labels CSV (real data), as a one-element list; empty for simulated surveys' truth classes."""
+        return [self.context["labels"]] if self.context["labels"] else []

@@ -19,7 +19,7 @@ from bayesrb.simulate.truth import match_truth
 from bayesrb.stamps.shard import read_shard_meta
 
 log = logging.getLogger(__name__)
-CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn", "transients")
+CATALOGUE_NAMES = ("stars", "galaxies", "variables", "agn", "transients", "deep")
 
 
 def write_fits(hdul: fits.HDUList, path: str | Path) -> None:

@@ -3,7 +3,8 @@
 Fields lie along the ecliptic around the opposition point of the first night, where minor planets
 are most numerous, as in a real asteroid-rich transient survey. The training fields come first; the
 evaluation-only fields continue along the ecliptic past them, far enough that no image of one overlaps
-an image of the other.
+an image of the other; the context fields (kept for the context classifier, never in the CNN's data set)
+follow the evaluation fields.
 """
 
 from dataclasses import dataclass
@@ -27,7 +28,8 @@ POINTING_MARGIN_SIGMA = 5.0
 class Field:
     """One survey field: a name and the nominal pointing of its centre (degrees, ICRS).
 
-    ``evaluation`` fields are observed like the others but are kept out of training.
+    ``evaluation`` fields are observed like the others but are kept out of training; ``context`` fields are kept
+    for the context classifier and never enter the CNN's data set.
     """
 
     index: int
@@ -35,6 +37,7 @@ class Field:
     ra_deg: float
     dec_deg: float
     evaluation: bool = False
+    context: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,12 @@ def opposition_longitude_deg(mjd: float) -> float:
 
 
 def survey_fields(settings: SurveySettings) -> list[Field]:
-    """Training fields around opposition, then evaluation fields, all spaced along the ecliptic.
+    """Training fields around opposition, then evaluation fields and context fields, all spaced along the ecliptic.
 
     The ``n_fields`` training fields (``F00``, ``F01``, ...) are centred on the opposition point; the
     ``n_eval_fields`` evaluation fields (``E00``, ``E01``, ...) continue past the last training field with
-    the same spacing, so training positions do not depend on ``n_eval_fields``. Fields alternate slightly
-    above and below the ecliptic.
+    the same spacing, so training positions do not depend on ``n_eval_fields``, and the ``n_context_fields``
+    context fields (``C00``, ...) continue past them. Fields alternate slightly above and below the ecliptic.
 
     Parameters
     ----------
@@ -88,20 +91,22 @@ def survey_fields(settings: SurveySettings) -> list[Field]:
     BadInputError
         If ``field_spacing_deg`` is too small to keep evaluation images clear of training images.
     """
-    index = np.arange(settings.n_fields + settings.n_eval_fields)
+    index = np.arange(settings.n_fields + settings.n_eval_fields + settings.n_context_fields)
     centre = opposition_longitude_deg(settings.start_mjd)
     offsets = (index - (settings.n_fields - 1) / 2) * settings.field_spacing_deg
     latitudes = np.where(index % 2 == 0, FIELD_LATITUDE_DEG, -FIELD_LATITUDE_DEG)
     ra, dec = ecliptic_to_equatorial(centre + offsets, latitudes)
-    fields = [_field(int(i), float(r), float(d), settings.n_fields) for i, r, d in zip(index, ra, dec, strict=True)]
+    fields = [_field(int(i), float(r), float(d), settings) for i, r, d in zip(index, ra, dec, strict=True)]
     _check_evaluation_clearance(fields, settings)
     return fields
 
 
-def _field(index: int, ra_deg: float, dec_deg: float, n_training: int) -> Field:
-    if index < n_training:
+def _field(index: int, ra_deg: float, dec_deg: float, settings: SurveySettings) -> Field:
+    if index < settings.n_fields:
         return Field(index, f"F{index:02d}", ra_deg, dec_deg)
-    return Field(index, f"E{index - n_training:02d}", ra_deg, dec_deg, evaluation=True)
+    if index < settings.n_fields + settings.n_eval_fields:
+        return Field(index, f"E{index - settings.n_fields:02d}", ra_deg, dec_deg, evaluation=True)
+    return Field(index, f"C{index - settings.n_fields - settings.n_eval_fields:02d}", ra_deg, dec_deg, context=True)
 
 
 def footprint_radius_deg(settings: SurveySettings) -> float:
@@ -116,9 +121,9 @@ def footprint_radius_deg(settings: SurveySettings) -> float:
 
 
 def _check_evaluation_clearance(fields: list[Field], settings: SurveySettings) -> None:
-    """Raise unless every evaluation field is more than two footprint radii from every training field."""
-    training = [f for f in fields if not f.evaluation]
-    evaluation = [f for f in fields if f.evaluation]
+    """Raise unless every evaluation or context field is more than two footprint radii from every training field."""
+    training = [f for f in fields if not (f.evaluation or f.context)]
+    evaluation = [f for f in fields if f.evaluation or f.context]
     if not evaluation:
         return
     t_ra, t_dec = np.radians([[f.ra_deg for f in training], [f.dec_deg for f in training]])
@@ -147,21 +152,24 @@ def survey_plan(settings: SurveySettings) -> list[Visit]:
     -------
     list of Visit
         Visit ids read ``<field>-n<night>-v<visit>`` (e.g. ``F00-n00-v00``, ``E00-n00-v00``) and are
-        unique; each night visits the training fields, then the evaluation fields.
+        unique; each night visits the training fields, then the evaluation fields. The context fields' visits
+        come after all of them in the list (so adding context fields changes no other visit's index, hence no
+        other visit's random stream), though they are observed on the same nights.
     """
     fields, visits = survey_fields(settings), []
-    for night in range(settings.n_nights):
-        for repeat in range(settings.visits_per_night):
-            for field in fields:
-                mjd = (settings.start_mjd + night * settings.night_spacing_days
-                       + repeat * VISIT_SPACING_DAYS + field.index * FIELD_SPACING_DAYS)
-                visit_id = f"{field.name}-n{night:02d}-v{repeat:02d}"
-                visits.append(Visit(len(visits), visit_id, field, night, mjd))
+    for group in ([f for f in fields if not f.context], [f for f in fields if f.context]):
+        for night in range(settings.n_nights):
+            for repeat in range(settings.visits_per_night):
+                for field in group:
+                    mjd = (settings.start_mjd + night * settings.night_spacing_days
+                           + repeat * VISIT_SPACING_DAYS + field.index * FIELD_SPACING_DAYS)
+                    visit_id = f"{field.name}-n{night:02d}-v{repeat:02d}"
+                    visits.append(Visit(len(visits), visit_id, field, night, mjd))
     return visits
 
 
 def plan_table(visits: list[Visit]) -> Table:
-    """The plan as a table (one row per visit) for the survey's record; ``evaluation`` flags evaluation fields."""
+    """The plan as a table (one row per visit); ``evaluation`` and ``context`` flag those fields."""
     return Table(
         {
             "visit": [v.visit_id for v in visits],
@@ -170,6 +178,7 @@ def plan_table(visits: list[Visit]) -> Table:
             "field_ra": [v.field.ra_deg for v in visits],
             "field_dec": [v.field.dec_deg for v in visits],
             "evaluation": [v.field.evaluation for v in visits],
+            "context": [v.field.context for v in visits],
             "night": [v.night for v in visits],
             "mjd": [v.mjd for v in visits],
         },

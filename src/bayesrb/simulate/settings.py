@@ -54,6 +54,9 @@ class SurveySettings:
     nuclear_transients_per_field: int = 1
     hostless_transients_per_field: int = 1
     n_eval_fields: int = 2
+    n_context_fields: int = 4
+    eval_variable_fraction: float = 0.15
+    eval_agn_fraction: float = 0.15
     eval_supernovae_per_field: int = 40
     eval_nuclear_transients_per_field: int = 12
     eval_hostless_transients_per_field: int = 12
@@ -67,6 +70,11 @@ class SurveySettings:
     catalogue_limit_mag: float = 21.0
     catalogue_completeness: float = 0.95
     star_galaxy_confusion: float = 0.02
+    deep_catalogue_limit_mag: float = 22.0
+    deep_catalogue_completeness: float = 0.9
+    deep_catalogue_coverage: float = 0.6
+    deep_star_galaxy_confusion_bright: float = 0.01
+    deep_star_galaxy_confusion_at_limit: float = 0.25
     known_transient_fraction: float = 0.9
 
     def transient_counts(self, evaluation: bool) -> dict[str, int]:
@@ -75,7 +83,8 @@ class SurveySettings:
         Parameters
         ----------
         evaluation : bool
-            Whether the field is an evaluation-only field, which takes the ``eval_*`` counts.
+            Whether the field is kept out of the CNN's training (an evaluation or context field), which takes the
+            ``eval_*`` counts.
 
         Returns
         -------

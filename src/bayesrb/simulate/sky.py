@@ -67,12 +67,18 @@ def _table(kind: np.ndarray, ra, dec, mag, **columns) -> Table:
     return Table(data)
 
 
+def _held_out(field: Field) -> bool:
+    """Whether a field is kept out of the CNN's training (evaluation and context fields): it gets richer populations."""
+    return field.evaluation or field.context
+
+
 def make_stars(rng, field: Field, settings: SurveySettings) -> Table:
     """Stars with a power-law luminosity function; a fraction of them periodic variables."""
     ra, dec = _uniform_positions(rng, field, settings, settings.star_density_per_deg2)
     n = len(ra)
     mag = power_law_magnitudes(rng, n, settings.star_mag_range, settings.star_lf_slope)
-    variable = rng.uniform(size=n) < settings.variable_fraction
+    fraction = settings.eval_variable_fraction if _held_out(field) else settings.variable_fraction
+    variable = rng.uniform(size=n) < fraction
     amplitude = np.where(variable, rng.uniform(*settings.variable_amplitude_range_mag, n), np.nan)
     period = np.where(variable, 10 ** rng.uniform(-1, 1.3, n), np.nan)
     phase = np.where(variable, rng.uniform(0, 2 * np.pi, n), np.nan)
@@ -97,9 +103,10 @@ def make_galaxies(rng, field: Field, settings: SurveySettings) -> Table:
     )
 
 
-def make_agn(rng, galaxies: Table, settings: SurveySettings) -> Table:
+def make_agn(rng, field: Field, galaxies: Table, settings: SurveySettings) -> Table:
     """Variable nuclear point sources in a fraction of the galaxies."""
-    hosts = np.flatnonzero(rng.uniform(size=len(galaxies)) < settings.agn_fraction)
+    fraction = settings.eval_agn_fraction if _held_out(field) else settings.agn_fraction
+    hosts = np.flatnonzero(rng.uniform(size=len(galaxies)) < fraction)
     mag = galaxies["mag"][hosts] + rng.uniform(0.5, 2.0, len(hosts))
     return _table(
         np.full(len(hosts), "agn"), galaxies["ra"][hosts], galaxies["dec"][hosts], mag,
@@ -185,7 +192,8 @@ def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, cou
 def make_field_sky(field: Field, settings: SurveySettings) -> Table:
     """Every source of one field, deterministically from the survey seed and the field index.
 
-    Evaluation fields get the ``eval_*`` transient counts, training fields the ``*_per_field`` ones.
+    Evaluation and context fields get the ``eval_*`` populations (transient counts, variable-star and AGN
+    fractions), training fields the others.
 
     Parameters
     ----------
@@ -203,8 +211,8 @@ def make_field_sky(field: Field, settings: SurveySettings) -> Table:
     stars = make_stars(rng, field, settings)
     galaxies = make_galaxies(rng, field, settings)
     galaxies["source_id"] = field.index * 10_000_000 + 5_000_000 + np.arange(len(galaxies))
-    transients = make_transients(rng, field, galaxies, settings.transient_counts(field.evaluation), settings)
-    others = [make_agn(rng, galaxies, settings), *transients]
+    transients = make_transients(rng, field, galaxies, settings.transient_counts(_held_out(field)), settings)
+    others = [make_agn(rng, field, galaxies, settings), *transients]
     sky = vstack([stars, galaxies, *others], metadata_conflicts="silent")
     is_galaxy = np.asarray(sky["kind"] == "galaxy")
     source_id = np.asarray(sky["source_id"].filled(-1), dtype=np.int64)

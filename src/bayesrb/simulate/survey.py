@@ -24,14 +24,17 @@ from bayesrb.simulate.artefacts import (
     saturate_with_bleed,
     truth_rows,
 )
-from bayesrb.simulate.plan import Field, Visit
+from bayesrb.simulate.plan import Field, Visit, footprint_radius_deg, survey_fields
 from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, render_points
 from bayesrb.simulate.settings import SurveySettings
-from bayesrb.simulate.sky import INVISIBLE_MAG, POINT_KINDS, TRANSIENT_KINDS, magnitudes_at
+from bayesrb.simulate.sky import INVISIBLE_MAG, POINT_KINDS, SKY_MARGIN_ARCSEC, TRANSIENT_KINDS, magnitudes_at
 
 BRIGHT_STAR_MAG = 13.0
 VISIBLE_MAG = 24.0
 MP_MARGIN_PX = 20.0  # minor planets this far off the image still spill light onto it
+STAR_KINDS = ("star", "variable_star")
+STATIC_KINDS = ("star", "variable_star", "galaxy")  # what a static star/galaxy catalogue holds (AGN hosts are galaxies)
+SHAPE_STEP_ARCSEC = 1.0  # the sky step along a galaxy's major axis that finds its direction on an image
 TRUTH_DEFAULTS = {
     "kind": "", "x": np.nan, "y": np.nan, "ra": np.nan, "dec": np.nan, "mag": np.nan, "template_mag": np.nan,
     "source_id": -1, "designation": "", "sub_index": -1, "host_id": -1, "host_offset_arcsec": np.nan,
@@ -90,6 +93,47 @@ def template_geometry(field: Field, settings: SurveySettings) -> WCS:
     return make_wcs(ra, dec, settings.template_rotation_deg, _image_shape(settings), settings.pixel_scale_arcsec)
 
 
+def galaxy_axis_ratio(e1, e2) -> np.ndarray:
+    """Minor-to-major axis ratio b/a of galaxies of GalSim distortion ``(e1, e2)``.
+
+    The sky truth's ``e1, e2`` are GalSim *distortions* (``galsim.GSObject.shear(e1=, e2=)``), of modulus
+    ``e = (a² - b²) / (a² + b²)``, so ``b/a = sqrt((1 - e) / (1 + e))``; NaN (a point source) gives 1.
+    """
+    e = np.hypot(np.asarray(e1, dtype=float), np.asarray(e2, dtype=float))
+    return np.where(np.isfinite(e), np.sqrt((1.0 - np.nan_to_num(e)) / (1.0 + np.nan_to_num(e))), 1.0)
+
+
+def galaxy_position_angle_deg(e1, e2) -> np.ndarray:
+    """Position angle of the major axis, degrees East of North in ``[0, 180)``, of distortions ``(e1, e2)``.
+
+    The sky truth's ``(e1, e2)`` are given in the frame of an unrotated image (:func:`make_wcs` with
+    ``rotation_deg = 0``): first axis ``x`` to the West, second axis ``y`` to the North. The major axis lies at
+    ``θ = atan2(e2, e1) / 2`` from ``+x`` towards ``+y``, that is at position angle ``θ - 90°``. NaN (a point
+    source) gives 0.
+    """
+    theta = 0.5 * np.degrees(np.arctan2(np.asarray(e2, dtype=float), np.asarray(e1, dtype=float)))
+    pa = np.mod(theta - 90.0, 180.0)
+    return np.where(np.isfinite(pa) & (pa < 180.0), pa, 0.0)  # mod can round up to 180, which is 0
+
+
+def pixel_ellipticities(galaxies: Table, wcs: WCS) -> tuple[np.ndarray, np.ndarray]:
+    """Distortions ``(e1, e2)`` of sky-truth galaxies in the pixel frame of ``wcs``, for GalSim.
+
+    Each galaxy keeps its sky position angle (:func:`galaxy_position_angle_deg`) on any image: a step of
+    :data:`SHAPE_STEP_ARCSEC` along its major axis on the sky is mapped through ``wcs`` at the galaxy's position,
+    which takes in the image's rotation, parity and the convergence of the meridians. For an unrotated image at
+    its centre this returns the sky truth's ``(e1, e2)``.
+    """
+    e1, e2 = np.asarray(galaxies["e1"], dtype=float), np.asarray(galaxies["e2"], dtype=float)
+    ra, dec = np.asarray(galaxies["ra"], dtype=float), np.asarray(galaxies["dec"], dtype=float)
+    pa = np.radians(galaxy_position_angle_deg(e1, e2))
+    step = SHAPE_STEP_ARCSEC / 3600.0
+    x0, y0 = wcs.all_world2pix(ra, dec, 0)
+    x1, y1 = wcs.all_world2pix(ra + step * np.sin(pa) / np.cos(np.radians(dec)), dec + step * np.cos(pa), 0)
+    theta, e = np.arctan2(y1 - y0, x1 - x0), np.hypot(e1, e2)
+    return e * np.cos(2 * theta), e * np.sin(2 * theta)
+
+
 def render_scene(sky: Table, mags: np.ndarray, wcs: WCS, psf: PsfModel, settings: SurveySettings) -> np.ndarray:
     """Noise-free image (ADU, no sky background) of every source of ``sky`` at magnitudes ``mags``."""
     image = np.zeros(psf.shape)
@@ -98,10 +142,10 @@ def render_scene(sky: Table, mags: np.ndarray, wcs: WCS, psf: PsfModel, settings
     point = np.isin(np.asarray(sky["kind"]), POINT_KINDS)
     render_points(image, psf, x[point], y[point], flux[point])
     galaxy = ~point
+    e1, e2 = pixel_ellipticities(sky[galaxy], wcs)
     shapes = GalaxyShapes(
         sersic_n=np.asarray(sky["sersic_n"][galaxy]),
-        hlr_px=np.asarray(sky["hlr_arcsec"][galaxy]) / settings.pixel_scale_arcsec,
-        e1=np.asarray(sky["e1"][galaxy]), e2=np.asarray(sky["e2"][galaxy]),
+        hlr_px=np.asarray(sky["hlr_arcsec"][galaxy]) / settings.pixel_scale_arcsec, e1=e1, e2=e2,
     )
     render_galaxies(image, psf, x[galaxy], y[galaxy], flux[galaxy], shapes)
     return image
@@ -291,40 +335,166 @@ def _observed(rng: np.random.Generator, table: Table, settings: SurveySettings) 
     return table[keep]
 
 
+def point_source_hlr_arcsec(settings: SurveySettings) -> float:
+    """The half-light radius a catalogue gives a point source it takes for a galaxy: half the best seeing."""
+    return settings.fwhm_range_arcsec[0] / 2
+
+
+def galaxy_shape_columns(sky: Table, looks_galaxy: np.ndarray, settings: SurveySettings) -> dict[str, np.ndarray]:
+    """Catalogue shape columns ``hlr_arcsec``, ``axis_ratio``, ``pa_deg`` of the rows of ``sky``.
+
+    Rows that look like galaxies get their Sérsic half-light radius and the shape of :func:`galaxy_axis_ratio`
+    and :func:`galaxy_position_angle_deg`; point sources among them (stars taken for galaxies) get
+    :func:`point_source_hlr_arcsec`, axis ratio 1 and position angle 0. Rows that look like stars get NaN.
+    """
+    hlr = np.asarray(sky["hlr_arcsec"], dtype=float)
+    columns = {"hlr_arcsec": np.where(np.isfinite(hlr), hlr, point_source_hlr_arcsec(settings)),
+               "axis_ratio": galaxy_axis_ratio(sky["e1"], sky["e2"]),
+               "pa_deg": galaxy_position_angle_deg(sky["e1"], sky["e2"])}
+    return {name: np.where(looks_galaxy, values, np.nan) for name, values in columns.items()}
+
+
+def _add_shape_columns(table: Table, rows: Table, looks_galaxy: np.ndarray, settings: SurveySettings) -> Table:
+    """Add the :func:`galaxy_shape_columns` of the sky-truth ``rows`` (one per row of ``table``) to ``table``."""
+    for name, values in galaxy_shape_columns(rows, looks_galaxy, settings).items():
+        table[name] = values
+    table["hlr_arcsec"].unit, table["pa_deg"].unit = "arcsec", "deg"
+    return table
+
+
+def coverage_radius_deg(settings: SurveySettings) -> float:
+    """Radius of a field's catalogue-coverage circle about its centre, degrees.
+
+    The larger of :func:`bayesrb.simulate.plan.footprint_radius_deg` (every science and template image, with
+    pointing jitter and template offset) and the half-diagonal of the field's sky-truth square (the image
+    plus :data:`bayesrb.simulate.sky.SKY_MARGIN_ARCSEC` on each side), so every image pixel and every source of
+    the field lies inside.
+    """
+    margin = SKY_MARGIN_ARCSEC / 3600.0
+    sky_half_diagonal = np.hypot(settings.field_width_deg / 2 + margin, settings.field_height_deg / 2 + margin)
+    return float(max(footprint_radius_deg(settings), sky_half_diagonal))
+
+
+def coverage_circles(fields: list[Field], settings: SurveySettings) -> list[dict[str, float]]:
+    """The ``coverage`` meta of a catalogue that covers ``fields``: one circle per field, degrees.
+
+    Returns
+    -------
+    list of dict
+        ``[{"ra": deg, "dec": deg, "radius_deg": deg}, ...]``, centred on each field's nominal pointing with
+        :func:`coverage_radius_deg`.
+    """
+    radius = coverage_radius_deg(settings)
+    return [{"ra": float(f.ra_deg), "dec": float(f.dec_deg), "radius_deg": radius} for f in fields]
+
+
+def _with_coverage(table: Table, fields: list[Field], settings: SurveySettings) -> Table:
+    table.meta = {"coverage": coverage_circles(fields, settings)}
+    return table
+
+
+def _shallow_catalogues(sky: Table, settings: SurveySettings) -> dict[str, Table]:
+    """The all-sky catalogues, every draw from the ``catalogues`` stream (in the order they always had)."""
+    rng = rng_for(settings.seed, "catalogues")
+    kind = np.asarray(sky["kind"])
+    swapped = rng.uniform(size=len(sky)) < settings.star_galaxy_confusion
+    is_star = np.isin(kind, STAR_KINDS)
+    looks_star = (is_star & ~swapped) | ((kind == "galaxy") & swapped)
+    looks_galaxy = ((kind == "galaxy") & ~swapped) | (is_star & swapped)
+    columns = ["source_id", "ra", "dec", "mag"]
+    galaxies = sky[looks_galaxy]
+    catalogues = {
+        "stars": sky[looks_star][columns],
+        "galaxies": _add_shape_columns(galaxies[columns], galaxies, np.ones(len(galaxies), bool), settings),
+        "variables": sky[kind == "variable_star"][columns],
+        "agn": sky[kind == "agn"][columns],
+    }
+    observed = {name: _observed(rng, table, settings) for name, table in catalogues.items()}
+    transients = sky[np.isin(kind, TRANSIENT_KINDS)][columns]
+    reported = rng.uniform(size=len(transients)) < settings.known_transient_fraction
+    return observed | {"transients": transients[reported]}
+
+
+def deep_covered_fields(fields: list[Field], settings: SurveySettings) -> list[Field]:
+    """The fields the deep catalogue covers: a random ``deep_catalogue_coverage`` fraction of ``fields``.
+
+    The number covered is the fraction of the number of fields, rounded, but at least one and, with two or more
+    fields, at least one left uncovered. Which ones: those with the smallest draws of their own
+    ``deep-coverage`` stream (one per field index), so a field's draw depends on nothing but the seed and its index.
+    """
+    if not fields:
+        return []
+    n_covered = int(np.clip(round(settings.deep_catalogue_coverage * len(fields)), 1, max(len(fields) - 1, 1)))
+    keys = [rng_for(settings.seed, "deep-coverage", f.index).uniform() for f in fields]
+    chosen = set(np.argsort(keys)[:n_covered].tolist())
+    return [f for i, f in enumerate(fields) if i in chosen]
+
+
+def deep_confusion_probability(mag, settings: SurveySettings) -> np.ndarray:
+    """Probability that the deep catalogue swaps star and galaxy, at magnitudes ``mag``.
+
+    ``p(m) = p_bright + (p_limit - p_bright) · 10^(0.4 (m - m_lim))``, clipped to ``[0, 1]``: the excess over
+    ``deep_star_galaxy_confusion_bright`` scales as the inverse signal-to-noise ratio of a background-limited
+    source and reaches ``deep_star_galaxy_confusion_at_limit`` at ``deep_catalogue_limit_mag``.
+    """
+    excess = settings.deep_star_galaxy_confusion_at_limit - settings.deep_star_galaxy_confusion_bright
+    fainter = 10.0 ** (0.4 * (np.asarray(mag, dtype=float) - settings.deep_catalogue_limit_mag))
+    return np.clip(settings.deep_star_galaxy_confusion_bright + excess * fainter, 0.0, 1.0)
+
+
+def _deep_field_rows(sky: Table, field: Field, settings: SurveySettings) -> Table:
+    """The deep catalogue's rows of one field: its stars (variables included) and galaxies, from its own stream."""
+    rng = rng_for(settings.seed, "deep-catalogue", field.index)
+    static = sky[np.isin(np.asarray(sky["kind"]), STATIC_KINDS)]
+    mag = np.asarray(static["mag"], dtype=float)
+    detected = (mag < settings.deep_catalogue_limit_mag) & (
+        rng.uniform(size=len(static)) < settings.deep_catalogue_completeness)
+    swapped = rng.uniform(size=len(static)) < deep_confusion_probability(mag, settings)
+    looks_galaxy = (np.asarray(static["kind"]) == "galaxy") ^ swapped
+    table = static[["source_id", "ra", "dec", "mag"]]
+    table["class"] = np.where(looks_galaxy, "galaxy", "star")
+    return _add_shape_columns(table, static, looks_galaxy, settings)[detected]
+
+
+def deep_catalogue(sky: Table, fields: list[Field], settings: SurveySettings) -> Table:
+    """A deeper star/galaxy catalogue (Pan-STARRS-like) over part of the survey: see :func:`survey_catalogues`."""
+    covered = deep_covered_fields(fields, settings)
+    field_of_row = np.asarray(sky["field"])
+    parts = [_deep_field_rows(sky[field_of_row == f.name], f, settings) for f in covered]
+    return _with_coverage(vstack(parts, metadata_conflicts="silent"), covered, settings)
+
+
 def survey_catalogues(skies: list[Table], settings: SurveySettings) -> dict[str, Table]:
-    """The survey's external catalogues, with realistic incompleteness and star/galaxy confusion.
+    """The survey's external catalogues, with realistic incompleteness, star/galaxy confusion and coverage.
 
     Parameters
     ----------
     skies : list of astropy.table.Table
-        The sky truth of every field.
+        The sky truth of every field (with its ``field`` column naming a field of
+        :func:`bayesrb.simulate.plan.survey_fields`).
     settings : SurveySettings
 
     Returns
     -------
     dict of str to astropy.table.Table
-        ``stars``, ``galaxies``, ``variables`` and ``agn``, each with ``source_id``, ``ra``, ``dec``, ``mag``
-        (galaxies also ``hlr_arcsec``); and ``transients``, the known (reported) transients, a random
-        ``known_transient_fraction`` of them, with their peak magnitude.
+        All-sky catalogues like an all-sky survey: ``stars``, ``galaxies``, ``variables`` and ``agn``, each with
+        ``source_id``, ``ra``, ``dec`` (deg), ``mag`` (to ``catalogue_limit_mag``, ``catalogue_completeness``
+        complete); galaxies also ``hlr_arcsec``, ``axis_ratio`` (b/a) and ``pa_deg`` (major axis, degrees East
+        of North, in [0, 180)); ``transients``, the known (reported) transients, a random
+        ``known_transient_fraction`` of them, with their peak magnitude. And ``deep``: a deeper
+        (``deep_catalogue_limit_mag``, ``deep_catalogue_completeness``) star/galaxy catalogue over a random
+        ``deep_catalogue_coverage`` fraction of the fields (:func:`deep_covered_fields`), with ``source_id``,
+        ``ra``, ``dec``, ``mag``, ``class`` (``star`` or ``galaxy``, swapped with
+        :func:`deep_confusion_probability`) and, for its galaxies, ``hlr_arcsec``, ``axis_ratio`` and ``pa_deg``
+        (NaN for its stars); variable stars are among its stars and AGN hosts among its galaxies (the AGN
+        point sources are left out). Every table's ``meta["coverage"]`` lists the circles it covers
+        (:func:`coverage_circles`): every field for the all-sky catalogues, the covered fields for ``deep``.
+        The all-sky catalogues draw from the ``catalogues`` stream, the deep catalogue from its own streams, so
+        one never changes the other.
     """
-    rng = rng_for(settings.seed, "catalogues")
-    sky = vstack(skies)
-    kind = np.asarray(sky["kind"])
-    swapped = rng.uniform(size=len(sky)) < settings.star_galaxy_confusion
-    is_star = np.isin(kind, ("star", "variable_star"))
-    looks_star = (is_star & ~swapped) | ((kind == "galaxy") & swapped)
-    looks_galaxy = ((kind == "galaxy") & ~swapped) | (is_star & swapped)
-    columns = ["source_id", "ra", "dec", "mag"]
-    catalogues = {
-        "stars": sky[looks_star][columns],
-        "galaxies": sky[looks_galaxy][[*columns, "hlr_arcsec"]],
-        "variables": sky[kind == "variable_star"][columns],
-        "agn": sky[kind == "agn"][columns],
-    }
-    galaxies = catalogues["galaxies"]
-    point_like = np.isnan(np.asarray(galaxies["hlr_arcsec"], dtype=float))
-    galaxies["hlr_arcsec"][point_like] = settings.fwhm_range_arcsec[0] / 2
-    observed = {name: _observed(rng, table, settings) for name, table in catalogues.items()}
-    transients = sky[np.isin(kind, TRANSIENT_KINDS)][columns]
-    reported = rng.uniform(size=len(transients)) < settings.known_transient_fraction
-    return observed | {"transients": transients[reported]}
+    sky = vstack(skies, metadata_conflicts="silent")
+    present = set(np.asarray(sky["field"]).tolist())
+    fields = [f for f in survey_fields(settings) if f.name in present]
+    catalogues = {name: _with_coverage(table, fields, settings)
+                  for name, table in _shallow_catalogues(sky, settings).items()}
+    return catalogues | {"deep": deep_catalogue(sky, fields, settings)}

@@ -1,0 +1,12 @@
+"""Adapter: rule context_features -> bayesrb.context.steps.write_visit_features."""
+
+from bayesrb.context.settings import FeatureSettings
+from bayesrb.context.steps import catalogue_sources, write_visit_features
+from bayesrb.logs import log_to
+from bayesrb.settings import settings_from
+
+with log_to(snakemake.log[0]):
+    write_visit_features(snakemake.input.shard, snakemake.input.science, "".join(snakemake.input.orbits),
+                         catalogue_sources(snakemake.params.catalogues),
+                         settings_from(FeatureSettings, snakemake.params.features, "context.features"),
+                         snakemake.params.field, snakemake.output[0], snakemake.params.max_bad_orbit_fraction)
