@@ -125,7 +125,8 @@ def test_the_context_classifier_writes_every_output_without_leakage(tiny_run):
         assert sum(map(sum, test["confusion_matrix"])) == test["n"]
         assert 0 <= test["accuracy"]["ci95"][0] <= test["accuracy"]["value"] <= test["accuracy"]["ci95"][1] <= 1
         assert set(metrics["censoring"]) == {"stars", "variables", "agn", "galaxies", "all"}
-        assert sum(metrics["feature_importance"].values()) == pytest.approx(1.0)
+        shares = [share for _, share in metrics["feature_importance"]]
+        assert sum(shares) == pytest.approx(1.0) and shares == sorted(shares, reverse=True)
         for name in CONTEXT_FIGURES:
             assert (folder / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (tiny_run / "logs" / "context_experiment" / f"{experiment}.log").is_file()

@@ -243,7 +243,7 @@ def write_context_experiment(table_path: str, settings: ContextSettings, experim
     scores = score_table(trained.classifier, table)
     metrics = experiment_metrics(trained, table, scores, settings) | {
         "experiment": experiment, "settings": settings_dict(classifier_settings),
-        "feature_importance": feature_importance(trained.classifier)}
+        "feature_importance": [[name, share] for name, share in feature_importance(trained.classifier).items()]}
     save_classifier(trained.classifier, model_path, _versions())
     write_parquet(scores, scores_path)
     write_json(metrics, metrics_path)
@@ -326,7 +326,7 @@ def write_context_figures(table_path: str, scores_path: str, metrics_path: str, 
     proba = test[[f"p_{c}" for c in CONTEXT_CLASSES]].to_numpy(float)
     proba = proba / proba.sum(axis=1, keepdims=True)
     loss, curves, intervals = _censoring_inputs(metrics["censoring"])
-    importance = metrics["feature_importance"]
+    importance = dict(metrics["feature_importance"])
     figures = {
         "confusion": lambda: context_figures.confusion_matrices(
             np.array(metrics["splits"]["test"]["confusion_matrix"]), CONTEXT_CLASSES),
