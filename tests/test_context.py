@@ -7,9 +7,11 @@ from astropy.table import Table
 
 from bayesrb.context.catalogues import CatalogueSource, Family, read_families, read_family
 from bayesrb.context.features import (
+    HOST_COLUMNS,
     NO_HOST_DDLR,
     NO_SOURCE_MAG,
     candidate_features,
+    centroid_error_arcsec,
     directional_light_radius,
     host_features,
     neighbour_features,
@@ -20,9 +22,12 @@ from bayesrb.context.models import (
     family_feature_columns,
     feature_importance,
     fit_classifier,
+    fit_temperature,
     load_classifier,
+    mean_log_loss,
     predict_with_spread,
     save_classifier,
+    tempered,
 )
 from bayesrb.context.settings import ClassifierSettings, ContextSettings, FeatureSettings
 from bayesrb.context.table import (
@@ -109,8 +114,9 @@ def test_the_host_is_the_galaxy_of_smallest_ddlr_not_the_nearest():
     galaxies = family("galaxies", east=[3.0, 0.0], north=[0.0, 5.0], mag=[18.0, 16.0], hlr=[1.0, 5.0],
                       q=[1.0, 0.25], pa=[0.0, 0.0])
     ra, dec = offset(np.array([0.0]), np.array([0.0]))
-    host = host_features(galaxies, ra, dec, np.array([19.0]), FeatureSettings())
+    host = host_features(galaxies, ra, dec, np.array([19.0]), np.array([0.5]), FeatureSettings())
     assert host["host_sep_arcsec"][0] == pytest.approx(5.0, abs=1e-5)
+    assert host["host_offset_significance"][0] == pytest.approx(10.0, abs=1e-4)
     assert host["host_ddlr"][0] == pytest.approx(0.5, abs=1e-5)
     assert host["host_hlr_arcsec"][0] == 5.0
     assert host["host_mag_minus_candidate"][0] == pytest.approx(-3.0)
@@ -119,9 +125,16 @@ def test_the_host_is_the_galaxy_of_smallest_ddlr_not_the_nearest():
 def test_no_galaxy_near_is_a_value_and_no_coverage_is_missing():
     galaxies = family("galaxies", east=[0.0], north=[0.0], hlr=[1.0], coverage=np.array([[RA0, DEC0, 0.05]]))
     ra, dec = offset(np.array([100.0, 1000.0]), np.array([0.0, 0.0]))
-    host = host_features(galaxies, ra, dec, np.array([19.0, 19.0]), FeatureSettings(host_search_radius_arcsec=30))
+    host = host_features(galaxies, ra, dec, np.array([19.0, 19.0]), np.array([0.3, 0.3]),
+                         FeatureSettings(host_search_radius_arcsec=30))
     assert host["host_ddlr"][0] == NO_HOST_DDLR and host["host_sep_arcsec"][0] == 30.0
-    assert np.isnan(host["host_ddlr"][1]) and np.isnan(host["host_mag_minus_candidate"][1])
+    assert host["host_offset_significance"][0] == pytest.approx(100.0)
+    assert all(np.isnan(host[name][1]) for name in HOST_COLUMNS)
+
+
+def test_the_centroid_error_is_the_fwhm_over_the_signal_to_noise_ratio():
+    np.testing.assert_allclose(centroid_error_arcsec(np.array([3.0, 3.0, 2.0, 0.0]), np.array([10.0, 0.0, 4.0, 9.0])),
+                               [0.3, 3.0, 0.5, np.nan])
 
 
 def test_candidate_features_with_no_catalogues_or_ephemeris_are_missing():
@@ -271,6 +284,36 @@ def test_a_class_absent_from_training_gets_probability_zero():
     np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["xgboost", "hierarchical"])
+def test_xgboost_stops_early_on_the_validation_rows(kind):
+    table, k = synthetic_table()
+    val, k_val = synthetic_table(seed=2)
+    settings = ClassifierSettings(kind=kind, n_estimators=400, max_depth=3, early_stopping_rounds=5)
+    classifier = fit_classifier(table.assign(cnn_score=table["cnn_p50"]), k, settings, seed=0,
+                                validation=(val.assign(cnn_score=val["cnn_p50"]), k_val))
+    kept = [flat.model.best_iteration + 1 for flat in classifier.nodes.values() if flat.model is not None]
+    assert kept and all(rounds < 400 for rounds in kept)  # these classes are learnt in far fewer rounds
+    mean, _ = predict_with_spread(classifier, synthetic_table(seed=1)[0])
+    assert np.mean(np.argmax(mean, axis=1) == synthetic_table(seed=1)[1]) > 0.9
+
+
+def test_temperature_scaling_lowers_the_log_loss_and_keeps_the_predicted_class():
+    table, k = synthetic_table()
+    noisy, k_noisy = synthetic_table(seed=3)
+    flip = np.random.default_rng(0).uniform(size=len(k_noisy)) < 0.3  # labels the features cannot explain
+    k_noisy = np.where(flip, np.random.default_rng(1).integers(0, len(CONTEXT_CLASSES), len(k_noisy)), k_noisy)
+    classifier = fit_classifier(table.assign(cnn_score=table["cnn_p50"]), k, ClassifierSettings(n_estimators=60),
+                                seed=0)
+    raw, _ = predict_with_spread(classifier, noisy)
+    classifier.temperature = fit_temperature(classifier, noisy, k_noisy)
+    calibrated, _ = predict_with_spread(classifier, noisy)
+    assert classifier.temperature > 1.5  # overconfident on rows with 30 % wrong labels: softened
+    assert mean_log_loss(k_noisy, calibrated) < mean_log_loss(k_noisy, raw)
+    np.testing.assert_array_equal(np.argmax(calibrated, axis=1), np.argmax(raw, axis=1))
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(tempered(raw, 1.0), raw)
+
+
 def test_censoring_removes_whole_families_at_the_configured_rate():
     table, _ = synthetic_table(n_per_class=500)
     censored = censor(table, {"stars": 0.3, "galaxies": 0.6}, np.random.default_rng(3))
@@ -305,3 +348,19 @@ def test_experiment_settings_merge_and_reject_unknown_keys():
     bad = ContextSettings(experiments={"x": {"depth": 3}})
     with pytest.raises(BadInputError, match=r"context.experiments.x.*unknown key\(s\) \['depth'\]"):
         bad.classifier("x")
+
+
+def test_the_speed_benchmark_times_features_classification_and_training(tmp_path):
+    from bayesrb.bench.context import measure
+    from bayesrb.context.steps import classifier_versions
+
+    synthetic = measure(n_candidates=300, n_train=200, threads=1)
+    table, k = synthetic_table(n_per_class=20)
+    save_classifier(fit_classifier(table.assign(cnn_score=table["cnn_p50"]), k, ClassifierSettings(n_estimators=5),
+                                   seed=0), tmp_path / "model.joblib", classifier_versions())
+    table.to_parquet(tmp_path / "table.parquet")
+    trained = measure(300, 200, 1, str(tmp_path / "model.joblib"), str(tmp_path / "table.parquet"))
+    for lines in (synthetic, trained):
+        rates = [float(line.rsplit(": ", 1)[1].split()[0].replace(",", "")) for line in lines[1:]]
+        assert len(rates) == 3 and all(rate > 0 for rate in rates)
+    assert "model.joblib" in trained[2] and "synthetic" in synthetic[2]

@@ -234,6 +234,15 @@ def test_iter_stamps_covers_a_shard_in_order(shard):
     assert np.array_equal(np.concatenate([i for _, i in batches]), ids)
 
 
+def test_iter_stamps_batches_across_stores(shard):
+    """Several small shards give full batches: only the last is short, rows in store order."""
+    path, stamps, ids = shard
+    batches = list(iter_stamps([path, path, path], 256))
+    assert [len(x) for x, _ in batches] == [256, 256, 256, 132]
+    assert np.array_equal(np.concatenate([x for x, _ in batches]), np.concatenate([stamps] * 3))
+    assert np.array_equal(np.concatenate([i for _, i in batches]), np.concatenate([ids] * 3))
+
+
 def test_a_shard_has_no_splits_and_no_training_labels(shard):
     path = shard[0]
     assert not StampSource(path).is_dataset and StampSource(path).rows(None) == slice(0, 300)

@@ -203,9 +203,12 @@ def test_evaluation_and_context_fields_take_the_richer_populations():
     assert _kind_counts(make_field_sky(training, settings)) == {"sn": 3, "nuclear": 1, "hostless": 1}
     for field in (evaluation, context):
         sky = make_field_sky(field, settings)
-        assert _kind_counts(sky) == {"sn": 40, "nuclear": 12, "hostless": 12}
+        assert _kind_counts(sky) == {"sn": settings.eval_supernovae_per_field,
+                                     "nuclear": settings.eval_nuclear_transients_per_field,
+                                     "hostless": settings.eval_hostless_transients_per_field}
         stars = np.isin(sky["kind"], ("star", "variable_star"))
-        assert np.mean(sky["kind"][stars] == "variable_star") == pytest.approx(0.15, abs=0.03)
+        assert np.mean(sky["kind"][stars] == "variable_star") == pytest.approx(settings.eval_variable_fraction,
+                                                                              abs=0.04)
     kinds = np.asarray(make_field_sky(training, settings)["kind"])
     stars = kinds[np.isin(kinds, ("star", "variable_star"))]
     assert np.mean(stars == "variable_star") == pytest.approx(0.03, abs=0.015)

@@ -1,7 +1,7 @@
-"""Adapter: rule context_features -> bayesrb.context.steps.write_visit_features."""
+"""Adapter: rule context_features -> bayesrb.context.visit.write_visit_features."""
 
 from bayesrb.context.settings import FeatureSettings
-from bayesrb.context.steps import catalogue_sources, write_visit_features
+from bayesrb.context.visit import catalogue_sources, write_visit_features
 from bayesrb.logs import log_to
 from bayesrb.settings import settings_from
 

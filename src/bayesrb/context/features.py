@@ -23,7 +23,8 @@ from bayesrb.context.catalogues import FAMILIES, Family, chord_radius, unit_vect
 from bayesrb.context.settings import FeatureSettings
 
 __all__ = ["NO_SOURCE_MAG", "NO_HOST_DDLR", "family_columns", "HOST_COLUMNS",
-           "neighbour_features", "directional_light_radius", "host_features", "minor_planet_features",
+           "neighbour_features", "directional_light_radius", "host_features", "centroid_error_arcsec",
+           "minor_planet_features",
            "sky_latitudes", "detection_features", "candidate_features"]
 
 #: Magnitude given where no source lies within the search radius (fainter than any catalogue).
@@ -31,7 +32,8 @@ NO_SOURCE_MAG = 30.0
 #: dDLR given where no galaxy lies within the host search radius.
 NO_HOST_DDLR = 99.0
 #: Host features; NaN where no galaxy catalogue covers the candidate.
-HOST_COLUMNS: tuple[str, ...] = ("host_sep_arcsec", "host_ddlr", "host_hlr_arcsec", "host_mag_minus_candidate")
+HOST_COLUMNS: tuple[str, ...] = ("host_sep_arcsec", "host_ddlr", "host_hlr_arcsec", "host_mag_minus_candidate",
+                                 "host_offset_significance")
 #: Minor-planet features; NaN where no ephemeris was given.
 MP_COLUMNS: tuple[str, ...] = ("mp_sep_arcsec", "mp_mag")
 #: Detection features, from the stamp store's meta.
@@ -96,18 +98,37 @@ def _offsets_arcsec(ra, dec, ra0, dec0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def host_features(galaxies: Family, ra: np.ndarray, dec: np.ndarray, mag: np.ndarray,
-                  settings: FeatureSettings) -> dict:
+                  centroid_error_arcsec: np.ndarray, settings: FeatureSettings) -> dict:
     """Host-galaxy features: the galaxy of smallest dDLR within the host search radius.
+
+    Parameters
+    ----------
+    galaxies : Family
+    ra, dec, mag : numpy.ndarray
+        The candidates' positions (deg) and magnitudes.
+    centroid_error_arcsec : numpy.ndarray
+        Each candidate's position uncertainty (:func:`centroid_error_arcsec`): a nuclear transient's offset from
+        its host's centre is consistent with zero at a few of these, a supernova's seldom.
+    settings : FeatureSettings
 
     Returns
     -------
     dict of str to numpy.ndarray
-        :data:`HOST_COLUMNS`: separation to the host (arcsec), dDLR, the host's half-light radius and the host's
-        magnitude minus the candidate's; :data:`NO_HOST_DDLR` and :data:`NO_SOURCE_MAG` where no galaxy is near,
-        NaN outside the galaxies' footprint.
+        :data:`HOST_COLUMNS`: separation to the host (arcsec), dDLR, the host's half-light radius, the host's
+        magnitude minus the candidate's, and the separation in units of the centroid error;
+        :data:`NO_HOST_DDLR` and :data:`NO_SOURCE_MAG` where no galaxy is near (the separation is then the search
+        radius), NaN outside the galaxies' footprint.
     """
+    columns = _smallest_ddlr_host(galaxies, ra, dec, mag, settings)
+    columns["host_offset_significance"] = columns["host_sep_arcsec"] / centroid_error_arcsec
+    return columns
+
+
+def _smallest_ddlr_host(galaxies: Family, ra: np.ndarray, dec: np.ndarray, mag: np.ndarray,
+                        settings: FeatureSettings) -> dict:
+    """:data:`HOST_COLUMNS` but the significance (see :func:`host_features`)."""
     n = len(ra)
-    columns = {name: np.full(n, np.nan) for name in HOST_COLUMNS}
+    columns = {name: np.full(n, np.nan) for name in HOST_COLUMNS if name != "host_offset_significance"}
     covered = np.flatnonzero(galaxies.covers(ra, dec))
     columns["host_sep_arcsec"][covered] = settings.host_search_radius_arcsec
     columns["host_ddlr"][covered] = NO_HOST_DDLR
@@ -133,6 +154,15 @@ def host_features(galaxies: Family, ra: np.ndarray, dec: np.ndarray, mag: np.nda
     columns["host_hlr_arcsec"][rows] = galaxies.hlr_arcsec[host]
     columns["host_mag_minus_candidate"][rows] = galaxies.mag[host] - mag[rows]
     return columns
+
+
+def centroid_error_arcsec(fwhm_arcsec: np.ndarray, snr: np.ndarray) -> np.ndarray:
+    """The position uncertainty of a detection, FWHM / S/N (arcsec; an S/N below 1 counts as 1).
+
+    NaN (unknown) where the FWHM is not positive: the detector found no width (e.g. a single hot pixel).
+    """
+    fwhm = np.asarray(fwhm_arcsec, float)
+    return np.where(fwhm > 0, fwhm, np.nan) / np.maximum(np.asarray(snr, float), 1.0)
 
 
 def minor_planet_features(planets: Table | None, ra: np.ndarray, dec: np.ndarray, settings: FeatureSettings) -> dict:
@@ -198,7 +228,8 @@ def candidate_features(meta: dict[str, np.ndarray], pixel_scale_arcsec: float, f
     for name in FAMILIES:
         family = families.get(name) or _absent(name)
         features |= neighbour_features(family, ra, dec, settings)
-    features |= host_features(families.get("galaxies") or _absent("galaxies"), ra, dec, mag, settings)
+    features |= host_features(families.get("galaxies") or _absent("galaxies"), ra, dec, mag,
+                              centroid_error_arcsec(features["fwhm_arcsec"], features["snr"]), settings)
     features |= minor_planet_features(planets, ra, dec, settings)
     return features | sky_latitudes(ra, dec)
 

@@ -20,6 +20,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import xgboost
+from scipy.optimize import minimize_scalar
 from sklearn.ensemble import RandomForestClassifier
 
 from bayesrb.atomic import atomic_path, write_json
@@ -31,7 +32,7 @@ from bayesrb.vocabulary import CONTEXT_BOGUS, CONTEXT_CLASSES, MINOR_PLANET
 
 __all__ = ["CNN_DRAWS", "CNN_COLUMNS", "HISTORY_COLUMNS", "LATITUDE_COLUMNS", "HIERARCHY", "feature_columns",
            "family_feature_columns", "with_cnn_draws", "with_random_cnn_draw", "censor", "balanced_weights",
-           "ContextClassifier",
+           "ContextClassifier", "tempered", "mean_log_loss", "fit_temperature",
            "fit_classifier", "predict_with_spread", "feature_importance", "contributions", "save_classifier",
            "load_classifier"]
 
@@ -138,8 +139,9 @@ class _Flat:
         return proba
 
 
-def _fit_flat(x: pd.DataFrame, y: np.ndarray, weights: np.ndarray, settings: ClassifierSettings, n_classes: int,
-              seed: int, threads: int, kind: str) -> _Flat:
+def _fit_flat(x: pd.DataFrame, y: np.ndarray, settings: ClassifierSettings, n_classes: int, seed: int,
+              threads: int, kind: str, validation: tuple[pd.DataFrame, np.ndarray] | None = None) -> _Flat:
+    """One multi-class model, class-balanced; XGBoost stops early on ``validation`` (rows of trained classes)."""
     present = np.unique(y)
     if len(present) == 1:
         return _Flat(None, present, n_classes)
@@ -147,12 +149,32 @@ def _fit_flat(x: pd.DataFrame, y: np.ndarray, weights: np.ndarray, settings: Cla
     if kind == "random_forest":
         model = RandomForestClassifier(n_estimators=settings.n_estimators, max_depth=None, n_jobs=threads,
                                        random_state=seed, min_samples_leaf=2)
+        model.fit(x, encoded, sample_weight=balanced_weights(y))
+        return _Flat(model, present, n_classes)
+    stop = _early_stopping_set(validation, present) if settings.early_stopping_rounds else None
+    model = xgboost.XGBClassifier(n_estimators=settings.n_estimators, max_depth=settings.max_depth,
+                                  learning_rate=settings.learning_rate, tree_method="hist", n_jobs=threads,
+                                  random_state=seed, subsample=0.8, colsample_bytree=0.8,
+                                  early_stopping_rounds=settings.early_stopping_rounds if stop else None)
+    if stop is None:
+        model.fit(x, encoded, sample_weight=balanced_weights(y))
     else:
-        model = xgboost.XGBClassifier(n_estimators=settings.n_estimators, max_depth=settings.max_depth,
-                                      learning_rate=settings.learning_rate, tree_method="hist", n_jobs=threads,
-                                      random_state=seed, subsample=0.8, colsample_bytree=0.8)
-    model.fit(x, encoded, sample_weight=weights)
+        x_val, y_val = stop
+        model.fit(x, encoded, sample_weight=balanced_weights(y), eval_set=[(x_val, np.searchsorted(present, y_val))],
+                  sample_weight_eval_set=[balanced_weights(y_val)], verbose=False)
     return _Flat(model, present, n_classes)
+
+
+def _early_stopping_set(validation: tuple[pd.DataFrame, np.ndarray] | None,
+                        present: np.ndarray) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The validation rows whose class the model learns; None if they hold fewer than two such classes."""
+    if validation is None:
+        return None
+    x_val, y_val = validation
+    known = np.isin(y_val, present)
+    if len(np.unique(y_val[known])) < 2:
+        return None
+    return x_val[known], y_val[known]
 
 
 @dataclass
@@ -166,18 +188,56 @@ class ContextClassifier:
         The feature columns, in the order the models read them.
     nodes : dict of str to object
         The flat model (key ``flat``) or one per :data:`HIERARCHY` node.
+    temperature : float
+        Calibration: probabilities are raised to ``1 / temperature`` and renormalised (1: as the trees give them;
+        see :func:`fit_temperature`).
     """
 
     settings: ClassifierSettings
     columns: tuple[str, ...]
     nodes: dict
+    temperature: float = 1.0
 
     def predict_proba(self, table: pd.DataFrame) -> np.ndarray:
         """``(n, K)`` probabilities over :data:`CONTEXT_CLASSES` for the rows of ``table`` (one CNN draw each)."""
+        return tempered(self.raw_proba(table), self.temperature)
+
+    def raw_proba(self, table: pd.DataFrame) -> np.ndarray:
+        """:meth:`predict_proba` before calibration."""
         x = table.loc[:, list(self.columns)].astype(float)
         if "flat" in self.nodes:
             return self.nodes["flat"].predict_proba(x)
         return _hierarchy_proba(self.nodes, x)
+
+
+def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities raised to ``1 / temperature``, renormalised per row (zeros stay zero; the order is kept)."""
+    if temperature == 1.0:
+        return proba
+    powered = np.power(proba, 1.0 / temperature)
+    return powered / powered.sum(axis=1, keepdims=True)
+
+
+def mean_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log-probability of the true classes (clipped at 1e-12)."""
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, None))))
+
+
+def fit_temperature(classifier: ContextClassifier, table: pd.DataFrame, y: np.ndarray) -> float:
+    """The temperature that minimises the log-loss of the CNN-draw-averaged probabilities of ``table``.
+
+    Temperature scaling (one parameter, searched in [0.1, 10] on a log scale) keeps every row's ranking of the
+    classes, so accuracy and recalls do not change; only the confidence does.
+    """
+    expanded, _ = with_cnn_draws(table)
+    raw = classifier.raw_proba(expanded).reshape(len(CNN_DRAWS), len(table), len(CONTEXT_CLASSES))
+
+    def loss(log_t: float) -> float:
+        return mean_log_loss(y, tempered(raw.reshape(-1, len(CONTEXT_CLASSES)), np.exp(log_t))
+                             .reshape(raw.shape).mean(axis=0))
+
+    best = minimize_scalar(loss, bounds=(np.log(0.1), np.log(10.0)), method="bounded")
+    return float(np.exp(best.x))
 
 
 def _group_of(classes: np.ndarray, node: str) -> np.ndarray:
@@ -205,7 +265,7 @@ def _hierarchy_proba(nodes: dict, x: pd.DataFrame) -> np.ndarray:
 
 
 def fit_classifier(table: pd.DataFrame, y: np.ndarray, settings: ClassifierSettings, *, seed: int,
-                   threads: int = 1) -> ContextClassifier:
+                   threads: int = 1, validation: tuple[pd.DataFrame, np.ndarray] | None = None) -> ContextClassifier:
     """Train a context classifier on the rows of ``table`` (already censored and expanded into CNN draws).
 
     Parameters
@@ -217,6 +277,9 @@ def fit_classifier(table: pd.DataFrame, y: np.ndarray, settings: ClassifierSetti
     settings : ClassifierSettings
     seed : int
     threads : int
+    validation : tuple of (pandas.DataFrame, numpy.ndarray), optional
+        Validation rows and their classes: each XGBoost model stops adding trees once their class-balanced
+        log-loss has not improved for ``settings.early_stopping_rounds`` rounds, and keeps its best round.
 
     Returns
     -------
@@ -224,16 +287,21 @@ def fit_classifier(table: pd.DataFrame, y: np.ndarray, settings: ClassifierSetti
     """
     columns = feature_columns(settings.features)
     x = table.loc[:, list(columns)].astype(float)
+    val = None if validation is None else (validation[0].loc[:, list(columns)].astype(float), validation[1])
     if settings.kind != "hierarchical":
-        flat = _fit_flat(x, y, balanced_weights(y), settings, len(CONTEXT_CLASSES), seed, threads, settings.kind)
+        flat = _fit_flat(x, y, settings, len(CONTEXT_CLASSES), seed, threads, settings.kind, val)
         return ContextClassifier(settings, columns, {"flat": flat})
     codes = np.asarray(CONTEXT_CLASSES)[y]
+    val_codes = None if val is None else np.asarray(CONTEXT_CLASSES)[val[1]]
     nodes = {}
     for node, groups in HIERARCHY.items():
         group = _group_of(codes, node)
         rows = group >= 0
-        nodes[node] = _fit_flat(x[rows], group[rows], balanced_weights(group[rows]), settings, len(groups), seed,
-                                threads, "xgboost")
+        node_val = None
+        if val is not None:
+            val_group = _group_of(val_codes, node)
+            node_val = (val[0][val_group >= 0], val_group[val_group >= 0])
+        nodes[node] = _fit_flat(x[rows], group[rows], settings, len(groups), seed, threads, "xgboost", node_val)
     return ContextClassifier(settings, columns, nodes)
 
 

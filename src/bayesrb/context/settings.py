@@ -60,13 +60,21 @@ class ClassifierSettings:
         Depth of each tree.
     learning_rate : float
         XGBoost's shrinkage.
+    early_stopping_rounds : int
+        XGBoost stops adding trees once the context ``val`` split's log-loss has not improved for this many rounds,
+        and keeps its best round (0: every one of ``n_estimators``).
+    calibrate : bool
+        Whether the class probabilities are temperature-scaled to the ``val`` split (the ranking of the classes,
+        hence the predicted class, does not change).
     """
 
     kind: str = "xgboost"
     features: str = "all"
-    n_estimators: int = 200
+    n_estimators: int = 300
     max_depth: int = 6
     learning_rate: float = 0.1
+    early_stopping_rounds: int = 30
+    calibrate: bool = True
 
     def __post_init__(self):
         if self.kind not in MODEL_KINDS:

@@ -43,63 +43,15 @@ from bayesrb.figures.style import save_figure
 from bayesrb.labels.observing import predicted_minor_planets, read_visit_observation
 from bayesrb.markdown import markdown_table
 from bayesrb.settings import settings_dict
-from bayesrb.stamps.shard import read_shard_meta
 from bayesrb.stamps.store import open_store
 from bayesrb.textfiles import read_text
 from bayesrb.vocabulary import CONTEXT_CLASS_NAMES, CONTEXT_CLASSES
 
 log = logging.getLogger(__name__)
 
-__all__ = ["catalogue_sources", "write_visit_features", "score_held_out_candidates", "write_context_table",
-           "write_context_experiment", "write_context_figures", "write_context_summary", "classify_store"]
-
-
-def catalogue_sources(section: Mapping[str, Sequence]) -> dict[str, list[CatalogueSource]]:
-    """The ``context.catalogues`` mapping (family: list of paths or ``{path, where}``) as catalogue sources."""
-    return {family: [CatalogueSource(e) if isinstance(e, str) else CatalogueSource(e["path"], dict(e.get("where", {})))
-                     for e in entries] for family, entries in section.items()}
-
-
-def write_visit_features(shard_path: str, science_path: str, orbits_path: str,
-                         catalogues: Mapping[str, list[CatalogueSource]], settings: FeatureSettings, field: str,
-                         out_path: str, max_bad_orbit_fraction: float) -> pd.DataFrame:
-    """Compute the context features of one visit's candidates and write them to Parquet.
-
-    Parameters
-    ----------
-    shard_path : str
-        The visit's stamp shard (its meta is read).
-    science_path : str
-        The science FITS: epoch, site and WCS for the minor-planet prediction and the history.
-    orbits_path : str
-        MPCORB-format orbits; empty for none (minor-planet features missing).
-    catalogues : mapping of str to list of CatalogueSource
-        The catalogues of each family.
-    settings : FeatureSettings
-    field : str
-        The visit's field.
-    out_path : str
-        Parquet: ``candidate_id``, ``visit``, ``field``, ``mjd``, ``ra``, ``dec`` and the features of
-        :func:`bayesrb.context.features.candidate_features`.
-    max_bad_orbit_fraction : float
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    meta, attrs = read_shard_meta(shard_path)
-    observation = read_visit_observation(science_path)
-    planets = predicted_minor_planets(observation, orbits_path, max_bad_orbit_fraction) if orbits_path else None
-    features = candidate_features(meta, float(attrs["pixel_scale_arcsec"]), read_families(catalogues), planets,
-                                  settings)
-    n = len(meta["candidate_id"])
-    frame = pd.DataFrame({"candidate_id": meta["candidate_id"].astype(str), "visit": meta["visit"].astype(str),
-                          "field": np.full(n, field), "mjd": np.full(n, observation.mjd_utc),
-                          "ra": meta["ra"], "dec": meta["dec"]} | features)
-    write_parquet(frame, out_path)
-    log.info("%s: context features of %d candidates (%s predicted minor planets)", attrs.get("visit", shard_path),
-             n, "no" if planets is None else len(planets))
-    return frame
+__all__ = ["score_held_out_candidates", "write_context_table",
+           "write_context_experiment", "write_context_figures", "write_context_summary", "classify_store",
+           "classifier_versions"]
 
 
 def _cnn_split_fields(summary_path: str | os.PathLike) -> dict[str, list[str]]:
@@ -208,7 +160,8 @@ def write_context_table(feature_paths: Sequence[str], scores_path: str, summary_
     return table
 
 
-def _versions() -> dict[str, str]:
+def classifier_versions() -> dict[str, str]:
+    """The package versions a saved context classifier is trusted with (see ``load_classifier``)."""
     return {"bayesrb": __version__, "xgboost": xgboost.__version__, "scikit-learn": sklearn.__version__}
 
 
@@ -244,7 +197,7 @@ def write_context_experiment(table_path: str, settings: ContextSettings, experim
     metrics = experiment_metrics(trained, table, scores, settings) | {
         "experiment": experiment, "settings": settings_dict(classifier_settings),
         "feature_importance": [[name, share] for name, share in feature_importance(trained.classifier).items()]}
-    save_classifier(trained.classifier, model_path, _versions())
+    save_classifier(trained.classifier, model_path, classifier_versions())
     write_parquet(scores, scores_path)
     write_json(metrics, metrics_path)
     test = metrics["splits"].get("test", {})
@@ -286,7 +239,7 @@ def _card_rows(scores: pd.DataFrame) -> pd.DataFrame:
 def _cards(scores: pd.DataFrame, table: pd.DataFrame, model_path: str, shards: Mapping[str, str]) -> list[dict]:
     picked = _card_rows(scores)
     rows = table.set_index("candidate_id").loc[picked["candidate_id"]].reset_index()
-    classifier = load_classifier(model_path, _versions())
+    classifier = load_classifier(model_path, classifier_versions())
     predicted = np.array([CONTEXT_CLASSES.index(c) for c in picked["predicted_class"]], dtype=int)
     contributions = contributions_of(classifier, rows.assign(cnn_score=rows["cnn_p50"]), predicted)
     cards = []
@@ -356,14 +309,24 @@ def _recall(metrics: dict, code: str) -> str:
 def _summary_row(name: str, metrics: dict) -> list[str]:
     test = metrics["splits"].get("test")
     if test is None:
-        return [name, metrics["settings"]["kind"], metrics["settings"]["features"], *["-"] * 7]
+        return [name, metrics["settings"]["kind"], metrics["settings"]["features"], *["-"] * 8]
     half = metrics["censoring"].get(ALL_FAMILIES, {}).get("0.5", {}).get("accuracy")
     recalls = [r for r in (test["per_class"][c]["recall"] for c in CONTEXT_CLASSES) if r is not None]
     real_bogus = metrics["real_bogus"]
     return [name, metrics["settings"]["kind"], metrics["settings"]["features"], str(test["n"]),
             _percent(test["accuracy"]), _percent(test["balanced_accuracy"]), _recall(test, "sn"),
             f"{100 * min(recalls):.1f}" if recalls else "-", _percent(half),
-            f"{100 * real_bogus['context_accuracy']:.1f} / {100 * real_bogus['cnn_accuracy']:.1f}"]
+            f"{100 * real_bogus['context_accuracy']:.1f} / {100 * real_bogus['cnn_accuracy']:.1f}",
+            _calibration_cell(metrics["calibration"])]
+
+
+def _calibration_cell(calibration: dict) -> str:
+    """Test mean per-class ECE in %, raw → calibrated, and the temperature."""
+    test = calibration.get("test")
+    if test is None:
+        return "-"
+    return (f"{100 * test['raw']['mean_ece']:.2f} → {100 * test['calibrated']['mean_ece']:.2f} "
+            f"(T = {calibration['temperature']:.2f})")
 
 
 def write_context_summary(metrics_paths: Mapping[str, str], out_path: str) -> str:
@@ -382,7 +345,7 @@ def write_context_summary(metrics_paths: Mapping[str, str], out_path: str) -> st
     """
     header = ["experiment", "model", "features", "test n", "accuracy % [95 %]", "balanced accuracy %",
               "SN recall %", "lowest class recall %", "accuracy at 50 % catalogue loss",
-              "real-bogus acc. % (1-P(bs) / CNN)"]
+              "real-bogus acc. % (1-P(bs) / CNN)", "mean class ECE %, raw → calibrated"]
     rows = [_summary_row(name, json.loads(read_text(path, "context metrics"))) for name, path in metrics_paths.items()]
     text = ("# Context classifier, test split\n\nTest split: the CNN's held-out fields and the context fields kept for "
             "testing; intervals are bootstrap 95 %.\n\n" + markdown_table(header, rows) + "\n")
@@ -426,7 +389,7 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
     detection), as for a field's first visit.
     """
     settings = settings or FeatureSettings()
-    classifier = load_classifier(model_path, _versions())
+    classifier = load_classifier(model_path, classifier_versions())
     store = open_store(store_path)
     meta = store.read_meta(("candidate_id", "ra", "dec", "mag", "fwhm"))
     if "pixel_scale_arcsec" not in store.attrs:

@@ -424,17 +424,18 @@ class BatchStream:
         return _read_blocks(self.source, group, self._channel_index), order
 
 
-def iter_stamps(path: str | os.PathLike, batch_size: int,
+def iter_stamps(paths: str | os.PathLike | Sequence[str | os.PathLike], batch_size: int,
                 channels: Sequence[str] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Read every stamp of a store in store order, for scoring, with bounded memory.
+    """Read every stamp of one or several stores in store order, for scoring, with bounded memory.
 
     Reads chunk-aligned blocks of at least ``batch_size`` rows (:data:`READ_THREADS` blocks ahead, in background
-    threads).
+    threads). Batches run across the boundaries of consecutive stores, so only the last batch is short however
+    small the stores (per-visit shards hold about a hundred stamps each).
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A data-set store or a per-visit shard.
+    paths : str or os.PathLike, or a sequence of them
+        A data-set store or a per-visit shard, or several, read one after the other.
     batch_size : int
         Rows per batch.
     channels : sequence of str, optional
@@ -450,22 +451,29 @@ def iter_stamps(path: str | os.PathLike, batch_size: int,
     Raises
     ------
     bayesrb.errors.BadInputError
-        If the store cannot be opened, lacks ``candidate_id`` or a channel, or a stamp holds NaN or inf (naming
+        If a store cannot be opened, lacks ``candidate_id`` or a channel, or a stamp holds NaN or inf (naming
         the row).
     ValueError
         If ``batch_size`` is below 1.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    stores = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    buffers = (buffer for path in stores for buffer in _identified_buffers(path, batch_size, channels))
+    yield from _rebatch(buffers, batch_size, drop_last=False)
+
+
+def _identified_buffers(path: str | os.PathLike, batch_size: int, channels: Sequence[str] | None):
+    """The read-ahead buffers of one store, each ``((stamps, candidate_ids), None)`` for :func:`_rebatch`."""
     source = StampSource(path)
     channel_index = source.channel_index(channels)
     ids = source.column("candidate_id")
     chunks_per_block = -(-batch_size // source.chunk_rows)
     blocks = source.chunk_blocks(source.rows(None))
     groups = [blocks[i:i + chunks_per_block] for i in range(0, len(blocks), chunks_per_block)]
-    buffers = _prefetched(lambda group: (_read_blocks(source, group, channel_index), None), groups)
-    for x, index in _rebatch(buffers, batch_size, drop_last=False):
-        yield x, ids[index]
+    for (stamps, index), order in _prefetched(lambda group: (_read_blocks(source, group, channel_index), None),
+                                              groups):
+        yield (stamps, ids[index]), order
 
 
 def _as_source(store: StampSource | str | os.PathLike) -> StampSource:

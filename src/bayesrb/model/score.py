@@ -155,7 +155,7 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike | S
         The model (:func:`load_model`).
     stamps_path : str or os.PathLike, or a sequence of them
         A data-set store or a per-visit stamp shard, or several stores scored one after the other with one compiled
-        scorer (the model loaded once).
+        scorer (the model loaded once; batches run across the stores, so small shards waste no padding).
     out_path : str or os.PathLike
         The Parquet file: one row per candidate in store order (stores in the given order), columns
         :data:`SCORE_COLUMNS` (``candidate_id`` string, the others float32); schema metadata ``model_kind``,
@@ -201,8 +201,7 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike | S
     root = named_key(jax.random.PRNGKey(seed), "score")
     start, n_scored = time.perf_counter(), 0
     with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
-        batches = (batch for store in stores for batch in iter_stamps(store, batch_size, model.channels))
-        for b, (x, ids) in enumerate(batches):
+        for b, (x, ids) in enumerate(iter_stamps(stores, batch_size, model.channels)):
             summaries = score_batch(model.params, pad_rows(x, batch_size), jax.random.fold_in(root, b))
             columns = {"candidate_id": ids.astype(str)} | {name: np.asarray(value)[:len(ids)]
                                                              for name, value in summaries.items()}
