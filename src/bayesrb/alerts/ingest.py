@@ -1,10 +1,15 @@
 """Ingesting alert files into one stamp store with the layout of a simulated visit's shard.
 
-The store is written by :func:`bayesrb.stamps.shard.write_shard` (atomically: nothing is left at the output path
-if anything fails), with channels ``science``, ``template``, ``difference`` of 63x63 ``float32`` stamps in DN, the
-shard's required meta columns and the ZTF columns of :data:`bayesrb.alerts.ztf.EXTRA_COLUMNS` (see
-:mod:`bayesrb.alerts.ztf` for the sign, padding and sentinel conventions). ``visit`` is ``ztf-pid{pid}``, ZTF's
+The store has the layout of a stamp shard (:mod:`bayesrb.stamps.shard`), with channels ``science``, ``template``,
+``difference`` of 63x63 ``float32`` stamps in DN, the shard's required meta columns and the ZTF columns of
+:data:`bayesrb.alerts.ztf.EXTRA_COLUMNS` (see :mod:`bayesrb.alerts.ztf` for the sign, padding and sentinel
+conventions). ``visit`` is ``ztf-pid{pid}``, ZTF's
 processing id of the exposure quadrant the alert was found on; ``label`` is -1 and ``kind`` ``""`` (unlabelled).
+
+Alerts are streamed: each is written in a block of the store as soon as the block is full
+(:class:`bayesrb.alerts.store.BlockWriter`), so memory does not grow with the number of alerts. The store is
+written into a temporary directory renamed onto the output path when complete (:func:`bayesrb.atomic.atomic_path`):
+if anything fails, nothing is left at the output path.
 
 Bad input is skipped with one warning line (logger ``bayesrb.alerts.ingest``) and counted in the summary:
 a malformed record or cutout (naming the file and the record's 0-based index), and a whole file that does not
@@ -19,11 +24,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from bayesrb.alerts.store import BlockWriter
 from bayesrb.alerts.ztf import CHANNELS, EXTRA_COLUMNS, PIXEL_SCALE_ARCSEC, STAMP_SIZE, Alert, read_alert_file
+from bayesrb.atomic import atomic_path
 from bayesrb.errors import BadInputError
-from bayesrb.stamps.shard import SHARD_META_COLUMNS, write_shard
+from bayesrb.stamps.shard import SHARD_META_COLUMNS
 
 __all__ = ["IngestSummary", "expand_inputs", "ingest_alerts"]
 
@@ -113,13 +118,14 @@ def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -
     """
     files = expand_inputs(inputs)
     summary = IngestSummary(out=str(out), files=len(files))
-    alerts = list(_unique_alerts(files, summary))
-    if not alerts:
-        source = str(files[0]) if len(files) == 1 else f"{len(files)} input files"
-        raise BadInputError(source, f"no alert could be ingested ({summary})")
-    stamps = np.stack([alert.stamps for alert, _, _ in alerts])
-    write_shard(out, stamps, CHANNELS, _columns(alerts), ATTRS)
-    summary.ingested = len(alerts)
+    with atomic_path(out, directory_signature="zarr.json") as tmp:
+        writer = BlockWriter(tmp, CHANNELS, COLUMNS, (STAMP_SIZE, STAMP_SIZE), ATTRS["units"])
+        for alert, source, index in _unique_alerts(files, summary):
+            writer.append(alert.stamps, {**alert.meta, "source_file": source, "record_index": index})
+        if not writer.count:
+            source = str(files[0]) if len(files) == 1 else f"{len(files)} input files"
+            raise BadInputError(source, f"no alert could be ingested ({summary})")
+        summary.ingested = writer.close(ATTRS)
     return summary
 
 
@@ -141,8 +147,3 @@ def _unique_alerts(files: list[Path], summary: IngestSummary) -> Iterator[tuple[
             log.warning("%s; skipped", error)
             summary.skipped_files += 1
 
-
-def _columns(alerts: list[tuple[Alert, str, int]]) -> dict[str, np.ndarray]:
-    """The meta columns of the store, each cast to its dtype (:data:`COLUMNS`)."""
-    rows = [{**alert.meta, "source_file": source, "record_index": index} for alert, source, index in alerts]
-    return {name: np.array([row[name] for row in rows], dtype=dtype) for name, dtype in COLUMNS.items()}

@@ -3,7 +3,9 @@
 A ZTF alert file holds one or more Avro records (schema versions 3.x and 4.x; codec null, deflate or snappy, the
 last through ``cramjam``), each an alert with a ``candidate`` record and three cutouts, ``cutoutScience``,
 ``cutoutTemplate`` and ``cutoutDifference``, each ``{fileName, stampData}`` with ``stampData`` a gzip-compressed
-single-HDU FITS image (big-endian float32, nominally 63x63). Files are streamed one record at a time.
+single-HDU FITS image (big-endian float32, nominally 63x63). Files are streamed one record at a time by fastavro,
+through :class:`bayesrb.alerts.projection.ProjectedReader`: only the fields an alert needs (:data:`SELECT`) are
+decoded, the history of previous candidates is skipped.
 
 Conventions
 -----------
@@ -30,24 +32,22 @@ Sentinels
     ``distpsnr1``, ...); these, and null fields or fields an older schema lacks, become NaN (``""`` for text).
     ``rb`` and ``drb`` (null in old schemas) are kept for comparison only.
 
-Astropy warns that the cutouts' SIMPLE card is not in FITS fixed format; the data decode correctly, so that
-warning is silenced while a cutout is decoded.
+Cutouts
+    A cutout is gunzipped (``cramjam``) and its image read by :func:`bayesrb.alerts.fitsimage.read_image`: directly
+    for the plain float images ZTF writes, by astropy for any other FITS (scaled integers, the image in an
+    extension, ...).
 """
 
-import gzip
-import io
-import warnings
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import fastavro
+import cramjam
 import numpy as np
-from astropy.io import fits
-from astropy.io.fits.verify import VerifyWarning
 
+from bayesrb.alerts.fitsimage import read_image
+from bayesrb.alerts.projection import AvroFile, ProjectedReader
 from bayesrb.errors import BadInputError
 from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
 
@@ -56,6 +56,7 @@ __all__ = [
     "CONTEXT_FIELDS",
     "EXTRA_COLUMNS",
     "PIXEL_SCALE_ARCSEC",
+    "SELECT",
     "STAMP_SIZE",
     "Alert",
     "AlertError",
@@ -96,7 +97,15 @@ EXTRA_COLUMNS: dict[str, Any] = {
     "rb": np.dtype(np.float32), "drb": np.dtype(np.float32), "stamp_flags": np.dtype(np.uint8),
     "source_file": str, "record_index": np.dtype(np.int64),
 }
+#: The packet fields decoded (:data:`bayesrb.alerts.projection.Select`): the others are skipped.
+SELECT: dict[str, Any] = {
+    "objectId": None, "schemavsn": None, **dict.fromkeys(CUTOUT_FIELDS),
+    "candidate": dict.fromkeys((*REQUIRED_FIELDS, "xpos", "ypos", "fwhm", "ssnamenr", *CONTEXT_FIELDS, "rb", "drb")),
+}
+#: The reader of alert files: its schemas are made once per writer schema met.
+READER = ProjectedReader(SELECT)
 SIGNS: dict[str, int] = {"t": 1, "1": 1, "f": -1, "0": -1}
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class AlertError(ValueError):
@@ -155,25 +164,26 @@ def read_alert_file(path: str | Path) -> Iterator[tuple[int, Alert | AlertError]
     except OSError as error:
         raise BadInputError(path, f"cannot be read ({error.strerror or error})") from error
     with handle:
-        yield from _records(_alert_reader(handle, path))
+        yield from _records(_alert_file(handle, path))
 
 
-def _alert_reader(handle: BinaryIO, path: Path) -> fastavro.reader:
-    """Open the Avro reader of ``handle`` and check that its schema is that of ZTF alerts."""
+def _alert_file(handle: BinaryIO, path: Path) -> AvroFile:
+    """Open the Avro file of ``handle`` and check that its schema is that of ZTF alerts."""
     try:
-        reader = fastavro.reader(handle)
-    except Exception as error:  # fastavro raises ValueError, EOFError, or a codec's own error on a bad header
+        avro_file = READER.open(handle)
+    except Exception as error:  # ValueError, EOFError, KeyError, or fastavro's errors on a bad header or schema
         raise BadInputError(path, f"is not an Avro object-container file ({error})") from error
-    fields = {field["name"] for field in reader.writer_schema.get("fields", ())}
+    schema = avro_file.schema if isinstance(avro_file.schema, dict) else {}  # a file of strings, say
+    fields = {field["name"] for field in schema.get("fields", ())}
     missing = [name for name in ALERT_FIELDS if name not in fields]
     if missing:
         raise BadInputError(path, f"is an Avro file but not of ZTF alerts: its schema lacks {', '.join(missing)}")
-    return reader
+    return avro_file
 
 
-def _records(reader: fastavro.reader) -> Iterator[tuple[int, Alert | AlertError]]:
+def _records(avro_file: AvroFile) -> Iterator[tuple[int, Alert | AlertError]]:
     """Yield ``(index, alert or error)`` per record; one error and stop where the Avro data is damaged."""
-    records = iter(reader)
+    records = avro_file.records
     index = 0
     while True:
         try:
@@ -196,7 +206,7 @@ def alert_from_record(record: dict) -> Alert:
     Parameters
     ----------
     record : dict
-        A ZTF alert as fastavro decodes it.
+        A ZTF alert as fastavro decodes it, or its :data:`SELECT` fields only.
 
     Returns
     -------
@@ -241,7 +251,7 @@ def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``float32`` ``[row, col]``, at most 63x63.
+        ``float32`` ``[row, col]``, at most 63x63: the primary HDU's image, else the first image extension's.
 
     Raises
     ------
@@ -252,12 +262,8 @@ def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:
     if not data:
         raise AlertError(f"{field} is missing")
     try:
-        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", VerifyWarning)
-            with fits.open(io.BytesIO(raw), memmap=False) as hdus:
-                image = None if hdus[0].data is None else np.array(hdus[0].data, dtype=np.float32)
-    except (OSError, EOFError, zlib.error, ValueError, TypeError, IndexError) as error:
+        image = read_image(bytes(cramjam.gzip.decompress(data)) if data[:2] == GZIP_MAGIC else data)
+    except (cramjam.DecompressionError, OSError, EOFError, ValueError, TypeError, IndexError) as error:
         raise AlertError(f"{field} is not a gzip-compressed FITS image ({error})") from error
     if image is None or image.ndim != 2 or not all(1 <= n <= STAMP_SIZE for n in image.shape):
         shape = "no data" if image is None else "x".join(map(str, image.shape))
