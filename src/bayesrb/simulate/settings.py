@@ -54,12 +54,12 @@ class SurveySettings:
     nuclear_transients_per_field: int = 1
     hostless_transients_per_field: int = 1
     n_eval_fields: int = 2
-    n_context_fields: int = 8
+    n_context_fields: int = 12
     eval_variable_fraction: float = 0.3
     eval_agn_fraction: float = 0.2
-    eval_supernovae_per_field: int = 75
-    eval_nuclear_transients_per_field: int = 60
-    eval_hostless_transients_per_field: int = 35
+    eval_supernovae_per_field: int = 45
+    eval_nuclear_transients_per_field: int = 35
+    eval_hostless_transients_per_field: int = 25
     transient_peak_mag_range: tuple[float, float] = (16.5, 20.5)
     minor_planets_per_visit: int = 40
     minor_planet_mag_range: tuple[float, float] = (15.5, 21.0)
