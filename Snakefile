@@ -11,6 +11,7 @@ include: "workflow/rules/dataset.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/context.smk"
+include: "workflow/rules/alerts.smk"
 
 
 rule all:
@@ -23,4 +24,5 @@ rule all:
         expand(rules.comparison_figures.output, comparison=COMPARISONS),
         rules.metrics_summary.output,
         context_outputs(),
+        alert_outputs(),
     default_target: True

@@ -100,6 +100,7 @@ def test_every_shared_packet_is_ingested(store):
     assert np.all(shard.meta["label"] == -1) and np.all(shard.meta["flags"] == 0)
     nan_flagged = set(shard.meta["candidate_id"][(shard.meta["stamp_flags"] & FLAG_NAN) > 0])
     assert nan_flagged == NAN_ALERTS and not np.any(shard.meta["stamp_flags"] & FLAG_EDGE)
+    assert np.abs(shard.stamps[:]).max() < 1e6  # two references' -3.4e38 blanks are zeroed and flagged
     assert check_compatible(out, ["science", "template", "difference"], 63).stamp_shape == (63, 63)
 
 
@@ -119,15 +120,19 @@ def test_meta_equals_the_packet(store, path):
         assert np.isnan(meta[name]) if c[name] in (None, -999.0) else meta[name] == c[name], name
     assert np.isnan(meta["snr"])
     assert (meta["source_file"], meta["record_index"], meta["visit"]) == (str(path), 0, f"ztf-pid{c['pid']}")
-    np.testing.assert_array_equal(shard.stamps[row, ..., 2], cutout(record, "cutoutDifference"))
+    np.testing.assert_array_equal(shard.stamps[row, ..., 2], meta["sign"] * cutout(record, "cutoutDifference"))
 
 
-def test_difference_is_positive_at_the_candidate_for_both_signs(store):
+def test_difference_is_science_minus_template_for_both_signs(store):
     _, shard, _ = store
-    centre = np.median(shard.stamps[:, 29:34, 29:34, 2], axis=(1, 2))
+    centre = np.median(shard.stamps[:, 29:34, 29:34, :], axis=(1, 2))
     signs = shard.meta["sign"]
     assert np.sum(signs == -1) == 5 and np.sum(signs == 1) == 33
-    assert np.all(centre[signs == -1] > 5) and np.all(centre[signs == 1] > 3)
+    difference = centre[:, 2]
+    assert np.all(difference[signs == -1] < -5) and np.all(difference[signs == 1] > 3)
+    background = np.median(shard.stamps, axis=(1, 2))
+    brighter_in_template = (centre - background)[:, 1] > (centre - background)[:, 0]
+    assert np.all(brighter_in_template[signs == -1])
     for path in (NEGATIVE, POSITIVE):
         _, record = packet(path)
         suffix = "scimref.fits.gz" if record["candidate"]["isdiffpos"] == "t" else "refmsci.fits.gz"

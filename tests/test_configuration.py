@@ -12,6 +12,7 @@ from snakemake.utils import validate
 
 from bayesrb.configuration import RULE_SETTINGS, canonical, check_config, load_schema, rule_settings
 from bayesrb.errors import BadInputError
+from bayesrb.pipeline.plan import WorkflowPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -56,6 +57,9 @@ def test_the_default_config_passes_and_gives_its_experiments(schema):
     ({"stamps": {"size": 54}}, "stamps.size", "odd positive integer, got 54"),
     ({"dataset": {"fractions": {"train": 0.7, "val": 0.2, "test": 0.2}}}, "dataset.fractions", "sum to 1"),
     ({"dataset": {"chunk_stamps": 64, "shard_stamps": 100}}, "dataset.shard_stamps", "multiple of chunk_stamps"),
+    ({"alerts": {"files": ["a.avro"], "experiment": "nope"}}, "alerts.experiment", "'nope' is not an experiment"),
+    ({"alerts": {"files": ["a.avro"]}}, "alerts.experiment",
+     r"'bcnn' reads 55x55 stamps .* alert cutouts are 63x63 of \['science', 'template', 'difference'\]"),
 ])
 def test_bad_values_are_one_error_naming_the_key(schema, overrides, key, message):
     config = validated(overrides)
@@ -88,3 +92,22 @@ def test_rule_keys_exist_and_subtract_and_detect_read_every_imaging_key(schema):
     assert rule_settings(validated({}), "detect") == {"detection_threshold": 5.0, "edge_margin_px": 10,
                                                       "low_usable": "warn", "min_area": 5, "min_usable_fraction": 0.5}
 
+
+
+def test_the_ztf_preset_reads_the_alerts_cutouts(schema):
+    ztf = yaml.safe_load((ROOT / "config" / "ztf.yaml").read_text())
+    config = validated(ztf | {"alerts": {"files": ["a.avro"]}})
+    assert set(check_config(config, schema)) == {"bcnn", "mc_dropout"}
+
+
+def test_alert_files_are_expanded_once_each_and_an_entry_matching_nothing_is_an_error(tmp_path):
+    (tmp_path / "night").mkdir()
+    for path in (tmp_path / "a.avro", tmp_path / "night" / "b.avro"):
+        path.write_bytes(b"")
+    entries = [str(tmp_path / "a.avro"), str(tmp_path / "night"), str(tmp_path / "*.avro")]
+    plan = WorkflowPlan(validated({"alerts": {"files": entries}}))
+    assert plan.alert_files() == [str(tmp_path / "a.avro"), str(tmp_path / "night" / "b.avro")]
+    plan = WorkflowPlan(validated({"alerts": {"files": [*entries, str(tmp_path / "nowhere" / "*.avro")]}}))
+    with pytest.raises(BadInputError, match=r"'.*nowhere/\*.avro' matches no file") as error:
+        plan.alert_files()
+    assert error.value.source == "config alerts.files"

@@ -5,9 +5,10 @@ Snakemake validates the config against ``workflow/schemas/config.schema.yaml`` a
 gives the same rule params and reruns nothing; :func:`check_config` then checks what one schema pass cannot: every
 experiment's merged ``model`` and ``training`` sections against the schema (with the key path in the message), the
 names of experiments and comparison groups, and the rules that tie keys together (an odd stamp size, split
-fractions that sum to 1, shard and chunk sizes, experiment channels among the stamp channels). Every problem is one
-:class:`~bayesrb.errors.BadInputError` naming the config key, raised while Snakemake builds the DAG, so a bad value
-never starts a job. :func:`rule_settings` gives a rule only the keys it reads.
+fractions that sum to 1, shard and chunk sizes, experiment channels among the stamp channels, a model that
+reads the alerts' cutouts). Every problem is one :class:`~bayesrb.errors.BadInputError` naming the config key,
+raised while Snakemake builds the DAG, so a bad value never starts a job. :func:`rule_settings` gives a rule only
+the keys it reads.
 """
 
 import dataclasses
@@ -19,6 +20,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from bayesrb.alerts.ztf import CHANNELS as ALERT_CHANNELS
+from bayesrb.alerts.ztf import STAMP_SIZE as ALERT_STAMP_SIZE
 from bayesrb.dataset.splits import check_fractions
 from bayesrb.dataset.store import check_block_sizes
 from bayesrb.errors import BadInputError
@@ -98,6 +101,7 @@ def check_config(config: dict, schema: dict) -> dict[str, dict]:
         _check_channels(name, sections["training"]["channels"], config["stamps"]["channels"])
     comparison_groups(config)
     _check_context(config, schema)
+    _check_alerts(config, experiments)
     return experiments
 
 
@@ -112,6 +116,24 @@ def _check_context(config: dict, schema: dict) -> None:
         _check_name(name, "config context.experiments")
         merged = _merged(context["model"], overrides or {}, f"config context.experiments.{name}")
         _check_section(merged, model_schema, f"config context.experiments.{name}")
+
+
+
+def _check_alerts(config: dict, experiments: dict[str, dict]) -> None:
+    """When alerts are scored: their experiment exists and reads stamps of the alerts' size and channels."""
+    alerts = config["alerts"]
+    if not alerts["files"]:
+        return
+    name = alerts["experiment"]
+    if name not in experiments:
+        raise BadInputError("config alerts.experiment",
+                            f"{name!r} is not an experiment; defined are {sorted(experiments)}")
+    channels = experiments[name]["training"]["channels"] or config["stamps"]["channels"]
+    if config["stamps"]["size"] != ALERT_STAMP_SIZE or not set(channels) <= set(ALERT_CHANNELS):
+        raise BadInputError("config alerts.experiment",
+                            f"{name!r} reads {config['stamps']['size']}x{config['stamps']['size']} stamps of "
+                            f"channels {list(channels)}; alert cutouts are {ALERT_STAMP_SIZE}x{ALERT_STAMP_SIZE} of "
+                            f"{list(ALERT_CHANNELS)} (config/ztf.yaml trains such a model)")
 
 
 _CROSS_KEY_RULES: tuple[tuple[str, Callable[[dict], object]], ...] = (

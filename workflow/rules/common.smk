@@ -4,7 +4,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from bayesrb.configuration import canonical, check_config, comparison_groups, load_schema, rule_settings
-from bayesrb.figures.names import DATASET_FIGURES
+from bayesrb.figures.names import ALERT_GALLERIES, DATASET_FIGURES
 from bayesrb.pipeline import paths
 from bayesrb.pipeline.plan import WorkflowPlan, config_hash
 
@@ -27,6 +27,7 @@ DATASET_HASH = config_hash(config, ("survey", "simulate", "imaging", "stamps", "
 
 CONTEXT_EXPERIMENTS = list(config["context"]["experiments"])
 CNN_EXPERIMENT = config["context"]["cnn_experiment"]
+ALERT_EXPERIMENT = config["alerts"]["experiment"]
 
 
 wildcard_constraints:
@@ -172,3 +173,20 @@ def context_cnn_scoring(wildcards):
     experiment = EXPERIMENTS[CNN_EXPERIMENT]
     return {"n_samples": config["context"]["cnn_samples"], "batch_size": experiment["scoring"]["batch_size"],
             "seed": experiment["model"]["seed"]}
+
+
+def alert_outputs():
+    """The alerts' scores, comparison and galleries, when config `alerts.files` lists any."""
+    if not config["alerts"]["files"]:
+        return []
+    return [rules.score_alerts.output[0], *rules.alert_comparison.output, *rules.alert_galleries.output]
+
+
+def alert_training(wildcards):
+    """The training directory of the experiment that scores the alerts."""
+    return expand(rules.train_model.output[0], experiment=ALERT_EXPERIMENT)[0]
+
+
+def alert_scoring(wildcards):
+    """The `scoring` settings of the experiment that scores the alerts."""
+    return EXPERIMENTS[ALERT_EXPERIMENT]["scoring"]

@@ -10,11 +10,13 @@ decoded, the history of previous candidates is skipped.
 Conventions
 -----------
 Sign
-    ZTF's difference cutout is already oriented so that the candidate is positive: it is science minus reference
+    ZTF's difference cutout comes oriented so that the candidate is positive: it is science minus reference
     (fileName ``...scimref.fits.gz``) when ``isdiffpos`` is ``'t'`` and reference minus science
     (``...refmsci.fits.gz``) when it is ``'f'`` (checked on the shared real packets: the centre of the difference
-    cutout is positive for both). It is stored as it comes, so a real candidate is positive in the ``difference``
-    channel whatever its sign, and ``sign`` (+1 for ``'t'``/``'1'``, -1 for ``'f'``/``'0'``) is in the metadata.
+    cutout is positive for both). The ``difference`` channel stores science minus reference for both, as every
+    stamp store does (a simulated visit's shard too): the cutout of an ``'f'`` alert is negated, so that a real
+    negative subtraction looks the same here as in the data the model trained on. ``sign`` (+1 for
+    ``'t'``/``'1'``, -1 for ``'f'``/``'0'``) is in the metadata.
 Position
     ``x = xpos - 1`` and ``y = ypos - 1``: the candidate's 0-based position (x = column, y = row) on its readout
     quadrant, ZTF's ``xpos``/``ypos`` being 1-based (FITS) image coordinates; the stamp is centred on it.
@@ -25,8 +27,10 @@ Padding
     3080-row x 3072-column quadrant along that axis, after it otherwise; split evenly, the extra one after, when the
     position is unknown). The stamp gets :data:`~bayesrb.stamps.extract.FLAG_EDGE`.
 NaN
-    NaN and inf pixels (masked or uncovered regions) are set to 0 and the stamp gets
-    :data:`~bayesrb.stamps.extract.FLAG_NAN`, as in the simulated pipeline.
+    NaN and inf pixels (masked or uncovered regions), and pixels of magnitude at least :data:`BLANK_LIMIT` (ZTF
+    fills the part of a reference cutout its reference image does not cover with float32's lowest value,
+    -3.4e38), are set to 0 and the stamp gets :data:`~bayesrb.stamps.extract.FLAG_NAN`, as in the simulated
+    pipeline.
 Sentinels
     ZTF writes -999 where a catalogue match or measurement is missing (``ssdistnr``, ``ssmagnr``, ``srmag1``,
     ``distpsnr1``, ...); these, and null fields or fields an older schema lacks, become NaN (``""`` for text).
@@ -73,6 +77,8 @@ PIXEL_SCALE_ARCSEC: float = 1.01
 #: Channel names of the stamps, in the order of their last axis, and the packet field each comes from.
 CHANNELS: tuple[str, ...] = ("science", "template", "difference")
 CUTOUT_FIELDS: tuple[str, ...] = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
+#: Pixels of at least this magnitude are blanks (ZTF writes -3.4e38 where a reference does not cover), not data.
+BLANK_LIMIT: float = 1e30
 #: Shape (rows, columns) of a ZTF readout-quadrant image, which the cutouts are cut from.
 QUADRANT_SHAPE: tuple[int, int] = (3080, 3072)
 #: ZTF's value for a missing match or measurement.
@@ -231,11 +237,15 @@ def alert_from_record(record: dict) -> Alert:
         planes.append(plane)
         flags |= flag
     stamps = np.stack(planes, axis=-1)
-    bad = ~np.isfinite(stamps)
+    bad = ~np.isfinite(stamps) | (np.abs(stamps) >= BLANK_LIMIT)
     if bad.any():
         stamps[bad] = 0.0
         flags |= FLAG_NAN
-    return Alert(int(candidate["candid"]), stamps, flags, _meta(record, candidate, x, y, flags))
+    meta = _meta(record, candidate, x, y, flags)
+    if meta["sign"] < 0:
+        difference = stamps[..., CUTOUT_FIELDS.index("cutoutDifference")]
+        np.negative(difference, out=difference, where=difference != 0)  # no -0.0 in the padding
+    return Alert(int(candidate["candid"]), stamps, flags, meta)
 
 
 def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:

@@ -8,13 +8,12 @@ None in the JSON-safe output, rather than an error. Calibration is judged one cl
 real/bogus tools of :mod:`bayesrb.evaluation.metrics`.
 """
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from bayesrb.evaluation.metrics import expected_calibration_error, reliability_bins
+from bayesrb.evaluation.metrics import expected_calibration_error, json_safe, reliability_bins
 from bayesrb.seeding import rng_for
 
 __all__ = ["ROW_SUM_TOLERANCE", "CI_PERCENTILES", "classification_metrics", "class_reliability"]
@@ -153,19 +152,6 @@ def _bootstrap_confusions(codes: np.ndarray, n_classes: int, n_bootstrap: int,
 # ----------------------------------------------------------------------------------------------- output
 
 
-def _json_safe(value):
-    """Plain Python copy of nested dicts and lists of numbers, numpy scalars converted and NaN replaced by None."""
-    if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, np.integer | int) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        return None if math.isnan(value) else float(value)
-    return value
-
-
 def _with_interval(value: float, draws: np.ndarray) -> dict:
     """``{"value": value, "ci95": [low, high]}`` with the percentile interval of the bootstrap ``draws``."""
     low, high = np.percentile(draws, CI_PERCENTILES)
@@ -257,7 +243,7 @@ def classification_metrics(y_true, proba, classes: Sequence[str], *, n_bootstrap
     rng = rng_for(seed, "context_metrics", "bootstrap")
     draws = _summary_rates(_bootstrap_confusions(y_true * n_classes + y_pred, n_classes, n_bootstrap, rng))
     point = _summary_rates(confusion)
-    return _json_safe({
+    return json_safe({
         "n": y_true.size,
         **{name: _with_interval(point[name], draws[name]) for name in point},
         "per_class": _per_class_entries(y_true, proba, classes, confusion, n_bins),

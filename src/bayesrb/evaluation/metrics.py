@@ -22,6 +22,7 @@ __all__ = [
     "confusion_counts",
     "rates_at_threshold",
     "roc_curve",
+    "json_safe",
     "roc_auc",
     "threshold_at_fpr",
     "rates_vs_threshold",
@@ -512,10 +513,12 @@ def fraction_correct_by_kind(kinds, labels, scores, threshold: float = 0.5,
     return by_kind
 
 
-def _json_safe(value):
-    """Plain Python copy of nested dicts of numbers, with numpy scalars converted and NaN replaced by None."""
+def json_safe(value):
+    """Plain Python copy of nested dicts and lists of numbers, numpy scalars converted and NaN replaced by None."""
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_safe(item) for item in value]
     if isinstance(value, np.integer | int) and not isinstance(value, bool):
         return int(value)
     if isinstance(value, np.floating | float):
@@ -598,4 +601,4 @@ def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: 
     groups = {split: held_out[held_out["split"] == split] for split in HELD_OUT_SPLITS}
     groups = {split: rows for split, rows in groups.items() if not rows.empty} | {ALL_HELD_OUT: held_out}
     splits = {split: _split_metrics(rows, threshold, target_fpr, n_bins) for split, rows in groups.items()}
-    return _json_safe({"threshold": threshold, "target_fpr": target_fpr, "n_bins": n_bins, "splits": splits})
+    return json_safe({"threshold": threshold, "target_fpr": target_fpr, "n_bins": n_bins, "splits": splits})

@@ -5,7 +5,8 @@ functions that draw each figure are in the figure modules; ``dataset.steps`` and
 names onto them.
 """
 
-__all__ = ["DATASET_FIGURES", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES", "CONTEXT_FIGURES"]
+__all__ = ["DATASET_FIGURES", "EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES", "CONTEXT_FIGURES",
+           "ALERT_GALLERIES"]
 
 #: The data-set figures, by output name.
 DATASET_FIGURES: tuple[str, ...] = ("gallery", "label_counts", "magnitudes", "host_offsets")
@@ -25,3 +26,5 @@ UNCERTAIN_FIGURE: str = "uncertain_candidates"
 COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset")
 #: Per context experiment: confusion matrices, censoring curves, feature importance, per-class reliability, cards.
 CONTEXT_FIGURES: tuple[str, ...] = ("confusion", "censoring", "importance", "reliability", "cards")
+#: The galleries of real alerts: spread over the score ranking, and the most uncertain.
+ALERT_GALLERIES: tuple[str, ...] = ("score", "uncertainty")

@@ -48,15 +48,16 @@ def uncertain_candidates(picked: pd.DataFrame, stamps: Mapping[str, np.ndarray],
     Each row shows the candidate's stamp channels, drawn as in :func:`bayesrb.figures.dataset.stamp_gallery` (array
     ``[row, col]`` = pixel ``(y, x)``, row 0 at the bottom), and beside them its posterior score distribution on
     ``[0, 1]``: whisker from ``score_p05`` to ``score_p95``, box from ``score_p16`` to ``score_p84``, a line at
-    ``score_p50``, a diamond at ``score_mean`` and the threshold dashed. The score panel is titled with kind, true
-    class and candidate id; the row's reason labels its first stamp.
+    ``score_p50``, a diamond at ``score_mean`` and the threshold dashed. The score panel is titled with the row's
+    ``title`` where the table has that column, else with kind, true class and candidate id; the row's reason labels
+    its first stamp.
 
     Parameters
     ----------
     picked : pandas.DataFrame
         The candidates in row order, e.g. from ``evaluation.selection.select_uncertain``; needs
-        ``candidate_id``, ``kind``, ``label``, ``reason`` and the score columns ``score_mean``, ``score_p05`` ...
-        ``score_p95``.
+        ``candidate_id``, ``kind`` (it colours the distribution), ``reason``, the score columns ``score_mean``,
+        ``score_p05`` ... ``score_p95``, and ``label`` unless it has ``title``.
     stamps : mapping of str to numpy.ndarray
         Candidate id -> stamp ``(H, W, C)`` = ``[row, col, channel]``, for at least the picked candidates.
     channels : sequence of str
@@ -114,8 +115,14 @@ def _draw_score_distribution(ax: Axes, candidate: tuple, threshold: float) -> No
     ax.plot(candidate.score_mean, 0.0, marker="D", ms=4, color="black", linestyle="none")
     ax.axvline(threshold, color="0.5", linestyle="--", lw=1)
     ax.set(xlim=(0.0, 1.0), ylim=(-1.0, 1.0), yticks=[])
-    ax.set_title(f"{candidate.kind}, {CLASS_NAMES[int(candidate.label)]}, {candidate.candidate_id}",
-                 fontsize="small")
+    ax.set_title(_score_title(candidate), fontsize="small")
+
+
+def _score_title(candidate: tuple) -> str:
+    """The row's own ``title`` if the table has one, else its kind, true class and candidate id."""
+    if hasattr(candidate, "title"):
+        return str(candidate.title)
+    return f"{candidate.kind}, {CLASS_NAMES[int(candidate.label)]}, {candidate.candidate_id}"
 
 
 def _score_legend_handles() -> list:

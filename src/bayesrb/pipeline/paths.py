@@ -121,3 +121,23 @@ def context_table(results: str) -> str:
 def context_experiment(results: str, experiment: str = CONTEXT_EXPERIMENT) -> str:
     """The directory of one context experiment's outputs."""
     return f"{results}/context/{experiment}"
+
+
+def alert_store(results: str) -> str:
+    """The stamp store of the ingested alert packets (zarr)."""
+    return f"{results}/alerts/stamps.zarr"
+
+
+def alert_scores(results: str) -> str:
+    """The alerts' posterior score summaries joined to their packet metadata (Parquet)."""
+    return f"{results}/alerts/scores.parquet"
+
+
+def alert_comparison(results: str, suffix: str) -> str:
+    """The comparison of the alerts' scores with the survey's own scores (``suffix`` ``json`` or ``md``)."""
+    return f"{results}/alerts/sim_to_real.{suffix}"
+
+
+def alert_gallery(results: str, order: str) -> str:
+    """A gallery of alert stamps beside their posterior score distributions (``order`` ``score`` or ``uncertainty``)."""
+    return f"{results}/alerts/figures/gallery_by_{order}.png"

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bayesrb.alerts.ingest import expand_inputs
 from bayesrb.errors import BadInputError
 from bayesrb.pipeline import paths
 from bayesrb.settings import settings_from
@@ -122,6 +123,7 @@ class WorkflowPlan:
         self.label_inputs = config["labels"]
         self.augment = config["augment"]["enabled"]
         self.context = config["context"]
+        self.alert_inputs = config["alerts"]["files"]
         if self.source == "simulate":
             visits = self._simulated_visits(config["simulate"])
         else:
@@ -273,3 +275,19 @@ class WorkflowPlan:
     def context_labels(self) -> list[str]:
         """The context labels CSV (real data), as a one-element list; empty for simulated surveys' truth classes."""
         return [self.context["labels"]] if self.context["labels"] else []
+
+    def alert_files(self) -> list[str]:
+        """The alert files of config ``alerts.files``, each once (:func:`bayesrb.alerts.ingest.expand_inputs`).
+
+        Raises
+        ------
+        BadInputError
+            Naming an entry (file, directory or pattern) that matches no file.
+        """
+        files: dict[str, None] = {}
+        for entry in self.alert_inputs:
+            found = [str(path) for path in expand_inputs([entry]) if path.is_file()]
+            if not found:
+                raise BadInputError("config alerts.files", f"{entry!r} matches no file")
+            files.update(dict.fromkeys(found))
+        return list(files)
