@@ -536,7 +536,7 @@ def test_a_failure_mid_stream_leaves_the_output_as_it_was(tmp_path, monkeypatch)
             raise OSError("disk on fire")
         return read_alert_file(path)
 
-    monkeypatch.setattr(ingest, "read_alert_file", failing_reader)
+    monkeypatch.setattr(ingest, "read_alerts", failing_reader)
     monkeypatch.setattr(ingest, "BlockWriter", functools.partial(BlockWriter, block_rows=4, meta_blocks=2))
     for target in (out, tmp_path / "new.zarr"):  # 20 alerts, 5 blocks, already written when it fails
         with pytest.raises(OSError, match="disk on fire"):

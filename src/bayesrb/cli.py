@@ -202,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                        help=f"candidates per scoring step (default {ScoringSettings.batch_size})")
     score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
     score.set_defaults(func=_score)
-    ingest = sub.add_parser("ingest-alerts", help="read ZTF Avro alert files into one stamp store (zarr) of 63x63 "
-                                                  "science/template/difference stamps and the alerts' metadata")
-    ingest.add_argument("files", nargs="+", help="alert files, directories (searched for *.avro) or glob patterns")
+    ingest = sub.add_parser("ingest-alerts",
+                            help="read ZTF alert files (Avro, brokers' Parquet or JSON) into one stamp store (zarr) "
+                                 "of 63x63 science/template/difference stamps and the alerts' metadata")
+    ingest.add_argument("files", nargs="+",
+                        help="alert files, directories (searched for *.avro, *.parquet, *.json[l]) or glob patterns")
     ingest.add_argument("--out", required=True, help="output stamp store (zarr directory)")
     ingest.set_defaults(func=_ingest_alerts)
     classify = sub.add_parser("classify", help="context classes (bs, vs, nt, sn, or, mp) of every candidate of a stamp "

@@ -1,4 +1,4 @@
-"""Ingesting alert files into one stamp store with the layout of a simulated visit's shard.
+"""Ingesting alert files (ZTF Avro, brokers' Parquet and JSON: :mod:`bayesrb.alerts.exports`) into one stamp store.
 
 The store has the layout of a stamp shard (:mod:`bayesrb.stamps.shard`), with channels ``science``, ``template``,
 ``difference`` of 63x63 ``float32`` stamps in DN, the shard's required meta columns and the ZTF columns of
@@ -24,8 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bayesrb.alerts.exports import ALERT_SUFFIXES, read_alerts
 from bayesrb.alerts.store import BlockWriter
-from bayesrb.alerts.ztf import CHANNELS, EXTRA_COLUMNS, PIXEL_SCALE_ARCSEC, STAMP_SIZE, Alert, read_alert_file
+from bayesrb.alerts.ztf import CHANNELS, EXTRA_COLUMNS, PIXEL_SCALE_ARCSEC, STAMP_SIZE, Alert
 from bayesrb.atomic import atomic_path
 from bayesrb.errors import BadInputError
 from bayesrb.stamps.shard import SHARD_META_COLUMNS
@@ -73,7 +74,9 @@ class IngestSummary:
 
 
 def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
-    """Turn files, directories (searched recursively for ``*.avro``) and glob patterns into a list of files.
+    """Turn files, directories (searched recursively for alert files) and glob patterns into a list of files.
+
+    A directory is searched for the names of :data:`bayesrb.alerts.exports.ALERT_SUFFIXES` (Avro, Parquet, JSON).
 
     Parameters
     ----------
@@ -88,7 +91,7 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
     files: dict[Path, None] = {}
     for item in map(str, items):
         if os.path.isdir(item):
-            found = sorted(Path(item).rglob("*.avro"))
+            found = sorted(path for path in Path(item).rglob("*") if path.suffix.lower() in ALERT_SUFFIXES)
         elif glob.has_magic(item):
             found = [Path(match) for match in sorted(glob.glob(item, recursive=True)) if os.path.isfile(match)]
         else:
@@ -134,7 +137,7 @@ def _unique_alerts(files: list[Path], summary: IngestSummary) -> Iterator[tuple[
     seen: set[int] = set()
     for path in files:
         try:
-            for index, alert in read_alert_file(path):
+            for index, alert in read_alerts(path):
                 if not isinstance(alert, Alert):
                     log.warning("%s: record %d: %s; skipped", path, index, alert)
                     summary.skipped_records += 1
