@@ -13,6 +13,7 @@ import pytest
 
 from bayesrb.alerts import exports
 from bayesrb.alerts.ingest import expand_inputs, ingest_alerts
+from bayesrb.bench.alerts import measure
 from bayesrb.stamps.shard import read_shard
 
 ALERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts"
@@ -121,3 +122,9 @@ def test_directories_are_searched_for_every_format(tmp_path, records):
     write_jsonl(tmp_path / "sub" / "c.jsonl", records[:1])
     (tmp_path / "notes.txt").write_text("")
     assert [p.name for p in expand_inputs([tmp_path])] == ["a.avro", "b.PARQUET", "c.jsonl"]
+
+
+@pytest.mark.parametrize(("options", "files"), [({}, 1), ({"file_per_alert": True}, 50), ({"parquet": True}, 1)])
+def test_the_ingest_benchmark_prints_its_figures_for_each_layout(options, files):
+    line = measure([str(ALERTS)], 50, **options)
+    assert line.startswith(f"ingested 50 alerts from {files} file(s)") and "alerts/s per core; peak RSS" in line

@@ -2,12 +2,14 @@
 
 The records of the given files that share the first file's schema are repeated (each copy with a new ``candid``,
 so none is dropped as a duplicate) to ``--alerts`` records, written uncompressed either into one Avro file or, with
-``--file-per-alert``, one file per alert as ZTF distributes them. They are then ingested by
+``--file-per-alert``, one file per alert as ZTF distributes them, or with ``--parquet`` into one Parquet file as
+brokers export them. They are then ingested by
 :func:`bayesrb.alerts.ingest.ingest_alerts`; the figures are alerts per CPU second of this process (all its
 threads) and its peak resident memory (``getrusage``), which should not grow with ``--alerts``::
 
     python -m bayesrb.bench.alerts ../shared/data/ztf_alerts --alerts 2000
     python -m bayesrb.bench.alerts ../shared/data/ztf_alerts --alerts 2000 --file-per-alert
+    python -m bayesrb.bench.alerts ../shared/data/ztf_alerts --alerts 2000 --parquet
 """
 
 import argparse
@@ -19,13 +21,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fastavro
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from bayesrb.alerts.ingest import expand_inputs, ingest_alerts
 
 CANDID_STEP = 10**10  # added to candid per copy: unique ids, far below int64's limit for ~10^5 copies
 
 
-def repeat_alerts(inputs: list[str], n_alerts: int, directory: Path, file_per_alert: bool = False) -> list[Path]:
+def repeat_alerts(inputs: list[str], n_alerts: int, directory: Path, file_per_alert: bool = False,
+                  parquet: bool = False) -> list[Path]:
     """Write the records of ``inputs``, repeated to ``n_alerts`` with unique candids, into ``directory``.
 
     Parameters
@@ -38,6 +43,8 @@ def repeat_alerts(inputs: list[str], n_alerts: int, directory: Path, file_per_al
         Where to write ``alerts.avro``, or with ``file_per_alert`` one ``alert-NNNNNN.avro`` per record.
     file_per_alert : bool
         Write one single-record file per alert instead of one file of every record.
+    parquet : bool
+        Write one Parquet file, ``alerts.parquet``, instead (``file_per_alert`` is then ignored).
 
     Returns
     -------
@@ -53,6 +60,9 @@ def repeat_alerts(inputs: list[str], n_alerts: int, directory: Path, file_per_al
                 records.extend(reader)
     schema = fastavro.parse_schema(schema)
     copies = _unique_copies(records, n_alerts)
+    if parquet:
+        pq.write_table(pa.Table.from_pylist(list(copies)), directory / "alerts.parquet")
+        return [directory / "alerts.parquet"]
     batches = ([record] for record in copies) if file_per_alert else iter([copies])
     paths = []
     for i, batch in enumerate(batches):
@@ -70,7 +80,7 @@ def _unique_copies(records: list[dict], n_alerts: int) -> Iterator[dict]:
                "candidate": {**record["candidate"], "candid": record["candidate"]["candid"] + offset}}
 
 
-def measure(inputs: list[str], n_alerts: int, file_per_alert: bool = False) -> str:
+def measure(inputs: list[str], n_alerts: int, file_per_alert: bool = False, parquet: bool = False) -> str:
     """Ingest ``n_alerts`` repeated alerts into a temporary store and report alerts/s per core and peak memory.
 
     Parameters
@@ -81,6 +91,8 @@ def measure(inputs: list[str], n_alerts: int, file_per_alert: bool = False) -> s
         Alerts to ingest.
     file_per_alert : bool
         Ingest one file per alert instead of one file of every alert.
+    parquet : bool
+        Ingest one Parquet file of every alert.
 
     Returns
     -------
@@ -88,7 +100,7 @@ def measure(inputs: list[str], n_alerts: int, file_per_alert: bool = False) -> s
         One line: alerts, files, CPU and wall seconds, alerts per CPU second, peak resident memory.
     """
     with tempfile.TemporaryDirectory(prefix="bayesrb-bench-alerts-") as tmp:
-        files = repeat_alerts(inputs, n_alerts, Path(tmp), file_per_alert)
+        files = repeat_alerts(inputs, n_alerts, Path(tmp), file_per_alert, parquet)
         before = _peak_rss_mib()
         cpu, wall = time.process_time(), time.perf_counter()
         summary = ingest_alerts(files, Path(tmp) / "store.zarr")
@@ -104,13 +116,15 @@ def _peak_rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: ``python -m bayesrb.bench.alerts INPUTS... [--alerts N] [--file-per-alert]``."""
+    """Command line: ``python -m bayesrb.bench.alerts INPUTS... [--alerts N] [--file-per-alert | --parquet]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", help="alert files, directories or glob patterns")
     parser.add_argument("--alerts", type=int, default=2000, help="alerts to ingest (default 2000)")
-    parser.add_argument("--file-per-alert", action="store_true", help="one single-record file per alert")
+    layout = parser.add_mutually_exclusive_group()
+    layout.add_argument("--file-per-alert", action="store_true", help="one single-record file per alert")
+    layout.add_argument("--parquet", action="store_true", help="one Parquet file, as brokers export alerts")
     args = parser.parse_args(argv)
-    print(measure(args.inputs, args.alerts, args.file_per_alert))
+    print(measure(args.inputs, args.alerts, args.file_per_alert, args.parquet))
 
 
 if __name__ == "__main__":
