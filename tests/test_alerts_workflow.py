@@ -45,6 +45,8 @@ def ztf_run(tmp_path_factory) -> Path:
 def test_the_ztf_like_survey_trains_a_model_of_ztf_cutouts(ztf_run):
     store = StampSource(ztf_run / "dataset" / "dataset.zarr")
     assert store.channels == ("science", "template", "difference") and store.stamp_shape == (63, 63)
+    synthetic = store.column("kind") == "syntransient"
+    assert set(store.column("sign")[synthetic]) == {-1, 1}  # augment.fading_fraction: faded transients
     spec = read_model_meta(ztf_run / "experiments" / "bcnn" / "training" / "model")["input_spec"]
     assert (spec["channels"], spec["stamp_size"]) == (["science", "template", "difference"], 63)
     scores = pd.read_parquet(ztf_run / "experiments" / "bcnn" / "scores.parquet")

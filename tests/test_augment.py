@@ -8,6 +8,7 @@ from scipy.stats import kstest
 from bayesrb.labels.augment import (
     PointSource,
     VisitImages,
+    add_faded_source,
     add_static_source,
     draw_host_offsets,
     fit_point_source,
@@ -183,6 +184,37 @@ def test_noise_is_per_subexposure_and_its_mean_goes_to_science_and_difference(vi
     np.testing.assert_allclose(injected.difference - window.difference - difference_model.image((31, 31), 15.2, 14.9),
                                mean_noise, atol=1e-9)
     assert injected.template is window.template
+
+
+def test_a_faded_source_is_in_the_template_and_subtracted_from_the_difference(visit):
+    rows, cols = slice(30, 61), slice(50, 81)
+    window = visit.cutout(rows, cols)
+    template_model = PointSource(50000.0, 0.0, 0.0, 2.0, 3.0)
+    difference_model = PointSource(45000.0, 0.0, 0.0, 3.0, 3.0)
+    faded = add_faded_source(window, 15.2, 14.9, template_model, difference_model, np.random.default_rng(5))
+    signal = template_model.image((31, 31), 15.2, 14.9)
+    noise = faded.template - window.template - signal
+    bright = signal > 200.0
+    assert (noise[bright] / np.sqrt(signal[bright] / GAIN)).std() == pytest.approx(1.0, abs=0.2)
+    np.testing.assert_allclose(faded.difference - window.difference + difference_model.image((31, 31), 15.2, 14.9),
+                               -noise, atol=1e-9)
+    assert faded.science is window.science and faded.subexposures is window.subexposures
+
+
+def test_faded_transients_are_negative_in_the_difference_and_bright_in_the_template(visit):
+    science_models, difference_models = _models(len(X))
+    stamps, _ = inject_point_sources(visit, X, Y, science_models, difference_models, np.random.default_rng(2), SIZE,
+                                     CHANNELS, faded=[True, False, True], template_fwhm_px=2.4)
+    plain, _ = _plain_stamps(visit, X, Y)
+    centre = (slice(None), slice(SIZE // 2 - 1, SIZE // 2 + 2), slice(SIZE // 2 - 1, SIZE // 2 + 2))
+    added = (stamps - plain)[centre].mean(axis=(1, 2))  # (transient, channel)
+    faded = np.array([True, False, True])
+    assert np.all(added[faded, 2] < -100) and np.all(added[~faded, 2] > 100)
+    assert np.all(added[faded, 1] > 100) and np.all(np.nan_to_num(added[~faded, 1]) == 0)
+    np.testing.assert_array_equal(stamps[faded][..., [0, 3]], plain[faded][..., [0, 3]])  # science untouched
+    with pytest.raises(ValueError, match="faded must have one entry per position"):
+        inject_point_sources(visit, X, Y, science_models, difference_models, np.random.default_rng(2), SIZE,
+                             CHANNELS, faded=[True])
 
 
 def test_subframe_ptp_is_max_minus_min_of_injected_subexposures(visit):

@@ -22,13 +22,18 @@ gets the model fitted to the MP's difference stamp plus that same mean draw, so 
 one noise realisation of the added signal, as they would for a real source. The survey stacks by median; the
 mean is the Gaussian approximation of the added noise (the median of a few sub-exposures is at most ~25 % noisier).
 
+A transient can also be *faded* (:func:`add_faded_source`): present in the template and gone from the science
+image, as a supernova that was there when the template was taken, so that the subtraction is negative. Surveys
+with a single epoch per subtraction orient nothing for the classifier: roughly two alerts in five of ZTF's are such
+negative subtractions of real sources, and a classifier that only ever saw positive real ones calls them bogus.
+
 Conventions are those of :mod:`bayesrb.stamps.extract`: a pixel position is ``(x, y)`` with ``x`` the column and
 ``y`` the row, 0-based, pixel centres at integers; arrays are indexed ``[row, col]`` = ``[y, x]``. Images are in
 ADU per sub-exposure.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -41,6 +46,7 @@ __all__ = [
     "HOST_OFFSET_UNITS",
     "PointSource",
     "VisitImages",
+    "add_faded_source",
     "add_static_source",
     "draw_host_offsets",
     "fit_point_source",
@@ -300,6 +306,40 @@ def add_static_source(images: VisitImages, x: float, y: float, science_model: Po
     )
 
 
+def add_faded_source(images: VisitImages, x: float, y: float, template_model: PointSource,
+                     difference_model: PointSource, rng: np.random.Generator) -> VisitImages:
+    """Return new images with a point source in the template that is gone from the science image, at ``(x, y)``.
+
+    The template gets ``template_model`` plus one Gaussian noise draw of variance ``model / gain`` (the photon
+    noise of one exposure: a deep template has less, so this errs on the noisy side); the difference loses
+    ``difference_model`` and that same draw (difference = science - template); science and sub-exposures are
+    returned as they are.
+
+    Parameters
+    ----------
+    images : VisitImages
+        Images to add to (e.g. a :meth:`VisitImages.cutout`); not modified.
+    x, y : float
+        Centre in the pixel coordinates of ``images`` (``x`` = column, ``y`` = row).
+    template_model, difference_model : PointSource
+        Profiles for the template (its PSF) and for the difference image (the science PSF the template was
+        matched to); their own centres are ignored.
+    rng : numpy.random.Generator
+        Source of the noise draw; ``rows * cols`` standard normals are drawn.
+
+    Returns
+    -------
+    VisitImages
+        ``float64`` template and difference; the science and sub-exposure objects of ``images``.
+    """
+    shape = images.template.shape
+    signal = template_model.image(shape, x, y)
+    noise = rng.standard_normal(shape) * np.sqrt(np.clip(signal, 0.0, None) / images.gain)
+    return VisitImages(science=images.science, template=images.template + signal + noise,
+                       difference=images.difference - difference_model.image(shape, x, y) - noise,
+                       subexposures=images.subexposures, gain=images.gain)
+
+
 def inject_point_sources(
     images: VisitImages,
     x: np.ndarray,
@@ -309,11 +349,15 @@ def inject_point_sources(
     rng: np.random.Generator,
     size: int = 55,
     channels: Sequence[str] = CHANNELS_BASE,
+    *,
+    faded: Sequence[bool] | None = None,
+    template_fwhm_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cut stamps of synthetic static transients injected at pixel positions ``(x, y)``.
 
     For each position, the stamp's window of the images is cut (no whole-image copies), the models are added
-    with :func:`add_static_source`, and the stamp is cut from the window with
+    with :func:`add_static_source` (or, for a faded transient, put in the template with :func:`add_faded_source`),
+    and the stamp is cut from the window with
     :func:`bayesrb.stamps.extract.extract_stamps`, so the channel logic is shared. Transients are independent:
     each is injected into the original images, never into another's window.
 
@@ -332,6 +376,11 @@ def inject_point_sources(
         Stamp side in pixels; odd.
     channels : sequence of str, optional
         Channels in output order, as for ``extract_stamps``.
+    faded : sequence of bool, optional
+        Per position, whether the transient is faded: in the template with the science model's flux and beta at
+        ``template_fwhm_px``, and subtracted in the difference. None: none is.
+    template_fwhm_px : float, optional
+        The template's FWHM in pixels; None: the science model's.
 
     Returns
     -------
@@ -347,13 +396,21 @@ def inject_point_sources(
         (checked for all positions before any is injected), or ``size``/``channels`` are invalid.
     """
     x, y = _check_positions(x, y, len(science_models), len(difference_models))
+    faded = np.zeros(len(x), bool) if faded is None else np.asarray(faded, bool)
+    if faded.shape != x.shape:
+        raise ValueError(f"faded must have one entry per position ({len(x)}), got shape {faded.shape}")
     empty_stamps, empty_flags = _empty_stamps(images, size, channels)
     windows = [_stamp_window(xi, yi, size, images.science.shape) for xi, yi in zip(x, y, strict=True)]
     stamps, flags = [empty_stamps], [empty_flags]
-    for xi, yi, (rows, cols), science_model, difference_model in zip(
-            x, y, windows, science_models, difference_models, strict=True):
+    for xi, yi, (rows, cols), science_model, difference_model, fade in zip(
+            x, y, windows, science_models, difference_models, faded, strict=True):
         x_local, y_local = xi - cols.start, yi - rows.start
-        local = add_static_source(images.cutout(rows, cols), x_local, y_local, science_model, difference_model, rng)
+        window = images.cutout(rows, cols)
+        if fade:
+            template_model = replace(science_model, fwhm_px=template_fwhm_px or science_model.fwhm_px)
+            local = add_faded_source(window, x_local, y_local, template_model, difference_model, rng)
+        else:
+            local = add_static_source(window, x_local, y_local, science_model, difference_model, rng)
         stamp, flag = extract_stamps(local.science, local.template, local.difference, local.subexposures,
                                      [x_local], [y_local], size, channels)
         stamps.append(stamp)

@@ -29,3 +29,4 @@ class AugmentSettings:
     max_offset: float = 3.0
     glxresid_fraction: float = 0.5
     host_clear_radius_arcsec: float = 10.0
+    fading_fraction: float = 0.0

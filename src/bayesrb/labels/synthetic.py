@@ -4,7 +4,9 @@ For every labelled minor planet in a magnitude range, a galaxy of the same visit
 catalogue and a static point source with the minor planet's fitted difference-image signal is placed at a
 host offset drawn uniformly (see :mod:`bayesrb.labels.augment` for how the signal is built). Galaxy-residual
 bogus stamps are cut at galaxies with nothing added, at the same offset distribution, so that the position
-relative to the host carries no information about the label.
+relative to the host carries no information about the label. A fraction of the synthetic transients
+(``augment.fading_fraction``) is faded: put in the template instead, so that the subtraction is negative (meta
+``sign`` -1), at the template's FWHM (its header's ``FWHM``, arcsec; the signal's own FWHM without one).
 """
 
 import logging
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 
 from bayesrb.imaging.fitsio import pixel_scale_arcsec
@@ -178,20 +181,30 @@ def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tu
     synthetic = place_on_hosts(hosts, n_synthetic, settings, science.wcs, rng)
     residual = place_on_hosts(hosts, n_residual, settings, science.wcs, rng)
     size, channels = shard.stamps.shape[1], shard.channels
+    faded = np.arange(n_synthetic) < round(settings.fading_fraction * n_synthetic)  # positions are random already
     syn_stamps, syn_flags = inject_point_sources(
         images, synthetic["x"], synthetic["y"], [m for m in fitted_science if m is not None],
-        [m for m in fitted_difference if m is not None], rng, size, channels) if n_synthetic else (
-        np.zeros((0, size, size, len(channels)), np.float32), np.zeros(0, np.uint8))
+        [m for m in fitted_difference if m is not None], rng, size, channels, faded=faded,
+        template_fwhm_px=_template_fwhm_px(image_paths[1], float(shard.attrs["pixel_scale_arcsec"])),
+    ) if n_synthetic else (np.zeros((0, size, size, len(channels)), np.float32), np.zeros(0, np.uint8))
     glx_stamps, glx_flags = extract_stamps(science.data, template, difference, subexposures, residual["x"],
                                            residual["y"], size=size, channels=channels)
     source_meta = {k: shard.meta[k][sources] for k in ("mag", "mag_err", "snr", "fwhm", "candidate_id")}
-    meta = _concatenate([_meta(visit, "syn", synthetic, 1, SYNTHETIC_TRANSIENT, source_meta, syn_flags),
-                         _meta(visit, "glx", residual, 0, GALAXY_RESIDUAL, {}, glx_flags)])
+    syn_meta = _meta(visit, "syn", synthetic, 1, SYNTHETIC_TRANSIENT, source_meta, syn_flags)
+    syn_meta["sign"][faded] = -1
+    meta = _concatenate([syn_meta, _meta(visit, "glx", residual, 0, GALAXY_RESIDUAL, {}, glx_flags)])
     attrs = {k: shard.attrs[k] for k in ("units", "pixel_scale_arcsec", "stamp_size")}
     write_shard(out_path, np.concatenate([syn_stamps, glx_stamps]), channels, meta,
                 attrs | {"seed": seed, "config_hash": config_hash, "visit": visit})
-    log.info("%s: %d synthetic transients from %d minor planets (%d fits failed), %d galaxy residuals, "
-             "%d usable hosts", visit, n_synthetic, usable.size, int((~usable).sum()), n_residual, len(hosts))
+    log.info("%s: %d synthetic transients (%d faded) from %d minor planets (%d fits failed), %d galaxy residuals, "
+             "%d usable hosts", visit, n_synthetic, int(faded.sum()), usable.size, int((~usable).sum()), n_residual,
+             len(hosts))
+
+
+def _template_fwhm_px(template_path: str, pixel_scale: float) -> float | None:
+    """The template's FWHM in pixels from its header's ``FWHM`` (arcsec); None without a positive one."""
+    fwhm = fits.getheader(template_path).get("FWHM")
+    return float(fwhm) / pixel_scale if isinstance(fwhm, int | float) and fwhm > 0 else None
 
 
 def _signal_sources(shard, labels: Table, settings: AugmentSettings) -> np.ndarray:
