@@ -47,6 +47,9 @@ def test_the_ztf_like_survey_trains_a_model_of_ztf_cutouts(ztf_run):
     assert store.channels == ("science", "template", "difference") and store.stamp_shape == (63, 63)
     synthetic = store.column("kind") == "syntransient"
     assert set(store.column("sign")[synthetic]) == {-1, 1}  # augment.fading_fraction: faded transients
+    variables = store.column("kind") == "synvariable"
+    assert variables.any() and set(store.column("sign")[variables]) == {-1, 1}  # stars brightened and faded
+    assert (store.column("label")[variables] == 1).all()
     spec = read_model_meta(ztf_run / "experiments" / "bcnn" / "training" / "model")["input_spec"]
     assert (spec["channels"], spec["stamp_size"]) == (["science", "template", "difference"], 63)
     scores = pd.read_parquet(ztf_run / "experiments" / "bcnn" / "scores.parquet")

@@ -9,8 +9,9 @@ from bayesrb.errors import BadInputError
 from bayesrb.labels.automatic import clear_of, match_minor_planets, recurrent, sample_bogus
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.labels.observing import read_visit_observation
-from bayesrb.labels.settings import LabelSettings
+from bayesrb.labels.settings import AugmentSettings, LabelSettings
 from bayesrb.labels.steps import automatic_labels, truth_labels
+from bayesrb.labels.synthetic import stars_on_image
 from bayesrb.minorplanets.ephemeris import observe
 from bayesrb.minorplanets.synthetic import orbits_through_fields
 from bayesrb.minorplanets.visibility import minor_planets_on_image
@@ -159,3 +160,17 @@ def test_recurrent_detections_far_from_stars_are_flagged():
     table = automatic_labels(meta, _planets([], [], []), np.array([]), np.array([]), LabelSettings(),
                              np.random.default_rng(0), recurring=flagged)
     assert table["label"].tolist() == [-1, 0, 0, 0]
+
+
+def test_variable_stars_are_catalogued_stars_in_range_inside_the_image_and_clear():
+    wcs = make_wcs(150.0, 2.0, 0.0, (200, 300), 1.0)
+    x = np.array([150.0, 150.0, 5.0, 150.0, 150.0, 200.0])
+    y = np.array([100.0, 120.0, 100.0, 80.0, 60.0, 100.0])
+    ra, dec = wcs.all_pix2world(x, y, 0)
+    mag = np.array([16.0, 13.0, 16.0, 19.5, 18.0, 17.0])  # too bright; fine; near the edge; too faint; fine; fine
+    stars = Table({"ra": ra, "dec": dec, "mag": mag})
+    avoid_ra, avoid_dec = wcs.all_pix2world([201.0], [100.0], 0)  # 1" from the last star
+    chosen = stars_on_image(stars, wcs, (200, 300), AugmentSettings(variable_star_mag_range=(14.0, 19.0)), 20.0,
+                            avoid_ra, avoid_dec)
+    np.testing.assert_allclose(chosen["y"], [100.0, 60.0], atol=1e-6)
+    np.testing.assert_allclose(chosen["mag"], [16.0, 18.0])

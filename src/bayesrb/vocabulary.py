@@ -21,6 +21,9 @@ MINOR_PLANET = "mp"
 RANDOM_BOGUS = "randjunk"
 #: A minor planet's signal placed on a catalogued galaxy (augmentation, real).
 SYNTHETIC_TRANSIENT = "syntransient"
+#: A minor planet's signal added to (or, fading, taken from) a catalogued star: stellar variability (augmentation,
+#: real).
+SYNTHETIC_VARIABLE = "synvariable"
 #: A galaxy with nothing added (augmentation, bogus).
 GALAXY_RESIDUAL = "glxresid"
 #: A candidate only a human labelled, with no kind given.
@@ -32,14 +35,14 @@ INJECTED_SN, INJECTED_NUCLEAR, INJECTED_HOSTLESS = (f"{INJECTED_PREFIX}{k}" for 
 #: The kinds of the automatic labels.
 AUTOMATIC_KINDS: tuple[str, ...] = (MINOR_PLANET, RANDOM_BOGUS)
 #: The kinds of the augmentation's rows.
-AUGMENTED_KINDS: tuple[str, ...] = (SYNTHETIC_TRANSIENT, GALAXY_RESIDUAL)
+AUGMENTED_KINDS: tuple[str, ...] = (SYNTHETIC_TRANSIENT, SYNTHETIC_VARIABLE, GALAXY_RESIDUAL)
 #: The evaluation-only kinds.
 INJECTED_KINDS: tuple[str, ...] = (INJECTED_SN, INJECTED_NUCLEAR, INJECTED_HOSTLESS)
 #: Real kinds of the training fields.
-TRAINING_REAL_KINDS: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT)
+TRAINING_REAL_KINDS: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT, SYNTHETIC_VARIABLE)
 #: Every kind, in the order figures and tables show them.
-KIND_ORDER: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT, RANDOM_BOGUS, GALAXY_RESIDUAL, HUMAN,
-                               *INJECTED_KINDS)
+KIND_ORDER: tuple[str, ...] = (MINOR_PLANET, SYNTHETIC_TRANSIENT, SYNTHETIC_VARIABLE, RANDOM_BOGUS, GALAXY_RESIDUAL,
+                               HUMAN, *INJECTED_KINDS)
 
 # ----------------------------------------------------------------------------------------------- context classes
 

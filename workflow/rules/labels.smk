@@ -34,6 +34,7 @@ rule augment_visit:
         difference=difference_fits,
         galaxies=galaxy_catalogue,
         avoid=avoid_catalogues,
+        stars=star_catalogue,
     output:
         directory(paths.augmentation(RESULTS)),
     params:

@@ -18,4 +18,5 @@ with log_to(snakemake.log[0]):
         seed=snakemake.params.seed,
         config_hash=snakemake.params.config_hash,
         external_difference_image=snakemake.params.external,
+        stars_path=snakemake.input.stars[0] if snakemake.input.stars else None,
     )

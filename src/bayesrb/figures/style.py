@@ -29,6 +29,7 @@ from bayesrb.vocabulary import (
     MINOR_PLANET,
     RANDOM_BOGUS,
     SYNTHETIC_TRANSIENT,
+    SYNTHETIC_VARIABLE,
 )
 
 __all__ = [
@@ -95,6 +96,7 @@ STAMP_INCHES: float = 1.0
 KIND_COLOURS: dict[str, str] = {
     MINOR_PLANET: "#0072B2",
     SYNTHETIC_TRANSIENT: "#009E73",
+    SYNTHETIC_VARIABLE: "#882255",
     RANDOM_BOGUS: "#999999",
     GALAXY_RESIDUAL: "#555555",
     HUMAN: "#56B4E9",

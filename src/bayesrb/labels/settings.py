@@ -30,3 +30,5 @@ class AugmentSettings:
     glxresid_fraction: float = 0.5
     host_clear_radius_arcsec: float = 10.0
     fading_fraction: float = 0.0
+    variable_star_fraction: float = 0.0
+    variable_star_mag_range: tuple[float, float] = (14.0, 19.0)

@@ -7,6 +7,12 @@ bogus stamps are cut at galaxies with nothing added, at the same offset distribu
 relative to the host carries no information about the label. A fraction of the synthetic transients
 (``augment.fading_fraction``) is faded: put in the template instead, so that the subtraction is negative (meta
 ``sign`` -1), at the template's FWHM (its header's ``FWHM``, arcsec; the signal's own FWHM without one).
+
+Synthetic variable stars (``augment.variable_star_fraction`` per synthetic transient, kind ``synvariable``, real)
+reuse the first signals on catalogued stars of the visit (in a magnitude range, clear of the positions to avoid),
+at the star's position: every other one added to the science image (the star brightened), the others faded (the
+star was brighter when the template was taken). A residual on a star is otherwise always bogus in the training
+set, while a survey's real alerts on stars are variable stars.
 """
 
 import logging
@@ -27,11 +33,12 @@ from bayesrb.labels.settings import AugmentSettings
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.extract import extract_stamps
 from bayesrb.stamps.shard import read_shard, write_shard
-from bayesrb.vocabulary import GALAXY_RESIDUAL, MINOR_PLANET, SYNTHETIC_TRANSIENT
+from bayesrb.vocabulary import GALAXY_RESIDUAL, MINOR_PLANET, SYNTHETIC_TRANSIENT, SYNTHETIC_VARIABLE
 
 log = logging.getLogger(__name__)
 
 MAD_TO_SIGMA = 1.4826
+_PLACED_COLUMNS = ("x", "y", "ra", "dec", "host_offset_arcsec", "host_offset_hlr", "host_mag")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,31 @@ def hosts_on_image(galaxies: Table, wcs, shape: tuple[int, int], settings: Augme
     return Hosts(x[keep], y[keep], sky, mag[keep], hlr[keep])
 
 
+def stars_on_image(stars: Table, wcs, shape: tuple[int, int], settings: AugmentSettings, margin_px: float,
+                   avoid_ra: np.ndarray, avoid_dec: np.ndarray) -> dict[str, np.ndarray]:
+    """Catalogued stars that can vary: ``x``, ``y`` (pixel), ``ra``, ``dec`` (deg) and ``mag``.
+
+    They are in the magnitude range, ``margin_px`` inside the image, and clear of the positions to avoid.
+    """
+    ra, dec, mag = (np.asarray(stars[name], float) for name in ("ra", "dec", "mag"))
+    x, y = wcs.all_world2pix(ra, dec, 0)
+    low, high = settings.variable_star_mag_range
+    keep = ((x > margin_px) & (x < shape[1] - 1 - margin_px) & (y > margin_px) & (y < shape[0] - 1 - margin_px)
+            & (mag >= low) & (mag <= high))
+    keep &= clear_of(ra, dec, avoid_ra, avoid_dec, settings.host_clear_radius_arcsec)
+    return {"x": x[keep], "y": y[keep], "ra": ra[keep], "dec": dec[keep], "mag": mag[keep]}
+
+
+def _varying_stars(stars: dict[str, np.ndarray], n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``n`` of the stars (each once while possible), as positions with no host."""
+    if n == 0 or len(stars["x"]) == 0:
+        return {name: np.array([]) for name in _PLACED_COLUMNS}
+    chosen = np.concatenate([rng.permutation(len(stars["x"])) for _ in range(-(-n // len(stars["x"])))])[:n]
+    nan = np.full(n, np.nan)
+    return {name: stars[name][chosen] for name in ("x", "y", "ra", "dec")} | dict.fromkeys(
+        ("host_offset_arcsec", "host_offset_hlr", "host_mag"), nan)
+
+
 def _max_offset_arcsec(hlr_arcsec: np.ndarray, settings: AugmentSettings) -> np.ndarray:
     return settings.max_offset * (hlr_arcsec if settings.offset_unit == "hlr" else np.ones_like(hlr_arcsec))
 
@@ -108,15 +140,14 @@ def place_on_hosts(hosts: Hosts, n: int, settings: AugmentSettings, wcs, rng: np
         ``x``, ``y`` (pixel), ``ra``, ``dec`` (deg) of the placed positions, and per position the host's
         ``host_offset_arcsec``, ``host_offset_hlr`` and ``host_mag``.
     """
-    columns = ("x", "y", "ra", "dec", "host_offset_arcsec", "host_offset_hlr", "host_mag")
     if n == 0 or len(hosts) == 0:
-        return {name: np.array([]) for name in columns}
+        return {name: np.array([]) for name in _PLACED_COLUMNS}
     chosen = np.concatenate([rng.permutation(len(hosts)) for _ in range(-(-n // len(hosts)))])[:n]
     offset, angle = draw_host_offsets(rng, hosts.hlr_arcsec[chosen], settings.max_offset, settings.offset_unit)
     placed = hosts.sky[chosen].directional_offset_by(angle * u.rad, offset * u.arcsec)
     x, y = wcs.all_world2pix(placed.ra.deg, placed.dec.deg, 0)
     values = (x, y, placed.ra.deg, placed.dec.deg, offset, offset / hosts.hlr_arcsec[chosen], hosts.mag[chosen])
-    return dict(zip(columns, values, strict=True))
+    return dict(zip(_PLACED_COLUMNS, values, strict=True))
 
 
 def _meta(visit: str, prefix: str, placed: dict, label: int, kind: str, source: dict, flags: np.ndarray) -> dict:
@@ -137,13 +168,13 @@ def _concatenate(parts: list[dict]) -> dict:
 
 def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tuple[str, str, str], out_path: str,
                   *, galaxies_path: str, avoid_paths: tuple[str, ...], settings: AugmentSettings, seed: int,
-                  config_hash: str, external_difference_image: bool = False) -> None:
-    """Write one visit's synthetic transients and galaxy residuals as a stamp shard, atomically.
+                  config_hash: str, external_difference_image: bool = False, stars_path: str | None = None) -> None:
+    """Write one visit's synthetic transients, galaxy residuals and variable stars as a stamp shard, atomically.
 
     Parameters
     ----------
     visit : str
-        Visit id; synthetic ids read ``{visit}-syn{i:04d}`` and ``{visit}-glx{i:04d}``.
+        Visit id; synthetic ids read ``{visit}-syn{i:04d}``, ``{visit}-glx{i:04d}`` and ``{visit}-var{i:04d}``.
     shard_path, labels_path : str
         The visit's stamp shard and label table (its ``mp`` rows are the sources of the signal).
     image_paths : tuple of str
@@ -162,6 +193,8 @@ def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tu
         Recorded in the shard's attrs.
     external_difference_image : bool
         Whether the difference image came from outside the workflow.
+    stars_path : str, optional
+        Star catalogue (``ra``, ``dec``, ``mag``) of the synthetic variable stars; none without it.
     """
     rng = rng_for(seed, "augment", visit)
     shard = read_shard(shard_path)
@@ -180,25 +213,53 @@ def augment_visit(visit: str, shard_path: str, labels_path: str, image_paths: tu
     n_residual = int(round(settings.glxresid_fraction * n_synthetic))
     synthetic = place_on_hosts(hosts, n_synthetic, settings, science.wcs, rng)
     residual = place_on_hosts(hosts, n_residual, settings, science.wcs, rng)
-    size, channels = shard.stamps.shape[1], shard.channels
+    signals = _Signals([m for m in fitted_science if m is not None], [m for m in fitted_difference if m is not None],
+                       {k: shard.meta[k][sources] for k in ("mag", "mag_err", "snr", "fwhm", "candidate_id")},
+                       _template_fwhm_px(image_paths[1], float(shard.attrs["pixel_scale_arcsec"])))
     faded = np.arange(n_synthetic) < round(settings.fading_fraction * n_synthetic)  # positions are random already
-    syn_stamps, syn_flags = inject_point_sources(
-        images, synthetic["x"], synthetic["y"], [m for m in fitted_science if m is not None],
-        [m for m in fitted_difference if m is not None], rng, size, channels, faded=faded,
-        template_fwhm_px=_template_fwhm_px(image_paths[1], float(shard.attrs["pixel_scale_arcsec"])),
-    ) if n_synthetic else (np.zeros((0, size, size, len(channels)), np.float32), np.zeros(0, np.uint8))
+    parts = [_injected(visit, "syn", SYNTHETIC_TRANSIENT, images, synthetic, signals, faded, shard, rng)]
     glx_stamps, glx_flags = extract_stamps(science.data, template, difference, subexposures, residual["x"],
-                                           residual["y"], size=size, channels=channels)
-    source_meta = {k: shard.meta[k][sources] for k in ("mag", "mag_err", "snr", "fwhm", "candidate_id")}
-    syn_meta = _meta(visit, "syn", synthetic, 1, SYNTHETIC_TRANSIENT, source_meta, syn_flags)
-    syn_meta["sign"][faded] = -1
-    meta = _concatenate([syn_meta, _meta(visit, "glx", residual, 0, GALAXY_RESIDUAL, {}, glx_flags)])
+                                           residual["y"], size=shard.stamps.shape[1], channels=shard.channels)
+    parts.append((glx_stamps, _meta(visit, "glx", residual, 0, GALAXY_RESIDUAL, {}, glx_flags)))
+    n_variable = min(round(settings.variable_star_fraction * n_synthetic), n_synthetic) if stars_path else 0
+    if n_variable:
+        stars = stars_on_image(read_catalogue(stars_path, ("ra", "dec", "mag")), science.wcs, science.data.shape,
+                               settings, shard.stamps.shape[1] // 2 + 1, avoid_ra, avoid_dec)
+        varying = _varying_stars(stars, n_variable, rng)
+        parts.append(_injected(visit, "var", SYNTHETIC_VARIABLE, images, varying, signals,
+                               np.arange(len(varying["x"])) % 2 == 1, shard, rng))
+        n_variable = len(varying["x"])
     attrs = {k: shard.attrs[k] for k in ("units", "pixel_scale_arcsec", "stamp_size")}
-    write_shard(out_path, np.concatenate([syn_stamps, glx_stamps]), channels, meta,
+    write_shard(out_path, np.concatenate([stamps for stamps, _ in parts]), shard.channels,
+                _concatenate([meta for _, meta in parts]),
                 attrs | {"seed": seed, "config_hash": config_hash, "visit": visit})
     log.info("%s: %d synthetic transients (%d faded) from %d minor planets (%d fits failed), %d galaxy residuals, "
-             "%d usable hosts", visit, n_synthetic, int(faded.sum()), usable.size, int((~usable).sum()), n_residual,
-             len(hosts))
+             "%d usable hosts, %d synthetic variable stars", visit, n_synthetic, int(faded.sum()), usable.size,
+             int((~usable).sum()), n_residual, len(hosts), n_variable)
+
+
+@dataclass(frozen=True)
+class _Signals:
+    """The fitted minor-planet signals, in order: science and difference models, their detections' meta."""
+
+    science: list[PointSource]
+    difference: list[PointSource]
+    meta: dict[str, np.ndarray]
+    template_fwhm_px: float | None
+
+
+def _injected(visit: str, prefix: str, kind: str, images: VisitImages, placed: dict, signals: _Signals,
+              faded: np.ndarray, shard, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """Stamps and meta of the first ``len(placed["x"])`` signals injected at the placed positions (real rows)."""
+    n = len(placed["x"])
+    size, channels = shard.stamps.shape[1], shard.channels
+    stamps, flags = inject_point_sources(
+        images, placed["x"], placed["y"], signals.science[:n], signals.difference[:n], rng, size, channels,
+        faded=faded, template_fwhm_px=signals.template_fwhm_px,
+    ) if n else (np.zeros((0, size, size, len(channels)), np.float32), np.zeros(0, np.uint8))
+    meta = _meta(visit, prefix, placed, 1, kind, {k: v[:n] for k, v in signals.meta.items()}, flags)
+    meta["sign"][faded] = -1
+    return stamps, meta
 
 
 def _template_fwhm_px(template_path: str, pixel_scale: float) -> float | None:
