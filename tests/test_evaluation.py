@@ -3,6 +3,7 @@ and the workflow steps on a small data set built by build_dataset."""
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ from test_figures_evaluation import (
     draw_recovery_vs_host_offset,
     draw_recovery_vs_magnitude,
     draw_reliability,
+    draw_risk_coverage,
     draw_roc,
     draw_uncertainty_vs_magnitude,
     make_table,
@@ -58,6 +60,7 @@ from bayesrb.evaluation.steps import (
     write_experiment_figures,
     write_metrics,
     write_metrics_summary,
+    write_paired_comparison,
 )
 from bayesrb.evaluation.table import evaluation_table, held_out
 from bayesrb.figures import names
@@ -282,7 +285,43 @@ def test_metrics_count_the_held_out_mistakes(store, tmp_path):
     assert overall["n"] == len(held)
     assert overall["accuracy"] == pytest.approx(1 - 3 / len(held))
     summary = write_metrics_summary({"x": tmp_path / "metrics.json"}, tmp_path / "metrics.md")
-    assert f"| x | {len(held)} | {100 * (1 - 3 / len(held)):.2f} |" in summary
+    low, high = overall["ci95"]["accuracy"]
+    assert f"| x | {len(held)} | {100 * (1 - 3 / len(held)):.2f} [{100 * low:.2f}, {100 * high:.2f}] |" in summary
+    assert low <= 1 - 3 / len(held) <= high and "Paired" not in summary
+
+
+def test_paired_comparison_finds_the_better_experiment(store, tmp_path):
+    meta = open_dataset(store).meta
+    held = np.flatnonzero(np.isin(meta["split"], ("test", "eval")))
+    tables = {}
+    for name, n_wrong in (("good", 0), ("bad", len(held) // 3)):
+        wrong = np.zeros(len(meta["label"]), bool)
+        wrong[held[:n_wrong]] = True
+        write_scores(tmp_path / f"{name}.parquet", meta, wrong)
+        tables[name] = write_evaluation_table(store, tmp_path / f"{name}.parquet", tmp_path / f"{name}.table.parquet")
+    paths = {name: tmp_path / f"{name}.table.parquet" for name in tables}
+    settings = EvaluationSettings(bootstrap_resamples=200)
+    comparison = write_paired_comparison(paths, tmp_path / "paired.json", settings)
+
+    assert json.loads((tmp_path / "paired.json").read_text()) == comparison
+    assert comparison["reference"] == "good" and list(comparison["experiments"]) == ["bad"]
+    overall = comparison["experiments"]["bad"]["all_held_out"]
+    assert overall["mcnemar"]["a_only"] == 0 and overall["mcnemar"]["b_only"] == len(held) // 3
+    accuracy = overall["differences"]["accuracy"]
+    assert accuracy["difference"] == pytest.approx(-(len(held) // 3) / len(held))
+    assert accuracy["ci95"][1] < 0 and accuracy["p_value"] < 0.05
+    for name in tables:
+        write_metrics(paths[name], tmp_path / f"{name}.json", settings, name)
+    summary = write_metrics_summary({name: tmp_path / f"{name}.json" for name in tables}, tmp_path / "metrics.md",
+                                    {"pair": tmp_path / "paired.json"})
+    assert re.search(r"\| pair \| bad − good \| all_held_out \| -\d+\.\d\d \[-[\d.]+, -[\d.]+\] \* \|", summary)
+    with pytest.raises(ValueError, match="two experiments"):
+        write_paired_comparison({"good": paths["good"]}, tmp_path / "one.json", settings)
+    short = tables["bad"][~tables["bad"]["candidate_id"].isin(meta["candidate_id"][held[:2]])]
+    short.to_parquet(tmp_path / "short.parquet")
+    with pytest.raises(ValueError, match="lacks 2 held-out candidate"):
+        write_paired_comparison({"good": paths["good"], "short": tmp_path / "short.parquet"}, tmp_path / "x.json",
+                                settings)
 
 
 def test_every_figure_is_written(store, tmp_path):
@@ -321,6 +360,7 @@ def test_written_figures_are_those_of_the_evaluation_data(store, tmp_path):
         "recovery_host_offset": draw_recovery_vs_host_offset(tables, threshold=0.6),
         "reliability": draw_reliability(tables, 10),
         "uncertainty_magnitude": draw_uncertainty_vs_magnitude(tables),
+        "risk_coverage": draw_risk_coverage(tables, 0.6),
     }
     assert list(expected) == list(EXPERIMENT_FIGURES)
     for stem, figure in expected.items():

@@ -28,6 +28,8 @@ def test_metrics_agree_with_the_scores_of_the_held_out_candidates(tiny_run):
             accuracy = np.mean((rows["score_mean"] >= 0.5) == (rows["label"] == 1))
             assert metrics["splits"][split]["n"] == len(rows) > 0
             assert metrics["splits"][split]["accuracy"] == pytest.approx(accuracy)
+            low, high = metrics["splits"][split]["ci95"]["accuracy"]
+            assert low <= accuracy <= high
         assert set(metrics["splits"]["eval"]["by_kind"]) >= {"injected_sn", "randjunk"}
 
 
@@ -48,6 +50,10 @@ def test_every_figure_and_the_summary_are_written(tiny_run):
         assert (tiny_run / "comparisons/all" / f"{stem}.png").stat().st_size > 10_000
     summary = (tiny_run / "metrics.md").read_text()
     assert all(f"| {experiment} |" in summary for experiment in tiny_experiments())
+    paired = json.loads((tiny_run / "comparisons/all/paired.json").read_text())
+    reference, *others = "bcnn", "mc_dropout", "det_noaug"  # the tiny config's comparison group `all`
+    assert paired["reference"] == reference and list(paired["experiments"]) == others
+    assert all(f"| all | {name} − {reference} | test |" in summary for name in others)
 
 
 def test_report_holds_every_figure_with_its_caption(tiny_run):

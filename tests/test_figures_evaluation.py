@@ -41,6 +41,7 @@ from bayesrb.evaluation.metrics import (
     roc_curve,
     threshold_at_fpr,
 )
+from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, error_detection_auroc, risk_coverage
 from bayesrb.evaluation.selection import select_uncertain
 from bayesrb.figures.calibration import reliability
 from bayesrb.figures.classification import ZOOM_MAX_FPR, confusion_matrix, rates_vs_threshold_figure, roc
@@ -51,7 +52,13 @@ from bayesrb.figures.recovery import (
     recovery_vs_magnitude,
 )
 from bayesrb.figures.style import NO_DATA_TEXT, NUCLEAR_OFFSET_ARCSEC, NUCLEAR_OFFSET_HLR, OFFSET_PANELS, save_figure
-from bayesrb.figures.uncertainty import UNCERTAINTY_PANELS, uncertain_candidates, uncertainty_vs_magnitude
+from bayesrb.figures.uncertainty import (
+    MAX_REFERRED,
+    UNCERTAINTY_PANELS,
+    uncertain_candidates,
+    uncertainty_vs_magnitude,
+)
+from bayesrb.figures.uncertainty import risk_coverage as risk_coverage_figure
 
 CHANNELS = ("science", "template", "difference", "subframe_ptp")
 KIND_COUNTS = {
@@ -151,6 +158,14 @@ def draw_uncertainty_vs_magnitude(tables: dict[str, pd.DataFrame]) -> Figure:
     bins = magnitude_bins(finite_values(tables, "mag"))
     return uncertainty_vs_magnitude(tables, {column: running_medians(tables, column, bins)
                                              for column, _ in UNCERTAINTY_PANELS})
+
+
+def draw_risk_coverage(tables: dict[str, pd.DataFrame], threshold: float = 0.5) -> Figure:
+    curves = {name: {column: risk_coverage(table["label"], table["score_mean"], table[column], threshold)
+                     for column in UNCERTAINTY_MEASURES} for name, table in tables.items()}
+    aurocs = {name: {column: error_detection_auroc(table["label"], table["score_mean"], table[column], threshold)
+                     for column in UNCERTAINTY_MEASURES} for name, table in tables.items()}
+    return risk_coverage_figure(curves, aurocs, UNCERTAINTY_MEASURES)
 
 
 def draw_uncertain_candidates(table: pd.DataFrame, stamps, n: int = 6, threshold: float = 0.5) -> Figure:
@@ -416,6 +431,23 @@ def test_uncertainty_vs_magnitude_scatters_kinds_and_running_median_per_experime
     assert len(fig.legends) == 1
 
 
+def test_risk_coverage_draws_each_experiments_error_rate_and_oracle_per_measure(two_tables):
+    fig = draw_risk_coverage(two_tables)
+    assert [ax.get_title() for ax in fig.axes] == list(UNCERTAINTY_MEASURES.values())
+    for ax, column in zip(fig.axes, UNCERTAINTY_MEASURES, strict=True):
+        assert ax.get_xlim() == (0, 100 * MAX_REFERRED)
+        for name, table in two_tables.items():
+            auroc = error_detection_auroc(table["label"], table["score_mean"], table[column])
+            (line,) = labelled_lines(ax, f"{name} (AUROC {auroc:.3f})")
+            curve = risk_coverage(table["label"], table["score_mean"], table[column])
+            shown = curve[curve["referred"] <= MAX_REFERRED]
+            np.testing.assert_allclose(line.get_xdata(), 100 * shown["referred"])
+            np.testing.assert_allclose(line.get_ydata(), 100 * (1 - shown["accuracy"]))
+            assert line.get_ydata()[0] == pytest.approx(100 * (1 - shown["random"].iloc[0]))
+        oracles = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert len(oracles) == len(two_tables)
+
+
 # --- empty input, bad input, saving --------------------------------------------------------------------------
 
 
@@ -430,6 +462,7 @@ def test_uncertainty_vs_magnitude_scatters_kinds_and_running_median_per_experime
         (lambda empty: draw_reliability({"empty": empty}), 2),
         (lambda empty: draw_uncertain_candidates(empty, {}), 1),
         (lambda empty: draw_uncertainty_vs_magnitude({"empty": empty}), 2),
+        (lambda empty: draw_risk_coverage({"empty": empty}), 3),
         (lambda empty: draw_roc({}), 2),
     ],
 )
@@ -446,7 +479,7 @@ def test_figures_of_real_data_render_to_pdf(table, two_tables, tmp_path):
     figures = [draw_confusion_matrix(table), draw_roc(two_tables), draw_rates_vs_threshold(table),
                draw_recovery_vs_magnitude(two_tables), draw_recovery_vs_host_offset(two_tables),
                draw_reliability(two_tables), draw_uncertain_candidates(table, stamps, n=2),
-               draw_uncertainty_vs_magnitude(two_tables)]
+               draw_uncertainty_vs_magnitude(two_tables), draw_risk_coverage(two_tables)]
     for index, fig in enumerate(figures):
         save_figure(fig, tmp_path / f"figure{index}.pdf")
         assert (tmp_path / f"figure{index}.pdf").read_bytes().startswith(b"%PDF")

@@ -184,6 +184,24 @@ def test_experiment_metrics_by_hand():
     assert (both["n"], both["n_real"]) == (12, 7) and both["fnr"] == pytest.approx(3 / 7)
 
 
+def test_experiment_metrics_intervals_and_error_detection():
+    table = evaluation_table()
+    # An uncertainty that is largest on the four misclassified test candidates (0.5, 0.4, 0.1 real; 0.7, 0.5 bogus).
+    wrong = np.abs(table["score_mean"] - 0.5) + (table["score_mean"] >= 0.5).ne(table["label"] == 1) * 1.0
+    table["score_std"] = wrong / 2
+    metrics = experiment_metrics(table, target_fpr=0.2, n_bins=5, n_bootstrap=300, seed=4)
+    assert metrics["bootstrap"] == {"resamples": 300, "unit": "candidate", "confidence": 0.95, "seed": 4}
+    test = metrics["splits"]["test"]
+    assert test["error_auroc_score_std"] == 1.0 and "error_auroc_bald" not in test
+    low, high = test["ci95"]["accuracy"]
+    assert low < 0.6 < high and 0 <= low and high <= 1
+    assert set(test["ci95"]) >= {"accuracy", "fnr_at_fpr_threshold", "roc_auc", "ece", "error_auroc_score_std"}
+    # Referring the most uncertain 10 % (one of ten) removes an error: 6 right of 9.
+    assert test["accuracy_after_referral"]["score_std"]["0.1"] == pytest.approx(6 / 9)
+    assert metrics == experiment_metrics(table, target_fpr=0.2, n_bins=5, n_bootstrap=300, seed=4)
+    assert experiment_metrics(table, n_bootstrap=0)["splits"]["test"]["ci95"] == {}
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda: confusion_counts([0, 1], [0.5]), "differ in length"),
     (lambda: confusion_counts([0, 2], [0.5, 0.5]), "0 \\(bogus\\) or 1"),

@@ -14,7 +14,7 @@ from bayesrb.context.settings import ContextSettings
 pytestmark = pytest.mark.slow
 
 EXPERIMENT_RULES = {"train_model", "score_dataset", "training_curves", "evaluation_table", "experiment_metrics",
-                    "experiment_figures", "comparison_figures", "metrics_summary", "all"}
+                    "experiment_figures", "comparison_figures", "paired_comparison", "metrics_summary", "all"}
 #: What the context classifier reruns when its CNN changes: not the catalogue features.
 CONTEXT_RULES = {"score_context_candidates", "context_table", "context_experiment", "context_figures",
                  "context_summary"}
@@ -82,8 +82,8 @@ def test_a_changed_evaluation_setting_trains_nothing(tiny_run, tmp_path):
         config["evaluation"] = config["evaluation"] | {"threshold": 0.6}
 
     jobs = scheduled(tiny_run, tmp_path, stricter)
-    assert jobs and set(jobs) <= {"experiment_metrics", "experiment_figures", "comparison_figures", "metrics_summary",
-                                  "all"}
+    assert jobs and set(jobs) <= {"experiment_metrics", "experiment_figures", "comparison_figures",
+                                  "paired_comparison", "metrics_summary", "all"}
 
 
 def test_a_changed_detection_setting_reruns_detection_not_subtraction(tiny_run, tmp_path):

@@ -124,6 +124,11 @@ def experiment_seed(wildcards):
     return EXPERIMENTS[wildcards.experiment]["model"]["seed"]
 
 
+def comparison_experiments(wildcards):
+    """The experiments of a comparison group, the reference first."""
+    return COMPARISONS[wildcards.comparison]
+
+
 def comparison_tables(wildcards):
     """The evaluation tables of the experiments of a comparison group."""
     return expand(f"{RESULTS}/experiments/{{experiment}}/evaluation.parquet",

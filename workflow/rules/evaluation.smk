@@ -31,6 +31,8 @@ rule experiment_metrics:
         "../../envs/bayesrb.yaml"
     log:
         f"{LOGS}/experiment_metrics/{{experiment}}.log",
+    benchmark:
+        f"{BENCHMARKS}/experiment_metrics/{{experiment}}.tsv"
     script:
         "../scripts/experiment_metrics.py"
 
@@ -69,7 +71,7 @@ rule comparison_figures:
             "{comparison}",
         ),
     params:
-        experiments=lambda wildcards: COMPARISONS[wildcards.comparison],
+        experiments=comparison_experiments,
         evaluation=rule_settings(config, "evaluation"),
     conda:
         "../../envs/bayesrb.yaml"
@@ -79,13 +81,33 @@ rule comparison_figures:
         "../scripts/comparison_figures.py"
 
 
+rule paired_comparison:
+    input:
+        comparison_tables,
+    output:
+        f"{RESULTS}/comparisons/{{comparison}}/paired.json",
+    params:
+        experiments=comparison_experiments,
+        evaluation=rule_settings(config, "evaluation"),
+    conda:
+        "../../envs/bayesrb.yaml"
+    log:
+        f"{LOGS}/paired_comparison/{{comparison}}.log",
+    benchmark:
+        f"{BENCHMARKS}/paired_comparison/{{comparison}}.tsv"
+    script:
+        "../scripts/paired_comparison.py"
+
+
 rule metrics_summary:
     input:
-        expand(rules.experiment_metrics.output[0], experiment=EXPERIMENTS),
+        metrics=expand(rules.experiment_metrics.output[0], experiment=EXPERIMENTS),
+        paired=expand(rules.paired_comparison.output[0], comparison=COMPARISONS),
     output:
         report(f"{RESULTS}/metrics.md", caption="../report/metrics.rst", category="Metrics"),
     params:
         experiments=list(EXPERIMENTS),
+        comparisons=list(COMPARISONS),
     conda:
         "../../envs/bayesrb.yaml"
     log:

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bayesrb.evaluation.bootstrap import CONFIDENCE, Statistic, bootstrap_intervals
+from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, accuracy_after_referral, error_detection_auroc
+
 __all__ = [
     "HELD_OUT_SPLITS",
     "ALL_HELD_OUT",
@@ -32,6 +35,8 @@ __all__ = [
     "binomial_interval",
     "recovery_curve",
     "fraction_correct_by_kind",
+    "split_statistic",
+    "held_out_groups",
     "experiment_metrics",
 ]
 
@@ -526,9 +531,9 @@ def json_safe(value):
     return value
 
 
-def _split_metrics(rows: pd.DataFrame, threshold: float, target_fpr: float, n_bins: int) -> dict:
-    """The metrics of one split (or union of splits) of an evaluation table."""
-    labels, scores = rows["label"].to_numpy(), rows["score_mean"].to_numpy(dtype=float)
+def _scalar_metrics(labels: np.ndarray, scores: np.ndarray, uncertainties: Mapping[str, np.ndarray],
+                    threshold: float, target_fpr: float, n_bins: int) -> dict[str, float]:
+    """The single-number metrics of a set of candidates: those that get bootstrap intervals."""
     rates = rates_at_threshold(labels, scores, threshold)
     operating_threshold = threshold_at_fpr(labels, scores, target_fpr)
     if math.isnan(operating_threshold):
@@ -537,9 +542,6 @@ def _split_metrics(rows: pd.DataFrame, threshold: float, target_fpr: float, n_bi
         operating = rates_at_threshold(labels, scores, operating_threshold)
         operating_fpr, operating_fnr = operating["fpr"], operating["fnr"]
     return {
-        "n": int(labels.size),
-        "n_real": rates["n_real"],
-        "n_bogus": rates["n_bogus"],
         "accuracy": rates["accuracy"],
         "fpr": rates["fpr"],
         "fnr": rates["fnr"],
@@ -549,48 +551,66 @@ def _split_metrics(rows: pd.DataFrame, threshold: float, target_fpr: float, n_bi
         "roc_auc": roc_auc(labels, scores),
         "ece": expected_calibration_error(labels, scores, n_bins),
         "brier": brier_score(labels, scores),
+    } | {f"error_auroc_{column}": error_detection_auroc(labels, scores, values, threshold)
+         for column, values in uncertainties.items()}
+
+
+def split_statistic(rows: pd.DataFrame, threshold: float = 0.5, target_fpr: float = 0.01,
+                    n_bins: int = 15) -> Statistic:
+    """The scalar metrics of some of ``rows``, as a function of their row positions (for the bootstrap).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Candidates with ``label`` and ``score_mean``, and the columns of
+        :data:`~bayesrb.evaluation.referral.UNCERTAINTY_MEASURES` it has (each gets an ``error_auroc_<column>``).
+    threshold, target_fpr, n_bins
+        As in :func:`experiment_metrics`.
+
+    Returns
+    -------
+    Statistic
+        Row positions -> ``accuracy``, ``fpr``, ``fnr``, ``threshold_at_fpr``, ``fpr_at_fpr_threshold``,
+        ``fnr_at_fpr_threshold``, ``roc_auc``, ``ece``, ``brier`` and ``error_auroc_<column>``.
+    """
+    labels, scores = rows["label"].to_numpy(), rows["score_mean"].to_numpy(dtype=float)
+    uncertainties = {column: rows[column].to_numpy(dtype=float) for column in UNCERTAINTY_MEASURES
+                     if column in rows}
+
+    def statistic(positions: np.ndarray) -> dict[str, float]:
+        return _scalar_metrics(labels[positions], scores[positions],
+                               {column: values[positions] for column, values in uncertainties.items()},
+                               threshold, target_fpr, n_bins)
+
+    return statistic
+
+
+def _split_metrics(rows: pd.DataFrame, split: str, threshold: float, target_fpr: float, n_bins: int,
+                   n_bootstrap: int, seed: int) -> dict:
+    """The metrics of one split (or union of splits) of an evaluation table."""
+    labels, scores = rows["label"].to_numpy(), rows["score_mean"].to_numpy(dtype=float)
+    statistic = split_statistic(rows, threshold, target_fpr, n_bins)
+    intervals = bootstrap_intervals(statistic, len(rows), n_bootstrap, seed, split) if n_bootstrap else {}
+    counts = confusion_counts(labels, scores, threshold)
+    return {
+        "n": int(labels.size),
+        "n_real": counts["tp"] + counts["fn"],
+        "n_bogus": counts["fp"] + counts["tn"],
+        **statistic(np.arange(len(rows))),
+        "ci95": intervals,
+        "accuracy_after_referral": {column: accuracy_after_referral(labels, scores, rows[column], threshold)
+                                    for column in UNCERTAINTY_MEASURES if column in rows},
         "by_kind": fraction_correct_by_kind(rows["kind"].to_numpy(), labels, scores, threshold),
     }
 
 
-def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: float = 0.01,
-                       n_bins: int = 15) -> dict:
-    """Metrics of one experiment on its held-out splits: the content of its ``metrics.json``.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The evaluation table, one row per scored candidate, with at least the columns :data:`TABLE_COLUMNS`
-        (``label`` 0/1, ``kind``, ``split``, ``score_mean`` in [0, 1]).
-    threshold : float, optional
-        Decision threshold on ``score_mean``.
-    target_fpr : float, optional
-        False-positive rate at which the operating threshold is chosen (:func:`threshold_at_fpr`).
-    n_bins : int, optional
-        Number of calibration bins of the ECE.
-
-    Returns
-    -------
-    dict
-        JSON-serialisable (plain ints and floats, NaN written as None)::
-
-            {"threshold": ..., "target_fpr": ..., "n_bins": ...,
-             "splits": {split: {"n", "n_real", "n_bogus", "accuracy", "fpr", "fnr",
-                                "threshold_at_fpr", "fpr_at_fpr_threshold", "fnr_at_fpr_threshold",
-                                "roc_auc", "ece", "brier",
-                                "by_kind": {kind: {"n", "n_correct", "fraction", "low", "high"}}}}}
-
-        with one entry in ``splits`` for each of :data:`HELD_OUT_SPLITS` present in the table and one for
-        :data:`ALL_HELD_OUT`, their union. ``fpr``, ``fnr``, ``by_kind`` are at ``threshold``; the
-        ``*_at_fpr_threshold`` rates at ``threshold_at_fpr``. Rates that a split with one class cannot define are
-        None. ``by_kind`` fractions are recall for real kinds and rejection rate for bogus kinds, with 68 %
-        Clopper-Pearson intervals.
+def held_out_groups(table: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of each of :data:`HELD_OUT_SPLITS` present in ``table``, and of :data:`ALL_HELD_OUT`, their union.
 
     Raises
     ------
     ValueError
-        If a column of :data:`TABLE_COLUMNS` is missing, the table has no held-out rows, or its labels or scores
-        are invalid (see :func:`confusion_counts`).
+        If a column of :data:`TABLE_COLUMNS` is missing or the table has no held-out rows.
     """
     missing = [column for column in TABLE_COLUMNS if column not in table.columns]
     if missing:
@@ -599,6 +619,62 @@ def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: 
     if held_out.empty:
         raise ValueError(f"evaluation table has no rows in the held-out splits {list(HELD_OUT_SPLITS)}")
     groups = {split: held_out[held_out["split"] == split] for split in HELD_OUT_SPLITS}
-    groups = {split: rows for split, rows in groups.items() if not rows.empty} | {ALL_HELD_OUT: held_out}
-    splits = {split: _split_metrics(rows, threshold, target_fpr, n_bins) for split, rows in groups.items()}
-    return json_safe({"threshold": threshold, "target_fpr": target_fpr, "n_bins": n_bins, "splits": splits})
+    return {split: rows for split, rows in groups.items() if not rows.empty} | {ALL_HELD_OUT: held_out}
+
+
+def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: float = 0.01,
+                       n_bins: int = 15, n_bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Metrics of one experiment on its held-out splits, with bootstrap intervals: the content of its ``metrics.json``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The evaluation table, one row per scored candidate, with at least the columns :data:`TABLE_COLUMNS`
+        (``label`` 0/1, ``kind``, ``split``, ``score_mean`` in [0, 1]); the uncertainty columns of
+        :data:`~bayesrb.evaluation.referral.UNCERTAINTY_MEASURES` it has are evaluated as error detectors.
+    threshold : float, optional
+        Decision threshold on ``score_mean``.
+    target_fpr : float, optional
+        False-positive rate at which the operating threshold is chosen (:func:`threshold_at_fpr`).
+    n_bins : int, optional
+        Number of calibration bins of the ECE.
+    n_bootstrap : int, optional
+        Bootstrap resamples of the candidates of each split (0: no intervals).
+    seed : int, optional
+        Seed of the resamples; each split has its own stream, shared by every experiment, so that experiments
+        scored on the same candidates are resampled alike (:mod:`bayesrb.evaluation.bootstrap`).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable (plain ints and floats, NaN written as None)::
+
+            {"threshold": ..., "target_fpr": ..., "n_bins": ...,
+             "bootstrap": {"resamples": ..., "unit": "candidate", "confidence": 0.95, "seed": ...},
+             "splits": {split: {"n", "n_real", "n_bogus", "accuracy", "fpr", "fnr",
+                                "threshold_at_fpr", "fpr_at_fpr_threshold", "fnr_at_fpr_threshold",
+                                "roc_auc", "ece", "brier", "error_auroc_<column>",
+                                "ci95": {metric: [low, high]},
+                                "accuracy_after_referral": {column: {fraction: accuracy}},
+                                "by_kind": {kind: {"n", "n_correct", "fraction", "low", "high"}}}}}
+
+        with one entry in ``splits`` for each of :data:`HELD_OUT_SPLITS` present in the table and one for
+        :data:`ALL_HELD_OUT`, their union. ``fpr``, ``fnr``, ``by_kind`` are at ``threshold``; the
+        ``*_at_fpr_threshold`` rates at ``threshold_at_fpr``. Rates that a split with one class cannot define are
+        None. ``error_auroc_<column>`` is the AUROC of that uncertainty for flagging misclassified candidates, and
+        ``accuracy_after_referral`` the accuracy kept when its most uncertain 5 and 10 % are referred
+        (:mod:`bayesrb.evaluation.referral`). ``ci95`` holds the percentile bootstrap interval of every scalar
+        metric (empty when ``n_bootstrap`` is 0). ``by_kind`` fractions are recall for real kinds and rejection
+        rate for bogus kinds, with 68 % Clopper-Pearson intervals.
+
+    Raises
+    ------
+    ValueError
+        If a column of :data:`TABLE_COLUMNS` is missing, the table has no held-out rows, or its labels or scores
+        are invalid (see :func:`confusion_counts`).
+    """
+    splits = {split: _split_metrics(rows, split, threshold, target_fpr, n_bins, n_bootstrap, seed)
+              for split, rows in held_out_groups(table).items()}
+    bootstrap = {"resamples": n_bootstrap, "unit": "candidate", "confidence": CONFIDENCE, "seed": seed}
+    return json_safe({"threshold": threshold, "target_fpr": target_fpr, "n_bins": n_bins, "bootstrap": bootstrap,
+                      "splits": splits})

@@ -15,4 +15,6 @@ class EvaluationSettings:
     target_fpr: float = 0.01
     calibration_bins: int = 15
     uncertain_candidates: int = 6
+    bootstrap_resamples: int = 1000
+    seed: int = 0
 

@@ -33,6 +33,8 @@ from bayesrb.evaluation.curves import (
     threshold_rates,
 )
 from bayesrb.evaluation.metrics import ALL_HELD_OUT, confusion_counts, experiment_metrics
+from bayesrb.evaluation.paired import paired_comparison
+from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, error_detection_auroc, risk_coverage
 from bayesrb.evaluation.selection import select_uncertain
 from bayesrb.evaluation.settings import EvaluationSettings
 from bayesrb.evaluation.table import evaluation_table, held_out
@@ -43,7 +45,7 @@ from bayesrb.markdown import markdown_table
 
 __all__ = ["EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES",
            "write_evaluation_table", "write_metrics", "write_experiment_figures", "write_comparison_figures",
-           "metrics_summary", "write_metrics_summary"]
+           "write_paired_comparison", "metrics_summary", "paired_summary", "write_metrics_summary"]
 
 
 def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike,
@@ -66,7 +68,7 @@ def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, se
     table = pd.read_parquet(table_path)
     metrics = {"experiment": experiment} | experiment_metrics(
         held_out(table), threshold=settings.threshold, target_fpr=settings.target_fpr,
-        n_bins=settings.calibration_bins)
+        n_bins=settings.calibration_bins, n_bootstrap=settings.bootstrap_resamples, seed=settings.seed)
     write_json(metrics, out_path)
     return metrics
 
@@ -93,6 +95,30 @@ def write_comparison_figures(table_paths: Mapping[str, str | os.PathLike], out_d
     return [_save(_FIGURES[stem](tables, settings), Path(out_dir) / f"{stem}.png") for stem in COMPARISON_FIGURES]
 
 
+def write_paired_comparison(table_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike,
+                            settings: EvaluationSettings) -> dict[str, Any]:
+    """Write the paired comparison (:func:`bayesrb.evaluation.paired.paired_comparison`) of a group as JSON."""
+    tables = {name: held_out(pd.read_parquet(path)) for name, path in table_paths.items()}
+    comparison = paired_comparison(tables, settings)
+    write_json(comparison, out_path)
+    return comparison
+
+
+_SPLIT_ORDER = ("test", "eval", ALL_HELD_OUT)
+#: Columns of :func:`metrics_summary`: header, metrics.json key, scale (100: in %), whether its interval is shown.
+_SUMMARY_COLUMNS: tuple[tuple[str, str, float, bool], ...] = (
+    ("accuracy [95 %]", "accuracy", 100, True), ("FPR", "fpr", 100, False), ("FNR", "fnr", 100, False),
+    ("FNR at target FPR [95 %]", "fnr_at_fpr_threshold", 100, True), ("ROC AUC", "roc_auc", 1, False),
+    ("ECE [95 %]", "ece", 100, True), ("Brier", "brier", 1, False),
+    ("error AUROC of std [95 %]", "error_auroc_score_std", 1, True),
+)
+#: Metric differences of :func:`paired_summary`: header, key, scale.
+_PAIRED_COLUMNS: tuple[tuple[str, str, float], ...] = (
+    ("Δ accuracy", "accuracy", 100), ("Δ FNR at target FPR", "fnr_at_fpr_threshold", 100), ("Δ ECE", "ece", 100),
+    ("Δ error AUROC of std", "error_auroc_score_std", 1),
+)
+
+
 def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_HELD_OUT) -> str:
     """A Markdown table of the headline metrics of every experiment on one split.
 
@@ -106,36 +132,92 @@ def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_H
     Returns
     -------
     str
-        One row per experiment: accuracy, FPR and FNR at the threshold, FNR at the target FPR, AUC, ECE, Brier.
+        One row per experiment: accuracy, FPR and FNR at the threshold, FNR at the target FPR, AUC, ECE, Brier and
+        the error-detection AUROC of the posterior std; the bootstrap 95 % interval after the main ones.
     """
-    columns = (("accuracy", "accuracy", 100), ("FPR", "fpr", 100), ("FNR", "fnr", 100),
-               ("FNR at target FPR", "fnr_at_fpr_threshold", 100), ("ROC AUC", "roc_auc", 1),
-               ("ECE", "ece", 100), ("Brier", "brier", 1))
     rows = []
     for experiment, content in metrics.items():
         values = content["splits"][split]
-        cells = [_percent_or_plain(values[key], scale) for _, key, scale in columns]
+        intervals = values.get("ci95", {})
+        cells = [_value_cell(values.get(key), intervals.get(key) if shown else None, scale)
+                 for _, key, scale, shown in _SUMMARY_COLUMNS]
         rows.append([experiment, str(values["n"]), *cells])
-    return markdown_table(["experiment", "n", *(name for name, _, _ in columns)], rows) + "\n"
+    return markdown_table(["experiment", "n", *(header for header, *_ in _SUMMARY_COLUMNS)], rows) + "\n"
 
 
-def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike) -> str:
-    """Write :func:`metrics_summary` of every experiment, for each held-out split, as Markdown."""
+def paired_summary(comparisons: Mapping[str, Mapping[str, Any]]) -> str:
+    """A Markdown table of the paired comparisons of every group, one row per experiment and split.
+
+    Parameters
+    ----------
+    comparisons : mapping
+        Group name -> its ``paired.json`` content (:func:`write_paired_comparison`).
+
+    Returns
+    -------
+    str
+        Differences (experiment − the group's reference) with their paired bootstrap 95 % intervals, and McNemar's
+        test (candidates only the experiment got right / only the reference did, and p); a ``*`` marks a
+        difference whose interval excludes 0 or a McNemar p below 0.05.
+    """
+    rows = []
+    for group, content in comparisons.items():
+        for experiment, splits in content["experiments"].items():
+            for split in sorted(splits, key=_SPLIT_ORDER.index):
+                result = splits[split]
+                cells = [_difference_cell(result["differences"].get(key), scale) for _, key, scale in _PAIRED_COLUMNS]
+                rows.append([group, f"{experiment} − {content['reference']}", split, *cells,
+                             _mcnemar_cell(result["mcnemar"])])
+    headers = ["group", "compared", "split", *(header for header, *_ in _PAIRED_COLUMNS),
+               "McNemar (only a / only b, p)"]
+    return markdown_table(headers, rows) + "\n"
+
+
+def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike,
+                          paired_paths: Mapping[str, str | os.PathLike] | None = None) -> str:
+    """Write :func:`metrics_summary` of every experiment for each held-out split, then :func:`paired_summary`."""
     metrics = {name: json.loads(Path(path).read_text()) for name, path in metrics_paths.items()}
-    splits = [split for split in ("test", "eval", ALL_HELD_OUT)
+    splits = [split for split in _SPLIT_ORDER
               if all(split in content["splits"] for content in metrics.values())]
     first = next(iter(metrics.values()))
     text = (f"Threshold {first['threshold']}, target FPR {100 * first['target_fpr']:g} %; rates, accuracy and ECE "
-            f"in %.\n\n" + "\n".join(f"## {split}\n\n{metrics_summary(metrics, split)}" for split in splits))
+            f"in %; intervals are bootstrap 95 % intervals over the candidates.\n\n"
+            + "\n".join(f"## {split}\n\n{metrics_summary(metrics, split)}" for split in splits))
+    if paired_paths:
+        comparisons = {name: json.loads(Path(path).read_text()) for name, path in paired_paths.items()}
+        text += ("\n## Paired comparisons\n\nExperiment minus the group's reference on the same candidates (paired "
+                 "bootstrap 95 % intervals; * : the interval excludes 0, or McNemar's p < 0.05).\n\n"
+                 + paired_summary(comparisons))
     with atomic_path(out_path) as tmp:
         Path(tmp).write_text(text)
     return text
 
 
-def _percent_or_plain(value: float | None, scale: float) -> str:
+def _plain(value: float, scale: float, sign: str = "") -> str:
+    """``value`` in % (two decimals) when ``scale`` is 100, else with four decimals; ``sign="+"`` shows the sign."""
+    return f"{scale * value:{sign}.2f}" if scale != 1 else f"{value:{sign}.4f}"
+
+
+def _value_cell(value: float | None, interval: list | None, scale: float) -> str:
     if value is None:
         return "n/a"
-    return f"{scale * value:.2f}" if scale != 1 else f"{value:.4f}"
+    if not interval or None in interval:
+        return _plain(value, scale)
+    return f"{_plain(value, scale)} [{_plain(interval[0], scale)}, {_plain(interval[1], scale)}]"
+
+
+def _difference_cell(difference: Mapping[str, Any] | None, scale: float) -> str:
+    if difference is None or difference["difference"] is None or None in difference["ci95"]:
+        return "n/a"
+    low, high = difference["ci95"]
+    marker = " *" if low > 0 or high < 0 else ""
+    return (f"{_plain(difference['difference'], scale, '+')} [{_plain(low, scale, '+')}, {_plain(high, scale, '+')}]"
+            f"{marker}")
+
+
+def _mcnemar_cell(test: Mapping[str, Any]) -> str:
+    marker = " *" if test["p_value"] < 0.05 else ""
+    return f"{test['a_only']} / {test['b_only']}, p = {test['p_value']:.2g}{marker}"
 
 
 def _only(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -182,6 +264,19 @@ def _reliability(tables: Mapping[str, pd.DataFrame], settings: EvaluationSetting
     return calibration.reliability(reliability_curves(tables, n_bins), calibration_errors(tables, n_bins))
 
 
+def _risk_coverage(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
+    measures = {column: name for column, name in UNCERTAINTY_MEASURES.items()
+                if all(column in table for table in tables.values())}
+    curves, aurocs = {}, {}
+    for name, table in tables.items():
+        labels, scores = labels_and_scores(table)
+        curves[name] = {column: risk_coverage(labels, scores, table[column], settings.threshold)
+                        for column in measures}
+        aurocs[name] = {column: error_detection_auroc(labels, scores, table[column], settings.threshold)
+                        for column in measures}
+    return uncertainty.risk_coverage(curves, aurocs, measures)
+
+
 def _uncertainty_magnitude(tables: Mapping[str, pd.DataFrame], settings: EvaluationSettings) -> Figure:
     bins = magnitude_bins(finite_values(tables, "mag"))
     medians = {column: running_medians(tables, column, bins) for column, _ in uncertainty.UNCERTAINTY_PANELS}
@@ -197,6 +292,7 @@ _FIGURES: dict[str, Callable[[Mapping[str, pd.DataFrame], EvaluationSettings], F
     "recovery_host_offset": _recovery_host_offset,
     "reliability": _reliability,
     "uncertainty_magnitude": _uncertainty_magnitude,
+    "risk_coverage": _risk_coverage,
 }
 
 

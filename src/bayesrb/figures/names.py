@@ -19,11 +19,13 @@ EXPERIMENT_FIGURES: tuple[str, ...] = (
     "recovery_host_offset",
     "reliability",
     "uncertainty_magnitude",
+    "risk_coverage",
 )
 #: The figure of the least confident and misclassified candidates with their stamps (needs the data set).
 UNCERTAIN_FIGURE: str = "uncertain_candidates"
 #: Figures that overlay the experiments of a comparison group (a subset of :data:`EXPERIMENT_FIGURES`).
-COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset")
+COMPARISON_FIGURES: tuple[str, ...] = ("roc", "reliability", "recovery_magnitude", "recovery_host_offset",
+                                       "risk_coverage")
 #: Per context experiment: confusion matrices, censoring curves, feature importance, per-class reliability, cards.
 CONTEXT_FIGURES: tuple[str, ...] = ("confusion", "censoring", "importance", "reliability", "cards")
 #: The galleries of real alerts: spread over the score ranking, and the most uncertain.

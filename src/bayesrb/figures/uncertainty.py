@@ -1,9 +1,10 @@
-"""Figures of posterior uncertainty: the uncertain candidates with their stamps, and uncertainty against magnitude.
+"""Figures of posterior uncertainty: uncertain candidates, uncertainty against magnitude, and risk-coverage.
 
-Each function takes rows of evaluation tables (one row per scored candidate, see ``evaluation.table``)
-and what the ``evaluation`` package computed from them (the picked candidates of
-``evaluation.selection.select_uncertain``, the running medians of
-``evaluation.curves.running_medians``) and returns a :class:`matplotlib.figure.Figure`; save it with
+The risk-coverage figure shows whether the uncertainty finds the classifier's mistakes. Each function takes rows
+of evaluation tables (one row per scored candidate, see ``evaluation.table``) and what the ``evaluation`` package
+computed from them (the picked candidates of ``evaluation.selection.select_uncertain``, the running medians of
+``evaluation.curves.running_medians``, the risk-coverage curves of ``evaluation.referral``) and returns a
+:class:`matplotlib.figure.Figure`; save it with
 :func:`bayesrb.figures.style.save_figure`. Empty input gives panels that say "no data".
 """
 
@@ -22,6 +23,7 @@ from bayesrb.figures.style import (
     PAGE_INCHES,
     STAMP_INCHES,
     as_text,
+    experiment_colour,
     experiment_linestyle,
     in_canonical_order,
     kind_colour,
@@ -32,12 +34,16 @@ from bayesrb.figures.style import (
 )
 from bayesrb.vocabulary import CLASS_NAMES, KIND_ORDER
 
-__all__ = ["UNCERTAINTY_PANELS", "uncertain_candidates", "uncertainty_vs_magnitude"]
+__all__ = ["UNCERTAINTY_PANELS", "MAX_REFERRED", "uncertain_candidates", "uncertainty_vs_magnitude", "risk_coverage"]
 
 #: Panels of :func:`uncertainty_vs_magnitude`: evaluation-table column and axis label.
 UNCERTAINTY_PANELS: tuple[tuple[str, str], ...] = (("score_std", "posterior std of P(real)"), ("bald", "BALD (nats)"))
 
+#: Largest fraction of candidates referred that :func:`risk_coverage` shows: a human's realistic share.
+MAX_REFERRED: float = 0.2
+
 _SCORE_PANEL_INCHES = 2.6
+_LEGEND_HEADROOM = 1.7
 
 
 @styled
@@ -204,3 +210,56 @@ def _uncertainty_legend_handles(kinds: Sequence[str], names: Sequence[str]) -> l
                                  ms=4, linestyle=experiment_linestyle(i), label=f"{name}: running median")
                           for i, name in enumerate(names)]
     return kind_handles + experiment_handles
+
+
+@styled
+def risk_coverage(curves: Mapping[str, Mapping[str, pd.DataFrame]], aurocs: Mapping[str, Mapping[str, float]],
+                  measures: Mapping[str, str]) -> Figure:
+    """Error rate of the candidates kept against the fraction referred, most uncertain first, per measure.
+
+    One panel per uncertainty measure; in each, one solid line per experiment (its error-detection AUROC in the
+    legend) and, dotted in the same colour, the best any measure could do (the errors referred first). A measure
+    that finds errors falls fast from the error rate of random referral, where every curve starts.
+
+    Parameters
+    ----------
+    curves : mapping of str to mapping of str to pandas.DataFrame
+        Experiment name -> measure column -> ``referred``, ``accuracy`` and ``oracle``
+        (``evaluation.referral.risk_coverage``); an empty table is left out.
+    aurocs : mapping of str to mapping of str to float
+        Experiment name -> measure column -> error-detection AUROC (``evaluation.referral.error_detection_auroc``).
+    measures : mapping of str to str
+        Measure column -> panel title, in panel order.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axis per measure sharing both axes, referred fraction from 0 to :data:`MAX_REFERRED`, in %.
+    """
+    fig = Figure(figsize=(PAGE_INCHES, 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(measures), sharex=True, sharey=True))
+    for ax, (column, title) in zip(axes, measures.items(), strict=True):
+        drawn = [_draw_risk(ax, experiment_curves[column], f"{name} (AUROC {aurocs[name][column]:.3f})",
+                            experiment_colour(index))
+                 for index, (name, experiment_curves) in enumerate(curves.items())]
+        ax.set(xlim=(0, 100 * MAX_REFERRED), title=title)
+        if any(drawn):
+            ax.legend(loc="upper right", fontsize="small")
+        else:
+            mark_no_data(ax)
+    axes[0].set_ylabel("error rate of the rest (%)")
+    axes[0].set_ylim(0.0, _LEGEND_HEADROOM * axes[0].get_ylim()[1])  # shared: the legends sit above the curves
+    fig.supxlabel("candidates referred, most uncertain first (%)")
+    fig.suptitle("referral: does the uncertainty find the mistakes? (dotted: the errors referred first)")
+    return fig
+
+
+def _draw_risk(ax: Axes, curve: pd.DataFrame, label: str, colour: str) -> bool:
+    """One experiment's risk-coverage line and its oracle; False if the curve is empty."""
+    if curve.empty:
+        return False
+    shown = curve["referred"] <= MAX_REFERRED
+    referred = 100 * curve["referred"][shown]
+    ax.plot(referred, 100 * (1 - curve["accuracy"][shown]), color=colour, lw=1.4, label=label)
+    ax.plot(referred, 100 * (1 - curve["oracle"][shown]), color=colour, lw=0.8, linestyle=":")
+    return True
