@@ -32,7 +32,8 @@ def validated(overrides: dict) -> dict:
 
 def test_the_default_config_passes_and_gives_its_experiments(schema):
     experiments = check_config(validated({}), schema)
-    assert list(experiments) == ["bcnn", "bcnn_noaug", "bcnn_head", "mc_dropout", "deterministic"]
+    assert list(experiments) == ["bcnn", "bcnn_noaug", "bcnn_head", "mc_dropout", "deterministic", "ensemble"]
+    assert experiments["ensemble"]["model"]["ensemble_size"] == 5
     assert experiments["bcnn_head"]["model"]["scope"] == "head"
     assert experiments["bcnn_head"]["model"]["epochs"] == 30
 

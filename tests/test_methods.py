@@ -14,8 +14,10 @@ from bayesrb.model.methods import (
     TrainBatch,
     build_method,
     learning_rate_schedule,
+    member_settings,
     named_key,
     pad_rows,
+    samples_per_member,
     weight_prior,
 )
 from bayesrb.model.network import NetworkConfig, forward_flops
@@ -191,3 +193,14 @@ def test_speed_benchmark_times_training_and_scoring_of_every_variant(name):
     assert result.name == name
     assert result.train_stamps_per_s > 0 and result.score_seconds > 0
     assert result.train_gflops == pytest.approx(3 * flops * result.train_stamps_per_s / 1e9)
+
+
+def test_ensemble_members_get_their_own_seeds_and_share_the_samples():
+    settings = ModelSettings(kind="bayesian", ensemble_size=3, seed=3)
+    members = [member_settings(settings, member) for member in range(3)]
+    assert len({member.seed for member in members}) == 3 and all(member.ensemble_size == 1 for member in members)
+    assert members[0] == member_settings(settings, 0) and members[0].kind == "bayesian"
+    assert samples_per_member(settings, 10) == 4  # 12 draws in all, at least the 10 asked for
+    assert samples_per_member(ModelSettings(kind="deterministic", ensemble_size=5), 100) == 1
+    with pytest.raises(ValueError, match="ensemble_size"):
+        ModelSettings(ensemble_size=0)

@@ -95,7 +95,8 @@ def test_same_seed_gives_identical_scores(trained, blob_store, tmp_path):
     assert a.equals(b)
     assert not np.array_equal(a["score_mean"].to_numpy(), c["score_mean"].to_numpy())
     metadata = {key.decode(): value.decode() for key, value in a.schema.metadata.items()}
-    assert metadata == {"model_kind": "bayesian", "scope": "full", "n_samples": "10", "batch_size": "48",
+    assert metadata == {"model_kind": "bayesian", "scope": "full", "ensemble_size": "1", "n_samples": "10",
+                        "batch_size": "48",
                         "seed": "7", "bayesrb_version": __version__}
 
 

@@ -158,3 +158,24 @@ def test_the_final_model_directory_is_complete(trained):
 def test_unknown_config_key_is_rejected(blob_store, tmp_path):
     with pytest.raises(ValueError, match=r"config model: unknown key\(s\) \['learning_rat'\]"):
         train(blob_store, tmp_path, TINY_CONFIG | {"learning_rat": 0.1})
+
+
+def test_an_ensemble_trains_its_members_from_their_own_seeds_and_scores_them_pooled(blob_store, tmp_path):
+    config = TINY_CONFIG | {"kind": "deterministic", "epochs": 2, "ensemble_size": 3}
+    result = train(blob_store, tmp_path, config)
+
+    assert len(result.members) == 3 and result.model_dir == tmp_path / MODEL_DIR
+    histories = json.loads((tmp_path / HISTORY_FILE).read_text())["members"]
+    assert histories == [member.history for member in result.members]
+    assert len({history[0]["train_loss"] for history in histories}) == 3  # different seeds, different runs
+    seeds = [json.loads((member.model_dir / "model.json").read_text())["settings"]["seed"] for member in result.members]
+    assert len(set(seeds)) == 3 and TINY_CONFIG["seed"] not in seeds
+    ensemble = load_model(tmp_path)
+    assert ensemble.settings.ensemble_size == 3 and len(ensemble.params) == 3
+    members = [load_model(member.model_dir) for member in result.members]
+    x = blob_stamps(np.array([1, 0, 1, 0], np.int8), np.random.default_rng(3))
+    pooled = np.asarray(ensemble.sample_probs(ensemble.params, x, jax.random.PRNGKey(0), 10))
+    assert pooled.shape == (3, 4)  # one sample per deterministic member, whatever n_samples asks
+    alone = [np.asarray(m.sample_probs(m.params, x, jax.random.PRNGKey(1), 1))[0] for m in members]
+    np.testing.assert_allclose(pooled, alone, rtol=1e-5)
+    assert np.ptp(pooled, axis=0).max() > 0  # the members disagree somewhere

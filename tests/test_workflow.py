@@ -259,6 +259,22 @@ def test_every_experiment_is_trained_and_scores_every_candidate(tiny_run):
         assert (tiny_run / "experiments" / experiment / "figures" / "training_curves.png").stat().st_size > 10_000
 
 
+def test_the_ensemble_trains_two_members_and_scores_with_both(tiny_run):
+    import pyarrow.parquet as pq
+
+    training = tiny_run / "experiments" / "ensemble_noaug" / "training"
+    histories = json.loads((training / "history.json").read_text())["members"]
+    assert [[entry["epoch"] for entry in history] for history in histories] == [[1, 2], [1, 2]]
+    assert all((training / "members" / member / "model" / "model.json").is_file() for member in ("00", "01"))
+    scores = pq.read_table(tiny_run / "experiments" / "ensemble_noaug" / "scores.parquet")
+    assert scores.schema.metadata[b"ensemble_size"] == b"2"
+    std = scores["score_std"].to_numpy()
+    assert std.max() > 0  # two networks from different seeds disagree
+    # Two samples: the std is half their difference, so the mean lies std away from each.
+    mean, p95 = scores["score_mean"].to_numpy(), scores["score_p95"].to_numpy()
+    np.testing.assert_allclose(p95, mean + 0.9 * std, atol=1e-5)
+
+
 def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_path):
     import pandas as pd
 

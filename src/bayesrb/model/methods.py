@@ -21,7 +21,7 @@ steps).
 import math
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -52,6 +52,8 @@ __all__ = [
     "MeanFieldSVI",
     "build_method",
     "learning_rate_schedule",
+    "member_settings",
+    "samples_per_member",
     "named_key",
     "pad_rows",
 ]
@@ -90,6 +92,9 @@ class ModelSettings:
         Initial standard deviation of every weight in the variational guide.
     seed : int
         Root of every random stream of training (weights, data order, augmentation, SVI draws).
+    ensemble_size : int
+        Networks trained from different seeds and scored together (a deep ensemble when above 1;
+        :func:`member_settings`).
     batch_size : int
         Stamps per training (and validation) step.
     epochs : int
@@ -115,6 +120,7 @@ class ModelSettings:
     prior_scale: float = 1.0
     guide_init_scale: float = 0.01
     seed: int = 3
+    ensemble_size: int = 1
     batch_size: int = 128
     epochs: int = 30
     learning_rate: float = 1e-3
@@ -129,7 +135,7 @@ class ModelSettings:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate")
+        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate", "ensemble_size")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"model.{name} must be positive, got {getattr(self, name)!r}")
@@ -157,6 +163,21 @@ class TrainBatch(NamedTuple):
     y: jax.Array
     weight: jax.Array
     mask: jax.Array
+
+
+def member_settings(settings: ModelSettings, member: int) -> ModelSettings:
+    """The settings of one member of an ensemble: a single network with the member's own seed.
+
+    The seed is drawn from ``SeedSequence([settings.seed, member])``, so members differ in initialisation,
+    mini-batch order, augmentation and sampling, and no member shares the seed of another experiment by accident.
+    """
+    member_seed = int(np.random.SeedSequence([settings.seed, member]).generate_state(1)[0] >> 1)
+    return replace(settings, seed=member_seed, ensemble_size=1)
+
+
+def samples_per_member(settings: ModelSettings, n_samples: int) -> int:
+    """Posterior samples each member of an ensemble draws for ``n_samples`` in all: one for deterministic nets."""
+    return 1 if settings.kind == "deterministic" else math.ceil(n_samples / settings.ensemble_size)
 
 
 def named_key(key: jax.Array, name: str) -> jax.Array:

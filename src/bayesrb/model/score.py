@@ -4,6 +4,8 @@ For each candidate, ``S`` posterior predictive probabilities of real ``p_s`` are
 and sample; :meth:`bayesrb.model.methods.Method.sample_probs`) and summarised (:func:`summarise`) by their mean,
 standard deviation, 5/16/50/84/95 percentiles, ``p_real = P(p > 0.5)``, the predictive entropy ``H(p_mean)`` and
 BALD, the mutual information ``H(p_mean) - mean_s H(p_s)`` between the label and the weights (entropies in nats).
+An ensemble (``model.ensemble_size`` > 1) pools its members' draws: each member draws
+:func:`bayesrb.model.methods.samples_per_member` samples, so the summaries describe the ensemble's spread.
 Batches are padded to a fixed size, so that the jitted scorer compiles once; batch ``b`` draws with
 ``fold_in(key(seed), b)``, so the same model, store, seed and batch size give bit-identical scores.
 """
@@ -27,7 +29,7 @@ from bayesrb.atomic import atomic_path, check_output_path
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import MODEL_META, read_model_meta, restore_params
 from bayesrb.model.data import check_compatible, iter_stamps
-from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows
+from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows, samples_per_member
 from bayesrb.model.scoring import ScoringSettings
 from bayesrb.model.train import MODEL_DIR
 from bayesrb.settings import settings_from
@@ -49,7 +51,7 @@ class Model:
     ----------
     method : Method
     params : pytree
-        The parameters ``method`` scores with.
+        The parameters ``method`` scores with; a tuple of every member's for an ensemble.
     settings : ModelSettings
     channels : tuple of str
         The channels the model expects, in order.
@@ -62,6 +64,19 @@ class Model:
     settings: ModelSettings
     channels: tuple[str, ...]
     stamp_size: int
+
+    def sample_probs(self, params: Any, x: jax.Array, key: jax.Array, n_samples: int) -> jax.Array:
+        """Posterior predictive probabilities ``(S, B)`` of real for raw stamps ``x`` ``(B, H, W, C)``.
+
+        ``S`` is ``n_samples`` for one network; an ensemble's members each draw
+        :func:`~bayesrb.model.methods.samples_per_member` samples (member ``m`` with ``fold_in(key, m)``), pooled.
+        Traceable: call it inside :func:`jax.jit` with ``n_samples`` static.
+        """
+        if self.settings.ensemble_size == 1:
+            return self.method.sample_probs(params, x, key, n_samples)
+        per_member = samples_per_member(self.settings, n_samples)
+        return jnp.concatenate([self.method.sample_probs(member, x, jax.random.fold_in(key, index), per_member)
+                                for index, member in enumerate(params)])
 
 
 def load_model(model_dir: str | os.PathLike) -> Model:
@@ -94,6 +109,8 @@ def load_model(model_dir: str | os.PathLike) -> Model:
     method = build_method(settings, n_train=n_train, total_steps=1)
     example = jnp.zeros((1, stamp_size, stamp_size, len(channels)), jnp.float32)
     like = method.params(method.init(jax.random.PRNGKey(0), example))
+    if settings.ensemble_size > 1:
+        like = (like,) * settings.ensemble_size
     params = restore_params(model_dir, like)
     return Model(method=method, params=params, settings=settings, channels=channels, stamp_size=stamp_size)
 
@@ -159,7 +176,7 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike | S
     out_path : str or os.PathLike
         The Parquet file: one row per candidate in store order (stores in the given order), columns
         :data:`SCORE_COLUMNS` (``candidate_id`` string, the others float32); schema metadata ``model_kind``,
-        ``scope``, ``n_samples``, ``batch_size``, ``seed`` and ``bayesrb_version``.
+        ``scope``, ``ensemble_size``, ``n_samples``, ``batch_size``, ``seed`` and ``bayesrb_version``.
     n_samples : int
         Posterior (or dropout) samples per candidate; a setting of scoring, not of the model, so it can change
         without retraining.
@@ -189,14 +206,15 @@ def score_store(model_dir: str | os.PathLike, stamps_path: str | os.PathLike | S
         check_compatible(store, model.channels, model.stamp_size)
     if n_samples < 1 or batch_size < 1:
         raise ValueError(f"n_samples and batch_size must be positive, got {n_samples} and {batch_size}")
-    metadata = {"model_kind": model.settings.kind, "scope": model.settings.scope, "n_samples": n_samples,
+    metadata = {"model_kind": model.settings.kind, "scope": model.settings.scope,
+                "ensemble_size": model.settings.ensemble_size, "n_samples": n_samples,
                 "batch_size": batch_size, "seed": seed, "bayesrb_version": __version__}
     schema = pa.schema([("candidate_id", pa.string()), *((name, pa.float32()) for name in SCORE_COLUMNS[1:])],
                        metadata={key: str(value) for key, value in metadata.items()})
 
     @jax.jit
     def score_batch(params, x, key):
-        return summarise(model.method.sample_probs(params, x, key, n_samples))
+        return summarise(model.sample_probs(params, x, key, n_samples))
 
     root = named_key(jax.random.PRNGKey(seed), "score")
     start, n_scored = time.perf_counter(), 0

@@ -13,6 +13,8 @@ Layout of the training directory::
     history.json     per epoch: train loss (and ELBO), validation loss and accuracy, seconds, stamps/s
     model/           the final model (best parameters, settings, input spec), written atomically; the input of
                      :func:`bayesrb.model.score.load_model`
+    members/NN/      an ensemble's members (``model.ensemble_size`` > 1), each a training directory as above; the
+                     ensemble's own model/ holds all their parameters
 
 Random streams: one root key from ``seed``, split by name (:func:`bayesrb.model.methods.named_key`) into ``init``
 and ``train``; step ``i`` (counted over all epochs) uses ``fold_in(train key, i)``. The batch order of epoch ``e``
@@ -38,15 +40,25 @@ from bayesrb.atomic import write_json
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import TrainingCheckpoints, save_model
 from bayesrb.model.data import Batch, BatchStream, StampSource
-from bayesrb.model.methods import Method, ModelSettings, TrainBatch, build_method, named_key, pad_rows
+from bayesrb.model.methods import (
+    Method,
+    ModelSettings,
+    TrainBatch,
+    build_method,
+    member_settings,
+    named_key,
+    pad_rows,
+)
 from bayesrb.model.selection import TrainingData, selected_rows
 from bayesrb.settings import settings_dict, settings_from
 
-__all__ = ["TrainResult", "train", "evaluate", "to_train_batch", "input_spec", "MODEL_DIR", "HISTORY_FILE"]
+__all__ = ["TrainResult", "EnsembleResult", "train", "evaluate", "to_train_batch", "input_spec", "MODEL_DIR",
+           "MEMBERS_DIR", "HISTORY_FILE"]
 
 LOG = logging.getLogger(__name__)
 MODEL_DIR = "model"
 HISTORY_FILE = "history.json"
+MEMBERS_DIR = "members"
 CHECKPOINT_DIR = "checkpoints"
 #: Config keys that may change when a run resumes (the stopping rule only).
 RESUMABLE_KEYS = ("epochs", "patience")
@@ -78,6 +90,22 @@ class TrainResult:
 
 
 @dataclass
+class EnsembleResult:
+    """The outcome of :func:`train` for an ensemble.
+
+    Attributes
+    ----------
+    model_dir : pathlib.Path
+        The ensemble's model directory (every member's parameters).
+    members : list of TrainResult
+        Each member's training, in member order.
+    """
+
+    model_dir: Path
+    members: list[TrainResult]
+
+
+@dataclass
 class _Progress:
     """What a checkpoint holds: the training state, the best parameters so far and the history."""
 
@@ -91,8 +119,14 @@ class _Progress:
 
 
 def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Mapping[str, Any],
-          training: Mapping[str, Any] | None = None, checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+          training: Mapping[str, Any] | None = None,
+          checkpoint_dir: str | os.PathLike | None = None) -> TrainResult | EnsembleResult:
     """Train the model of ``config`` on a data-set store, resuming from a checkpoint in ``out_dir`` if any.
+
+    With ``ensemble_size`` above 1 the members are trained one after the other, each a complete training run with
+    its own seed (:func:`bayesrb.model.methods.member_settings`) on the same rows, in ``out_dir/members/NN/``; the
+    ensemble's ``model/`` then holds every member's kept parameters, and ``history.json`` is
+    ``{"members": [history, ...]}``.
 
     Parameters
     ----------
@@ -106,15 +140,17 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
         The ``training:`` config section (:class:`bayesrb.model.selection.TrainingData`): which rows and channels
         are trained on; all by default.
     checkpoint_dir : str or os.PathLike, optional
-        Where the per-epoch checkpoints go (default ``out_dir/checkpoints``). The workflow keeps them beside its
-        output directory, which Snakemake deletes before rerunning a killed job, so that the rerun resumes.
+        Where the per-epoch checkpoints go (default ``out_dir/checkpoints``; an ensemble's members use
+        ``memberNN/`` inside it). The workflow keeps them beside its output directory, which Snakemake deletes
+        before rerunning a killed job, so that the rerun resumes.
 
     Returns
     -------
-    TrainResult
-        The history entries hold ``epoch`` (1-based), ``train_loss`` (mean per-stamp training loss of the epoch;
-        for ``bayesian`` the negative ELBO per training stamp), ``train_elbo`` (``bayesian`` only), ``val_loss``,
-        ``val_accuracy``, ``seconds`` (training and validation) and ``stamps_per_second`` (training).
+    TrainResult or EnsembleResult
+        For one network, the history entries hold ``epoch`` (1-based), ``train_loss`` (mean per-stamp training
+        loss of the epoch; for ``bayesian`` the negative ELBO per training stamp), ``train_elbo`` (``bayesian``
+        only), ``val_loss``, ``val_accuracy``, ``seconds`` (training and validation) and ``stamps_per_second``
+        (training). An ensemble gives each member's.
 
     Raises
     ------
@@ -127,11 +163,32 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     settings = settings_from(ModelSettings, config, "model")
     data = settings_from(TrainingData, training, "training")
     out_dir = Path(out_dir)
+    checkpoint_dir = Path(checkpoint_dir or out_dir / CHECKPOINT_DIR)
+    if settings.ensemble_size == 1:
+        return _train_network(store_path, out_dir, settings, data, checkpoint_dir, rows_seed=settings.seed).result
+    members = [_train_network(store_path, out_dir / MEMBERS_DIR / f"{member:02d}", member_settings(settings, member),
+                              data, checkpoint_dir / f"member{member:02d}", rows_seed=settings.seed)
+               for member in range(settings.ensemble_size)]
+    return _save_ensemble(out_dir, settings, members)
+
+
+@dataclass
+class _Trained:
+    """One network's :class:`TrainResult` with what an ensemble gathers from it."""
+
+    result: TrainResult
+    params: Any
+    meta: dict[str, Any]
+
+
+def _train_network(store_path: str | os.PathLike, out_dir: Path, settings: ModelSettings, data: TrainingData,
+                   checkpoint_dir: Path, rows_seed: int) -> _Trained:
+    """Train one network into ``out_dir`` (``rows_seed`` picks the training rows, shared by ensemble members)."""
     source = StampSource(store_path)
     channels = data.model_channels(source)
     streams = {split: BatchStream(store_path, split, settings.batch_size, seed=settings.seed,
                                   shuffle=split == "train", class_weighting=settings.class_weighting,
-                                  channels=channels, keep=selected_rows(source, split, data, settings.seed))
+                                  channels=channels, keep=selected_rows(source, split, data, rows_seed))
                for split in ("train", "val")}
     spec = input_spec(source.path, channels, source.stamp_shape)
     n_train = streams["train"].n_rows
@@ -141,7 +198,7 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     state = method.init(named_key(root, "init"), example)
     meta = {"settings": settings_dict(settings), "training": settings_dict(data), "input_spec": spec,
             "n_train": n_train}
-    with TrainingCheckpoints(checkpoint_dir or out_dir / CHECKPOINT_DIR) as checkpoints:
+    with TrainingCheckpoints(checkpoint_dir) as checkpoints:
         progress = _resume(checkpoints, meta, _Progress(state, method.params(state), []), root)
         while not _finished(progress, settings):
             progress = _run_epoch(method, streams, progress, settings, root)
@@ -156,8 +213,24 @@ def train(store_path: str | os.PathLike, out_dir: str | os.PathLike, config: Map
     stopped_early = len(progress.history) < settings.epochs
     LOG.info("kept epoch %d (val loss %.4f, accuracy %.4f)%s; model in %s", best["epoch"], best["val_loss"],
              best["val_accuracy"], " after early stopping" if stopped_early else "", model_dir)
-    return TrainResult(model_dir=model_dir, history=progress.history, best_epoch=best["epoch"],
-                       best_val_loss=best["val_loss"], stopped_early=stopped_early)
+    result = TrainResult(model_dir=model_dir, history=progress.history, best_epoch=best["epoch"],
+                         best_val_loss=best["val_loss"], stopped_early=stopped_early)
+    return _Trained(result, progress.best_params, meta)
+
+
+def _save_ensemble(out_dir: Path, settings: ModelSettings, members: list[_Trained]) -> EnsembleResult:
+    """Write the ensemble's model (every member's parameters) and its members' histories."""
+    results = [member.result for member in members]
+    meta = members[0].meta | {"settings": settings_dict(settings), "kind": settings.kind,
+                              "members": [str(result.model_dir.relative_to(out_dir)) for result in results],
+                              "best_epoch": [result.best_epoch for result in results],
+                              "best_val_loss": [result.best_val_loss for result in results],
+                              "bayesrb_version": __version__}
+    model_dir = out_dir / MODEL_DIR
+    save_model(model_dir, tuple(member.params for member in members), meta)
+    write_json({"members": [result.history for result in results]}, out_dir / HISTORY_FILE)
+    LOG.info("ensemble of %d %s networks; model in %s", len(members), settings.kind, model_dir)
+    return EnsembleResult(model_dir=model_dir, members=results)
 
 
 def input_spec(source: Path, channels: tuple[str, ...], stamp_shape: tuple[int, int]) -> dict[str, Any]:
