@@ -10,7 +10,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from bayesrb.configuration import RULE_SETTINGS, canonical, check_config, load_schema, rule_settings
+from bayesrb.configuration import RULE_SETTINGS, canonical, check_config, load_schema, rule_settings, split_replicate
 from bayesrb.errors import BadInputError
 from bayesrb.pipeline.plan import WorkflowPlan
 
@@ -28,6 +28,25 @@ def validated(overrides: dict) -> dict:
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()) | copy.deepcopy(overrides)
     validate(config, str(SCHEMA_PATH))
     return config
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.yaml")), ids=lambda path: path.name)
+def test_every_shipped_config_passes_the_checks(schema, path):
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(SCHEMA_PATH))
+    assert check_config(config, schema)
+
+
+def test_replicates_differ_only_in_their_model_seed(schema):
+    experiments = check_config(validated({"replicates": 3}), schema)
+    assert list(experiments)[:3] == ["bcnn", "bcnn.r1", "bcnn.r2"] and len(experiments) == 18
+    seeds = [experiments[name]["model"]["seed"] for name in ("bcnn", "bcnn.r1", "bcnn.r2")]
+    assert seeds[0] == 3 and len(set(seeds)) == 3
+    for name in ("bcnn.r1", "bcnn.r2"):
+        assert {**experiments[name]["model"], "seed": 3} == experiments["bcnn"]["model"]
+        assert experiments[name]["training"] == experiments["bcnn"]["training"]
+    assert split_replicate("bcnn.r2") == ("bcnn", 2) and split_replicate("bcnn") == ("bcnn", 0)
+    assert check_config(validated({"replicates": 3}), schema)["bcnn.r1"] == experiments["bcnn.r1"]
 
 
 def test_the_default_config_passes_and_gives_its_experiments(schema):

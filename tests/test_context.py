@@ -37,6 +37,7 @@ from bayesrb.context.table import (
     classes_from_truth,
     context_splits,
     history_features,
+    history_from_detections,
 )
 from bayesrb.errors import BadInputError
 from bayesrb.vocabulary import CONTEXT_CLASSES
@@ -205,6 +206,18 @@ def test_history_counts_only_earlier_detections_of_the_same_field():
     history = history_features(field, mjd, ra, dec, radius_arcsec=2.0)
     assert history["history_n_earlier"].tolist() == [0, 1, 2, 0, 0]
     assert history["history_days_since_first"].tolist() == [0.0, 1.0, 2.0, 0.0, 0.0]
+
+
+def test_history_from_a_detections_table_counts_only_earlier_detections_nearby():
+    ra, dec = offset(np.array([0.0, 30.0]), np.zeros(2))  # two candidates at the visit's epoch, MJD 10
+    detections_ra, detections_dec = offset(np.array([0.5, 1.0, 0.0, 30.0, 5.0]), np.zeros(5))
+    detections = {"ra": detections_ra, "dec": detections_dec, "mjd": np.array([4.0, 7.0, 12.0, 9.5, 1.0])}
+    history = history_from_detections(ra, dec, 10.0, detections, radius_arcsec=2.0)
+    # The first has two earlier detections within 2" (days 4 and 7; day 12 is later, 5" is too far): 6 days since.
+    assert history["history_n_earlier"].tolist() == [2, 1]
+    assert history["history_days_since_first"].tolist() == [6.0, 0.5]
+    empty = {"ra": np.array([]), "dec": np.array([]), "mjd": np.array([])}
+    assert history_from_detections(ra, dec, 10.0, empty, 2.0)["history_n_earlier"].tolist() == [0, 0]
 
 
 def test_the_cnn_training_fields_never_enter_the_context_splits():

@@ -55,6 +55,7 @@ from bayesrb.evaluation.steps import (
     EXPERIMENT_FIGURES,
     UNCERTAIN_FIGURE,
     EvaluationSettings,
+    replicate_summary,
     write_comparison_figures,
     write_evaluation_table,
     write_experiment_figures,
@@ -322,6 +323,18 @@ def test_paired_comparison_finds_the_better_experiment(store, tmp_path):
     with pytest.raises(ValueError, match="lacks 2 held-out candidate"):
         write_paired_comparison({"good": paths["good"], "short": tmp_path / "short.parquet"}, tmp_path / "x.json",
                                 settings)
+
+
+def test_the_replicate_summary_gives_the_spread_across_seeds_and_of_paired_differences():
+    def metrics(accuracy, ece):
+        return {"splits": {"all_held_out": {"accuracy": accuracy, "ece": ece, "fnr_at_fpr_threshold": None}}}
+
+    runs = {"a": metrics(0.97, 0.02), "a.r1": metrics(0.98, 0.01), "a.r2": metrics(0.99, 0.03),
+            "b": metrics(0.96, 0.02), "b.r1": metrics(0.96, 0.02), "b.r2": metrics(0.98, 0.02)}
+    text = replicate_summary(runs, {"pair": ["a", "b"]})
+    # a: accuracy 97, 98, 99 %: mean 98.00, sd 1.00; b - a: -1, -2, -1: mean -1.33, sd 0.58.
+    assert "| a | 3 | 98.00 ± 1.00 [97.00, 99.00] | n/a | 2.00 ± 1.00 [1.00, 3.00] | n/a |" in text
+    assert "| pair | b − a | 3 | -1.33 ± 0.58 [-2.00, -1.00] | n/a | +0.00 ± 1.00 [-1.00, +1.00] | n/a |" in text
 
 
 def test_every_figure_is_written(store, tmp_path):

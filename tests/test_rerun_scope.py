@@ -69,6 +69,16 @@ def test_a_changed_context_experiment_reruns_only_that_context_experiment(tiny_r
     assert jobs == {"context_experiment": 1, "context_figures": 1, "context_summary": 1, "all": 1}
 
 
+def test_replicates_train_every_experiment_again_from_another_seed_and_rebuild_nothing_upstream(tiny_run, tmp_path):
+    def two_replicates(config):
+        config["replicates"] = 2
+
+    jobs = scheduled(tiny_run, tmp_path, two_replicates)
+    assert set(jobs) == EXPERIMENT_RULES - {"comparison_figures", "paired_comparison"}
+    assert jobs["train_model"] == jobs["score_dataset"] == jobs["experiment_metrics"] == 3  # NAME.r1 of each
+    assert jobs["metrics_summary"] == 1
+
+
 def test_a_changed_scoring_setting_rescores_without_retraining(tiny_run, tmp_path):
     def more_samples(config):
         config["scoring"] = config["scoring"] | {"n_samples": 16}

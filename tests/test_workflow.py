@@ -302,3 +302,37 @@ def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_
     other = tmp_path / "other.parquet"
     pd.read_parquet(scores).iloc[:2].to_parquet(other)
     assert main([*args[:6], str(other), *args[7:]]) == 1
+
+
+def test_classify_takes_the_history_from_a_table_of_earlier_detections(tiny_run, tmp_path, capsys):
+    import pandas as pd
+    from astropy.table import Table
+
+    from bayesrb.cli import main
+    from bayesrb.context.settings import FeatureSettings
+    from bayesrb.context.table import history_from_detections
+
+    # The workflow's history of the second night's candidates is the first night's detections nearby.
+    earlier = pd.read_parquet(tiny_run / "context" / "features" / "E00-n00-v00.parquet")[["ra", "dec", "mjd"]]
+    table = pd.read_parquet(tiny_run / "context" / "table.parquet").query("visit == 'E00-n01-v00'")
+    history = history_from_detections(table["ra"].to_numpy(), table["dec"].to_numpy(), table["mjd"].iloc[0],
+                                      {name: earlier[name].to_numpy() for name in earlier},
+                                      FeatureSettings().history_radius_arcsec)
+    np.testing.assert_array_equal(history["history_n_earlier"], table["history_n_earlier"])
+    np.testing.assert_allclose(history["history_days_since_first"], table["history_days_since_first"])
+    assert table["history_n_earlier"].max() > 0
+    # The command reads such a table, and needs the science FITS for the visit's epoch.
+    Table.from_pandas(earlier).write(tmp_path / "detections.ecsv")
+    shard = tiny_run / "stamps" / "E00-n01-v00.zarr"
+    scores = tmp_path / "scores.parquet"
+    assert main(["score", "--model", str(tiny_run / "experiments" / "bcnn" / "training" / "model"),
+                 "--stamps", str(shard), "--out", str(scores), "--samples", "4"]) == 0
+    args = ["classify", "--model", str(tiny_run / "context" / "xgboost" / "model.joblib"), "--stamps", str(shard),
+            "--scores", str(scores), "--out", str(tmp_path / "classes.parquet"),
+            "--history", str(tmp_path / "detections.ecsv")]
+    assert main(args) == 1 and "needs the visit's epoch" in capsys.readouterr().err
+    science = tiny_run / "survey" / "visits" / "E00-n01-v00" / "science.fits"
+    assert main([*args, "--science", str(science)]) == 0
+    Table.from_pandas(earlier.drop(columns="mjd")).write(tmp_path / "no_mjd.ecsv")
+    assert main([*args[:-1], str(tmp_path / "no_mjd.ecsv"), "--science", str(science)]) == 1
+    assert "no_mjd.ecsv: missing column(s) ['mjd']" in capsys.readouterr().err

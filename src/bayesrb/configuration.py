@@ -28,10 +28,14 @@ from bayesrb.errors import BadInputError
 from bayesrb.evaluation.settings import EvaluationSettings
 from bayesrb.imaging.settings import DetectSettings, SubtractSettings
 from bayesrb.labels.settings import AugmentSettings, LabelSettings
+from bayesrb.seeding import rng_for
 from bayesrb.stamps.extract import check_stamp_size
 
 #: Names of experiments and comparison groups: they become directory names and Snakemake wildcard values.
 EXPERIMENT_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+
+#: Marks replicate ``K`` (from 1) of an experiment ``NAME``: ``NAME.rK`` (no configured name holds a dot).
+REPLICATE_MARK = ".r"
 
 #: Config sections that an experiment may override.
 EXPERIMENT_SECTIONS = ("model", "training", "scoring")
@@ -176,7 +180,8 @@ def experiment_models(config: dict) -> dict[str, dict]:
     -------
     dict of str to dict
         Per experiment name, ``{"model": {...}, "training": {...}, "scoring": {...}}``, each a complete section
-        (nested mappings merged key by key).
+        (nested mappings merged key by key). With ``replicates`` above 1 every experiment is followed by its
+        replicates ``NAME.r1``, ``NAME.r2``, ..., the same but for the model seed (:func:`replicate_seed`).
 
     Raises
     ------
@@ -188,9 +193,28 @@ def experiment_models(config: dict) -> dict[str, dict]:
     experiments = {}
     for name, overrides in config["experiments"].items():
         _check_name(name, "config experiments")
-        experiments[name] = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS},
-                                    overrides or {}, f"config experiments.{name}")
+        merged = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS}, overrides or {},
+                         f"config experiments.{name}")
+        for replicate in range(config.get("replicates", 1)):
+            model = merged["model"] | {"seed": replicate_seed(merged["model"]["seed"], replicate)}
+            experiments[replicate_name(name, replicate)] = merged | {"model": model}
     return experiments
+
+
+def replicate_name(name: str, replicate: int) -> str:
+    """The experiment name of a replicate: ``name`` itself for replicate 0, else ``name.rK``."""
+    return name if replicate == 0 else f"{name}{REPLICATE_MARK}{replicate}"
+
+
+def split_replicate(name: str) -> tuple[str, int]:
+    """The configured experiment and replicate number of an experiment name (inverse of :func:`replicate_name`)."""
+    base, mark, replicate = name.partition(REPLICATE_MARK)
+    return (base, int(replicate)) if mark else (name, 0)
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The model seed of a replicate: the experiment's own for replicate 0, else one drawn from its stream."""
+    return seed if replicate == 0 else int(rng_for(seed, "replicate", replicate).integers(2**31))
 
 
 def comparison_groups(config: dict) -> dict[str, list[str]]:

@@ -1,4 +1,5 @@
 # Helpers of the workflow: config validation, the plan of visits and the input functions.
+import re
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -31,7 +32,7 @@ ALERT_EXPERIMENT = config["alerts"]["experiment"]
 
 
 wildcard_constraints:
-    experiment="|".join(EXPERIMENTS),
+    experiment="|".join(map(re.escape, EXPERIMENTS)),
     context_experiment="|".join(CONTEXT_EXPERIMENTS) or "(?!)",
     comparison="|".join(COMPARISONS) or "(?!)",
     visit=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",

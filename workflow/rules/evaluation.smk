@@ -107,7 +107,7 @@ rule metrics_summary:
         report(f"{RESULTS}/metrics.md", caption="../report/metrics.rst", category="Metrics"),
     params:
         experiments=list(EXPERIMENTS),
-        comparisons=list(COMPARISONS),
+        comparisons=COMPARISONS,
     conda:
         "../../envs/bayesrb.yaml"
     log:

@@ -6,4 +6,5 @@ from bayesrb.logs import log_to
 with log_to(snakemake.log[0]):
     write_metrics_summary(dict(zip(snakemake.params.experiments, snakemake.input.metrics, strict=True)),
                           snakemake.output[0],
-                          dict(zip(snakemake.params.comparisons, snakemake.input.paired, strict=True)))
+                          dict(zip(snakemake.params.comparisons, snakemake.input.paired, strict=True)),
+                          snakemake.params.comparisons)

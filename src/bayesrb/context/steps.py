@@ -36,11 +36,13 @@ from bayesrb.context.table import (
     cnn_features,
     context_splits,
     history_features,
+    history_from_detections,
 )
 from bayesrb.errors import BadInputError
 from bayesrb.figures import context as context_figures
 from bayesrb.figures.style import save_figure
-from bayesrb.labels.observing import predicted_minor_planets, read_visit_observation
+from bayesrb.labels.catalogues import read_catalogue
+from bayesrb.labels.observing import VisitObservation, predicted_minor_planets, read_visit_observation
 from bayesrb.markdown import markdown_table
 from bayesrb.settings import settings_dict
 from bayesrb.stamps.store import open_store
@@ -98,6 +100,18 @@ def _read_features(paths: Sequence[str], radius_arcsec: float) -> pd.DataFrame:
     history = history_features(features["field"].to_numpy(str), features["mjd"].to_numpy(float),
                                features["ra"].to_numpy(float), features["dec"].to_numpy(float), radius_arcsec)
     return features.assign(**history)
+
+
+def _history(meta: Mapping[str, np.ndarray], observation: VisitObservation | None, history_path: str,
+             radius_arcsec: float) -> dict[str, np.ndarray]:
+    """The history features of a store's candidates: from the detections table if given, else none (0)."""
+    if not history_path:
+        n = len(meta["ra"])
+        return {"history_n_earlier": np.zeros(n), "history_days_since_first": np.zeros(n)}
+    detections = read_catalogue(history_path, ("ra", "dec", "mjd"))
+    columns = {name: np.asarray(detections[name], float) for name in ("ra", "dec", "mjd")}
+    return history_from_detections(np.asarray(meta["ra"], float), np.asarray(meta["dec"], float),
+                                   observation.mjd_utc, columns, radius_arcsec)
 
 
 def _classes(table: pd.DataFrame, truth_paths: Sequence[str], labels_path: str) -> np.ndarray:
@@ -356,7 +370,7 @@ def write_context_summary(metrics_paths: Mapping[str, str], out_path: str) -> st
 
 def classify_store(model_path: str, store_path: str, scores_path: str,
                    catalogues: Mapping[str, list[CatalogueSource]], out_path: str, *, science_path: str = "",
-                   orbits_path: str = "", settings: FeatureSettings | None = None,
+                   orbits_path: str = "", history_path: str = "", settings: FeatureSettings | None = None,
                    max_bad_orbit_fraction: float = 0.01) -> pd.DataFrame:
     """Classify every candidate of a stamp store with a trained context classifier, to Parquet.
 
@@ -376,6 +390,10 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
     science_path, orbits_path : str
         The visit's science FITS and an MPCORB file, for the predicted minor planets; without them the minor-planet
         features are missing.
+    history_path : str
+        A table (ECSV, CSV or FITS) of the survey's detections in other visits, columns ``ra``, ``dec`` (deg) and
+        ``mjd``, for the history features (:func:`bayesrb.context.table.history_from_detections`, at the visit's
+        epoch from ``science_path``, which it needs). Without it the history is 0, as for a field's first visit.
     settings : FeatureSettings, optional
     max_bad_orbit_fraction : float
 
@@ -383,10 +401,12 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
     -------
     pandas.DataFrame
 
-    Notes
-    -----
-    The history features need the field's earlier visits; one store has none, so they are 0 (no earlier
-    detection), as for a field's first visit.
+    Raises
+    ------
+    bayesrb.errors.BadInputError
+        Naming the file: a store without ``pixel_scale_arcsec``, scores missing candidates, a history table without
+        ``ra``, ``dec`` or ``mjd`` or with non-finite values, a history without the science FITS, or a bad
+        catalogue.
     """
     settings = settings or FeatureSettings()
     classifier = load_classifier(model_path, classifier_versions())
@@ -394,18 +414,20 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
     meta = store.read_meta(("candidate_id", "ra", "dec", "mag", "fwhm"))
     if "pixel_scale_arcsec" not in store.attrs:
         raise BadInputError(store_path, "has no pixel_scale_arcsec attribute (needed for the FWHM in arcsec)")
+    if history_path and not science_path:
+        raise BadInputError(history_path, "the history needs the visit's epoch: give its science FITS as well")
+    observation = read_visit_observation(science_path) if science_path else None
     planets = None
-    if science_path and orbits_path:
-        planets = predicted_minor_planets(read_visit_observation(science_path), orbits_path, max_bad_orbit_fraction)
+    if observation is not None and orbits_path:
+        planets = predicted_minor_planets(observation, orbits_path, max_bad_orbit_fraction)
     features = candidate_features(meta, float(store.attrs["pixel_scale_arcsec"]), read_families(catalogues),
                                   planets, settings)
-    n = len(meta["candidate_id"])
     table = pd.DataFrame({"candidate_id": meta["candidate_id"].astype(str)} | features
-                         | {"history_n_earlier": np.zeros(n), "history_days_since_first": np.zeros(n)})
+                         | _history(meta, observation, history_path, settings.history_radius_arcsec))
     table = table.merge(cnn_features(pd.read_parquet(scores_path)), on="candidate_id", how="left", validate="1:1")
     if table["cnn_mean"].isna().any():
         raise BadInputError(scores_path, f"has no score for {int(table['cnn_mean'].isna().sum())} of the store's "
-                                         f"{n} candidates; score the store with `bayesrb score` first")
+                                         f"{len(table)} candidates; score the store with `bayesrb score` first")
     probabilities = class_probabilities(classifier, table)
     write_parquet(probabilities, out_path)
     return probabilities

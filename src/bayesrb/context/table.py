@@ -19,7 +19,7 @@ from bayesrb.errors import BadInputError
 from bayesrb.vocabulary import CONTEXT_CLASS_OF_TRUTH, CONTEXT_CLASSES
 
 __all__ = ["CNN_TRAINING_SPLITS", "HELD_OUT_CNN_SPLITS", "EXCLUDED", "context_splits", "history_features",
-           "classes_from_truth", "classes_from_labels", "cnn_features", "check_no_leakage"]
+           "history_from_detections", "classes_from_truth", "classes_from_labels", "cnn_features", "check_no_leakage"]
 
 #: The CNN's splits whose fields it trained or early-stopped on: never in the context table.
 CNN_TRAINING_SPLITS: tuple[str, ...] = ("train", "val")
@@ -84,6 +84,34 @@ def history_features(field: np.ndarray, mjd: np.ndarray, ra: np.ndarray, dec: np
             count[i] = len(earlier)
             days[i] = mjd[i] - earlier.min() if len(earlier) else 0.0
     return {"history_n_earlier": count, "history_days_since_first": days}
+
+
+def history_from_detections(ra: np.ndarray, dec: np.ndarray, mjd: float, detections: Mapping[str, np.ndarray],
+                            radius_arcsec: float) -> dict[str, np.ndarray]:
+    """:func:`history_features` of one visit's candidates from a table of the position's earlier detections.
+
+    Parameters
+    ----------
+    ra, dec : numpy.ndarray
+        The candidates' positions (deg).
+    mjd : float
+        The visit's epoch (MJD, UTC).
+    detections : mapping of str to numpy.ndarray
+        ``ra``, ``dec`` (deg) and ``mjd`` of detections from other visits (those after ``mjd`` are not counted).
+    radius_arcsec : float
+        How close a detection must be to count.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``history_n_earlier`` and ``history_days_since_first`` of each candidate.
+    """
+    n = len(ra)
+    history = history_features(np.zeros(n + len(detections["ra"]), dtype=int),
+                               np.concatenate([np.full(n, float(mjd)), detections["mjd"]]),
+                               np.concatenate([ra, detections["ra"]]), np.concatenate([dec, detections["dec"]]),
+                               radius_arcsec)
+    return {name: values[:n] for name, values in history.items()}
 
 
 def classes_from_truth(truth_kinds: np.ndarray) -> np.ndarray:

@@ -35,20 +35,10 @@ REFERRED_FRACTIONS: tuple[float, ...] = (0.05, 0.1)
 
 
 def errors_at_threshold(labels, scores, threshold: float = 0.5) -> np.ndarray:
-    """Whether each candidate is misclassified (``score >= threshold`` called real).
+    """Whether each candidate is misclassified (``score >= threshold`` called real), shape (N,).
 
-    Parameters
-    ----------
-    labels : array_like of int, shape (N,)
-        Truth: 0 bogus, 1 real.
-    scores : array_like of float, shape (N,)
-        Probability of real.
-    threshold : float, optional
-        Decision threshold.
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (N,)
+    ``labels`` (0 bogus, 1 real) and ``scores`` (probability of real) are as in
+    :func:`bayesrb.evaluation.metrics.confusion_counts`.
     """
     return (np.asarray(scores, dtype=float) >= threshold) != (np.asarray(labels) == 1)
 

@@ -8,7 +8,7 @@ drawing function in :mod:`bayesrb.figures`; the figure names are those of :mod:`
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bayesrb.atomic import atomic_path, write_json, write_parquet
+from bayesrb.configuration import split_replicate
 from bayesrb.dataset.store import open_dataset
 from bayesrb.evaluation.curves import (
     RECOVERY_CONFIDENCE,
@@ -45,7 +46,8 @@ from bayesrb.markdown import markdown_table
 
 __all__ = ["EXPERIMENT_FIGURES", "UNCERTAIN_FIGURE", "COMPARISON_FIGURES",
            "write_evaluation_table", "write_metrics", "write_experiment_figures", "write_comparison_figures",
-           "write_paired_comparison", "metrics_summary", "paired_summary", "write_metrics_summary"]
+           "write_paired_comparison", "metrics_summary", "paired_summary", "replicate_summary",
+           "write_metrics_summary"]
 
 
 def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLike,
@@ -173,9 +175,52 @@ def paired_summary(comparisons: Mapping[str, Mapping[str, Any]]) -> str:
     return markdown_table(headers, rows) + "\n"
 
 
+def replicate_summary(metrics: Mapping[str, Mapping[str, Any]], groups: Mapping[str, Sequence[str]],
+                      split: str = ALL_HELD_OUT) -> str:
+    """Markdown tables of the spread across replicates (``NAME``, ``NAME.r1``, ...) on one split.
+
+    Parameters
+    ----------
+    metrics : mapping
+        Experiment name (replicates included) -> its ``metrics.json`` content.
+    groups : mapping of str to sequence of str
+        Comparison group -> its configured experiments, the reference first.
+    split : str
+        The split whose numbers are shown.
+
+    Returns
+    -------
+    str
+        The mean ± standard deviation (across replicates) of each configured experiment's headline metrics, then of
+        each comparison's differences (experiment − reference, replicate by replicate), with their range.
+    """
+    by_replicate = _by_replicate(metrics, split)
+    headers = [header for header, *_ in _PAIRED_COLUMNS]
+    rows = [[name, str(len(replicates)),
+             *(_spread_cell([values.get(key) for values in replicates.values()], scale)
+               for _, key, scale in _PAIRED_COLUMNS)]
+            for name, replicates in by_replicate.items()]
+    text = markdown_table(["experiment", "replicates", *(header.removeprefix("Δ ") for header in headers)], rows) + "\n"
+    differences = []
+    for group, (reference, *others) in groups.items():
+        for name in others:
+            shared = sorted(set(by_replicate[name]) & set(by_replicate[reference]))
+            cells = [_spread_cell([_difference(by_replicate[name][k].get(key), by_replicate[reference][k].get(key))
+                                   for k in shared], scale, "+") for _, key, scale in _PAIRED_COLUMNS]
+            differences.append([group, f"{name} − {reference}", str(len(shared)), *cells])
+    if differences:
+        text += "\n" + markdown_table(["group", "compared", "replicates", *headers], differences) + "\n"
+    return text
+
+
 def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_path: str | os.PathLike,
-                          paired_paths: Mapping[str, str | os.PathLike] | None = None) -> str:
-    """Write :func:`metrics_summary` of every experiment for each held-out split, then :func:`paired_summary`."""
+                          paired_paths: Mapping[str, str | os.PathLike] | None = None,
+                          groups: Mapping[str, Sequence[str]] | None = None) -> str:
+    """Write the Markdown summary of every experiment's metrics, for each held-out split.
+
+    It holds :func:`metrics_summary`, then :func:`paired_summary` of the comparison groups' ``paired.json`` files
+    and, when experiments are replicated, :func:`replicate_summary`.
+    """
     metrics = {name: json.loads(Path(path).read_text()) for name, path in metrics_paths.items()}
     splits = [split for split in _SPLIT_ORDER
               if all(split in content["splits"] for content in metrics.values())]
@@ -188,6 +233,11 @@ def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_pa
         text += ("\n## Paired comparisons\n\nExperiment minus the group's reference on the same candidates (paired "
                  "bootstrap 95 % intervals; * : the interval excludes 0, or McNemar's p < 0.05).\n\n"
                  + paired_summary(comparisons))
+    if any(split_replicate(name)[1] for name in metrics):
+        text += ("\n## Replicates\n\nMean ± standard deviation across the replicates (each trained from its own "
+                 "seed) [range], and of each comparison's differences replicate by replicate.\n\n"
+                 + "\n".join(f"### {split}\n\n{replicate_summary(metrics, groups or {}, split)}"
+                             for split in splits))
     with atomic_path(out_path) as tmp:
         Path(tmp).write_text(text)
     return text
@@ -213,6 +263,30 @@ def _difference_cell(difference: Mapping[str, Any] | None, scale: float) -> str:
     marker = " *" if low > 0 or high < 0 else ""
     return (f"{_plain(difference['difference'], scale, '+')} [{_plain(low, scale, '+')}, {_plain(high, scale, '+')}]"
             f"{marker}")
+
+
+def _by_replicate(metrics: Mapping[str, Mapping[str, Any]], split: str) -> dict[str, dict[int, Mapping[str, Any]]]:
+    """Configured experiment -> replicate number -> that replicate's metrics on ``split``."""
+    grouped: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for name, content in metrics.items():
+        base, replicate = split_replicate(name)
+        grouped.setdefault(base, {})[replicate] = content["splits"][split]
+    return grouped
+
+
+def _difference(value: float | None, reference: float | None) -> float | None:
+    return None if value is None or reference is None else value - reference
+
+
+def _spread_cell(values: Sequence[float | None], scale: float, sign: str = "") -> str:
+    """``mean ± sd [min, max]`` of the defined values (the mean alone for one), or n/a."""
+    defined = np.array([value for value in values if value is not None], dtype=float)
+    if not defined.size:
+        return "n/a"
+    if defined.size == 1:
+        return _plain(defined[0], scale, sign)
+    return (f"{_plain(defined.mean(), scale, sign)} ± {_plain(defined.std(ddof=1), scale)} "
+            f"[{_plain(defined.min(), scale, sign)}, {_plain(defined.max(), scale, sign)}]")
 
 
 def _mcnemar_cell(test: Mapping[str, Any]) -> str:
