@@ -31,10 +31,27 @@ def validated(overrides: dict) -> dict:
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "config").glob("*.yaml")), ids=lambda path: path.name)
-def test_every_shipped_config_passes_the_checks(schema, path):
+def test_every_shipped_config_passes_the_checks(schema, path, tmp_path, monkeypatch):
     config = yaml.safe_load(path.read_text())
     validate(config, str(SCHEMA_PATH))
+    monkeypatch.chdir(tmp_path)  # where the models that a config scores (`trained:`) were made by an earlier run
+    for overrides in config["experiments"].values():
+        if "trained" in (overrides or {}):
+            (tmp_path / overrides["trained"]).mkdir(parents=True)
     assert check_config(config, schema)
+
+
+def test_an_experiment_scoring_a_missing_model_is_one_clear_error(schema, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = validated({"experiments": {"old": {"trained": "elsewhere/training"}}, "context": {"enabled": False},
+                        "evaluation": {"comparisons": {}}})
+    with pytest.raises(BadInputError, match=r"experiments.old.trained: elsewhere/training is not a directory"):
+        check_config(config, schema)
+    (tmp_path / "elsewhere" / "training").mkdir(parents=True)
+    assert check_config(config, schema)["old"]["trained"] == "elsewhere/training"
+    config["context"] = config["context"] | {"enabled": True, "cnn_experiment": "old"}
+    with pytest.raises(BadInputError, match="context.cnn_experiment.*needs a CNN trained on this run's fields"):
+        check_config(config, schema)
 
 
 def test_replicates_differ_only_in_their_model_seed(schema):

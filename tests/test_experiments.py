@@ -22,8 +22,10 @@ SCORING = {"n_samples": 100, "batch_size": 1024}
 def test_overrides_merge_into_the_model_training_and_scoring_sections_key_by_key():
     experiments = experiment_models({"model": MODEL, "training": TRAINING, "scoring": SCORING, "experiments": {
         "bcnn": {}, "head": {"model": {"scope": "head"}}, "wide": {"model": {"network": {"filters": [32, 64]}}},
-        "noaug": {"training": {"augmentation": False}}, "more": {"scoring": {"n_samples": 200}}}})
-    assert experiments["bcnn"] == {"model": MODEL, "training": TRAINING, "scoring": SCORING}
+        "noaug": {"training": {"augmentation": False}}, "more": {"scoring": {"n_samples": 200}},
+        "elsewhere": {"trained": "other/results/experiments/bcnn/training"}}})
+    assert experiments["bcnn"] == {"model": MODEL, "training": TRAINING, "scoring": SCORING, "trained": None}
+    assert experiments["elsewhere"] == experiments["bcnn"] | {"trained": "other/results/experiments/bcnn/training"}
     assert experiments["more"]["scoring"] == {"n_samples": 200, "batch_size": 1024}
     assert experiments["head"]["model"]["scope"] == "head" and experiments["head"]["model"]["kind"] == "bayesian"
     assert experiments["wide"]["model"]["network"] == {"filters": [32, 64], "dropout_rate": 0.5}
@@ -98,7 +100,17 @@ def test_training_data_config_is_checked():
 def test_shipped_configs_plan_their_experiments(configfile):
     run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(configfile)],
                          cwd=ROOT, capture_output=True, text=True)
+    config = yaml.safe_load(configfile.read_text())
+    experiments = config.get("experiments", {"bcnn": {}})
+    missing = [name for name, overrides in experiments.items()
+               if "trained" in (overrides or {}) and not (ROOT / overrides["trained"]).is_dir()]
+    if missing:  # a config scoring the models of a run not made here: one clear error naming the first
+        assert run.returncode != 0
+        first = missing[0]
+        message = f"experiments.{first}.trained: {experiments[first]['trained']} is not a directory"
+        assert message in run.stdout + run.stderr
+        return
     assert run.returncode == 0, run.stderr[-3000:]
-    experiments = yaml.safe_load(configfile.read_text()).get("experiments", {"bcnn": {}})
+    trained_here = sum("trained" not in (overrides or {}) for overrides in experiments.values())
     planned = re.search(r"^train_model\s+(\d+)$", run.stdout + run.stderr, re.MULTILINE)
-    assert planned and int(planned.group(1)) == len(experiments)
+    assert int(planned.group(1) if planned else 0) == trained_here * config.get("replicates", 1)

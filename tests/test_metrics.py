@@ -13,6 +13,7 @@ from bayesrb.evaluation import (
     expected_calibration_error,
     experiment_metrics,
     fraction_correct_by_kind,
+    log_loss,
     rates_at_threshold,
     rates_vs_threshold,
     recovery_curve,
@@ -121,6 +122,12 @@ def test_ece_and_brier_by_hand():
     assert expected_calibration_error([0, 1], [0.0, 1.0]) == 0.0
 
 
+def test_log_loss_by_hand():
+    assert log_loss([1, 0], [0.8, 0.4]) == pytest.approx(-(np.log(0.8) + np.log(0.6)) / 2, abs=1e-12)
+    assert log_loss([1], [0.0]) == pytest.approx(-np.log(1e-7))  # a certain mistake is clipped, not infinite
+    assert log_loss([0, 1], [0.0, 1.0]) < 1e-6
+
+
 def test_binomial_interval_known_values():
     # k = 0: the upper limit solves (1 - p)^n = alpha / 2, so p = 1 - 0.16^(1/10) at 68 %.
     low, high = binomial_interval(0, 10, 0.68)
@@ -182,6 +189,17 @@ def test_experiment_metrics_by_hand():
     assert evaluation["fnr"] == pytest.approx(0.5) and evaluation["by_kind"]["injected_sn"]["fraction"] == 0.5
     both = metrics["splits"]["all_held_out"]
     assert (both["n"], both["n_real"]) == (12, 7) and both["fnr"] == pytest.approx(3 / 7)
+    assert test["log_loss"] == pytest.approx(log_loss(LABELS, SCORES))
+
+
+def test_the_validation_split_is_evaluated_apart_for_model_selection():
+    table = evaluation_table()
+    validation = pd.DataFrame({"label": [1, 0, 0], "kind": ["mp", "randjunk", "randjunk"], "split": "val",
+                               "score_mean": [0.9, 0.6, 0.1]})
+    metrics = experiment_metrics(pd.concat([table, validation], ignore_index=True), n_bootstrap=0)
+    assert list(metrics["splits"]) == ["val", "test", "eval", "all_held_out"]
+    assert metrics["splits"]["val"]["n"] == 3 and metrics["splits"]["val"]["accuracy"] == pytest.approx(2 / 3)
+    assert metrics["splits"]["all_held_out"] == experiment_metrics(table, n_bootstrap=0)["splits"]["all_held_out"]
 
 
 def test_experiment_metrics_intervals_and_error_detection():
@@ -193,6 +211,7 @@ def test_experiment_metrics_intervals_and_error_detection():
     assert metrics["bootstrap"] == {"resamples": 300, "unit": "candidate", "confidence": 0.95, "seed": 4}
     test = metrics["splits"]["test"]
     assert test["error_auroc_score_std"] == 1.0 and "error_auroc_bald" not in test
+    assert test["mean_score_std"] == pytest.approx(table.loc[table["split"] == "test", "score_std"].mean())
     low, high = test["ci95"]["accuracy"]
     assert low < 0.6 < high and 0 <= low and high <= 1
     assert set(test["ci95"]) >= {"accuracy", "fnr_at_fpr_threshold", "roc_auc", "ece", "error_auroc_score_std"}

@@ -2,6 +2,8 @@
 
 import filecmp
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +259,30 @@ def test_every_experiment_is_trained_and_scores_every_candidate(tiny_run):
         history = json.loads((tiny_run / "experiments" / experiment / "training" / "history.json").read_text())
         assert [entry["epoch"] for entry in history] == [1, 2]
         assert (tiny_run / "experiments" / experiment / "figures" / "training_curves.png").stat().st_size > 10_000
+
+
+def test_an_experiment_scores_the_model_another_run_trained(tiny_run, tmp_path):
+    """``trained: DIR`` scores that model without training one; with bcnn's seed and scoring settings the scores are
+    bcnn's own, and the learned prior scales of the tiny bcnn (``prior: learned``) are in its model."""
+    import pandas as pd
+    import yaml
+    from conftest import TINY
+
+    from bayesrb.model.checkpoint import read_model_meta
+
+    config = yaml.safe_load(TINY.read_text())
+    config["experiments"]["rescored"] = {"trained": str(tiny_run / "experiments" / "bcnn" / "training")}
+    configfile = tmp_path / "rescore.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    target = tiny_run / "experiments" / "rescored" / "scores.parquet"
+    run = subprocess.run([sys.executable, "-m", "snakemake", str(target), "--cores", "2", "--configfile",
+                          str(configfile), "--config", f"results={tiny_run}"], cwd=TINY.parents[2],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "train_model" not in run.stdout + run.stderr
+    bcnn_scores = tiny_run / "experiments" / "bcnn" / "scores.parquet"
+    pd.testing.assert_frame_equal(pd.read_parquet(target), pd.read_parquet(bcnn_scores))
+    assert read_model_meta(tiny_run / "experiments" / "bcnn" / "training" / "model")["settings"]["prior"] == "learned"
 
 
 def test_the_ensemble_trains_two_members_and_scores_with_both(tiny_run):

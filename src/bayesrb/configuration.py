@@ -39,6 +39,8 @@ REPLICATE_MARK = ".r"
 
 #: Config sections that an experiment may override.
 EXPERIMENT_SECTIONS = ("model", "training", "scoring")
+#: Key of an experiment that scores the model of another run (its training directory) instead of training one.
+TRAINED_KEY = "trained"
 
 #: Per rule whose config section holds keys that other rules read: the section and the settings class whose fields
 #: are the keys the rule reads. Its params hold only these, so changing another key of the section does not rerun
@@ -91,7 +93,8 @@ def check_config(config: dict, schema: dict) -> dict[str, dict]:
     ------
     bayesrb.errors.BadInputError
         Naming the config key: a cross-key rule broken, no experiment, a bad experiment or comparison name, an
-        override that the schema rejects, or an experiment reading channels the stamps do not have.
+        override that the schema rejects, an experiment reading channels the stamps do not have, or one scoring
+        another run's model whose training directory does not exist.
     """
     for key, rule in _CROSS_KEY_RULES:
         try:
@@ -100,21 +103,39 @@ def check_config(config: dict, schema: dict) -> dict[str, dict]:
             raise BadInputError(f"config {key}", str(error)) from None
     experiments = experiment_models(config)
     for name, sections in experiments.items():
-        for section, values in sections.items():
-            _check_section(values, schema["properties"][section], f"config experiments.{name}.{section}")
+        for section in EXPERIMENT_SECTIONS:
+            _check_section(sections[section], schema["properties"][section], f"config experiments.{name}.{section}")
         _check_channels(name, sections["training"]["channels"], config["stamps"]["channels"])
+        _check_trained(name, sections[TRAINED_KEY])
     comparison_groups(config)
-    _check_context(config, schema)
+    _check_context(config, schema, experiments)
     _check_alerts(config, experiments)
     return experiments
 
 
-def _check_context(config: dict, schema: dict) -> None:
-    """The context section's cross-key rules: its CNN experiment exists, its experiments are valid classifiers."""
+def _check_trained(name: str, trained: str | None) -> None:
+    """An experiment that scores another run's model names that run's training directory, which exists."""
+    if trained and not Path(trained).is_dir():
+        raise BadInputError(f"config experiments.{name}.{TRAINED_KEY}",
+                            f"{trained} is not a directory (relative to {Path.cwd()}); it must be the "
+                            f"results/experiments/<name>/training directory of a finished run: run that first")
+
+
+def _check_context(config: dict, schema: dict, experiments: dict[str, dict]) -> None:
+    """The context section's cross-key rules.
+
+    Its CNN experiment exists and is trained by this run (the run's held-out fields are where the classifier may
+    use its scores); its experiments are valid classifiers.
+    """
     context = config["context"]
-    if context["enabled"] and context["cnn_experiment"] not in config["experiments"]:
-        raise BadInputError("config context.cnn_experiment", f"{context['cnn_experiment']!r} is not an experiment; "
+    cnn = context["cnn_experiment"]
+    if context["enabled"] and cnn not in config["experiments"]:
+        raise BadInputError("config context.cnn_experiment", f"{cnn!r} is not an experiment; "
                                                              f"defined are {sorted(config['experiments'])}")
+    if context["enabled"] and experiments[cnn][TRAINED_KEY]:
+        raise BadInputError("config context.cnn_experiment",
+                            f"{cnn!r} scores another run's model ({TRAINED_KEY}: {experiments[cnn][TRAINED_KEY]}); "
+                            f"the context classifier needs a CNN trained on this run's fields")
     model_schema = schema["properties"]["context"]["properties"]["model"]
     for name, overrides in context["experiments"].items():
         _check_name(name, "config context.experiments")
@@ -179,9 +200,11 @@ def experiment_models(config: dict) -> dict[str, dict]:
     Returns
     -------
     dict of str to dict
-        Per experiment name, ``{"model": {...}, "training": {...}, "scoring": {...}}``, each a complete section
-        (nested mappings merged key by key). With ``replicates`` above 1 every experiment is followed by its
-        replicates ``NAME.r1``, ``NAME.r2``, ..., the same but for the model seed (:func:`replicate_seed`).
+        Per experiment name, ``{"model": {...}, "training": {...}, "scoring": {...}, "trained": path or None}``,
+        each section complete (nested mappings merged key by key); ``trained`` is the training directory of
+        another run whose model the experiment scores instead of training one (:data:`TRAINED_KEY`). With
+        ``replicates`` above 1 every experiment is followed by its replicates ``NAME.r1``, ``NAME.r2``, ..., the
+        same but for the model seed (:func:`replicate_seed`).
 
     Raises
     ------
@@ -193,8 +216,10 @@ def experiment_models(config: dict) -> dict[str, dict]:
     experiments = {}
     for name, overrides in config["experiments"].items():
         _check_name(name, "config experiments")
-        merged = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS}, overrides or {},
-                         f"config experiments.{name}")
+        overrides = dict(overrides or {})
+        trained = overrides.pop(TRAINED_KEY, None)
+        merged = _merged({section: config.get(section, {}) for section in EXPERIMENT_SECTIONS}, overrides,
+                         f"config experiments.{name}") | {TRAINED_KEY: trained}
         for replicate in range(config.get("replicates", 1)):
             model = merged["model"] | {"seed": replicate_seed(merged["model"]["seed"], replicate)}
             experiments[replicate_name(name, replicate)] = merged | {"model": model}

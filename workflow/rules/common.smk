@@ -115,6 +115,16 @@ def experiment_checkpoints(wildcards):
     return f"{RESULTS}/experiments/{wildcards.experiment}/checkpoints/{key}"
 
 
+def training_dir(experiment):
+    """The training directory of an experiment: made by rule train_model, or another run's (its `trained` key)."""
+    return EXPERIMENTS[experiment]["trained"] or f"{RESULTS}/experiments/{experiment}/training"
+
+
+def experiment_training_dir(wildcards):
+    """The training directory of the experiment whose model is scored (:func:`training_dir`)."""
+    return training_dir(wildcards.experiment)
+
+
 def experiment_scoring(wildcards):
     """The experiment's complete `scoring` settings (samples per candidate, batch size)."""
     return EXPERIMENTS[wildcards.experiment]["scoring"]
@@ -190,7 +200,7 @@ def alert_outputs():
 
 def alert_training(wildcards):
     """The training directory of the experiment that scores the alerts."""
-    return expand(rules.train_model.output[0], experiment=ALERT_EXPERIMENT)[0]
+    return training_dir(ALERT_EXPERIMENT)
 
 
 def alert_scoring(wildcards):

@@ -23,7 +23,7 @@ rule train_model:
 
 rule score_dataset:
     input:
-        training=rules.train_model.output[0],
+        training=experiment_training_dir,
         store=rules.build_dataset.output.store,
     output:
         f"{RESULTS}/experiments/{{experiment}}/scores.parquet",
@@ -43,7 +43,7 @@ rule score_dataset:
 
 rule training_curves:
     input:
-        rules.train_model.output[0],
+        experiment_training_dir,
     output:
         report(
             f"{RESULTS}/experiments/{{experiment}}/figures/training_curves.png",

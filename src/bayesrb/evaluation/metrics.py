@@ -21,6 +21,7 @@ from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, accuracy_after_ref
 __all__ = [
     "HELD_OUT_SPLITS",
     "ALL_HELD_OUT",
+    "SELECTION_SPLIT",
     "TABLE_COLUMNS",
     "confusion_counts",
     "rates_at_threshold",
@@ -32,6 +33,7 @@ __all__ = [
     "reliability_bins",
     "expected_calibration_error",
     "brier_score",
+    "log_loss",
     "binomial_interval",
     "recovery_curve",
     "fraction_correct_by_kind",
@@ -44,6 +46,8 @@ __all__ = [
 HELD_OUT_SPLITS: tuple[str, ...] = ("test", "eval")
 #: Name of the union of the :data:`HELD_OUT_SPLITS` in :func:`experiment_metrics`.
 ALL_HELD_OUT = "all_held_out"
+#: The split that training stops early on and variants are chosen on, also evaluated by :func:`experiment_metrics`.
+SELECTION_SPLIT = "val"
 #: Columns of the evaluation table that :func:`experiment_metrics` reads.
 TABLE_COLUMNS: tuple[str, ...] = ("label", "kind", "split", "score_mean")
 
@@ -386,6 +390,32 @@ def brier_score(labels, probs) -> float:
     return float(np.mean((probs - labels) ** 2))
 
 
+def log_loss(labels, probs, eps: float = 1e-7) -> float:
+    """Mean negative log-likelihood (nats) of the labels under the predicted probabilities.
+
+    Parameters
+    ----------
+    labels, probs
+        As in :func:`reliability_bins`; the input must not be empty.
+    eps : float, optional
+        Probabilities are clipped to ``[eps, 1 - eps]``, so that one confident mistake costs at most
+        ``-log(eps)`` (16.1 nats) instead of infinity.
+
+    Returns
+    -------
+    float
+        The loss, 0 for a perfect prediction; a strictly proper score, as the Brier score.
+
+    Raises
+    ------
+    ValueError
+        As :func:`brier_score`.
+    """
+    labels, probs = _checked_pair(labels, probs, name="probs", allow_empty=False)
+    probs = np.clip(probs, eps, 1 - eps)
+    return float(-np.mean(np.where(labels == 1, np.log(probs), np.log1p(-probs))))
+
+
 def binomial_interval(k, n, confidence: float = 0.68):
     """Clopper-Pearson (exact) central interval of a binomial success fraction ``k / n``.
 
@@ -551,8 +581,10 @@ def _scalar_metrics(labels: np.ndarray, scores: np.ndarray, uncertainties: Mappi
         "roc_auc": roc_auc(labels, scores),
         "ece": expected_calibration_error(labels, scores, n_bins),
         "brier": brier_score(labels, scores),
+        "log_loss": log_loss(labels, scores),
     } | {f"error_auroc_{column}": error_detection_auroc(labels, scores, values, threshold)
-         for column, values in uncertainties.items()}
+         for column, values in uncertainties.items()} | {f"mean_{column}": float(np.mean(values))
+                                                          for column, values in uncertainties.items()}
 
 
 def split_statistic(rows: pd.DataFrame, threshold: float = 0.5, target_fpr: float = 0.01,
@@ -571,7 +603,8 @@ def split_statistic(rows: pd.DataFrame, threshold: float = 0.5, target_fpr: floa
     -------
     Statistic
         Row positions -> ``accuracy``, ``fpr``, ``fnr``, ``threshold_at_fpr``, ``fpr_at_fpr_threshold``,
-        ``fnr_at_fpr_threshold``, ``roc_auc``, ``ece``, ``brier`` and ``error_auroc_<column>``.
+        ``fnr_at_fpr_threshold``, ``roc_auc``, ``ece``, ``brier``, ``log_loss``, and ``error_auroc_<column>`` and
+        ``mean_<column>`` (the mean uncertainty) of each uncertainty column.
     """
     labels, scores = rows["label"].to_numpy(), rows["score_mean"].to_numpy(dtype=float)
     uncertainties = {column: rows[column].to_numpy(dtype=float) for column in UNCERTAINTY_MEASURES
@@ -653,19 +686,22 @@ def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: 
              "bootstrap": {"resamples": ..., "unit": "candidate", "confidence": 0.95, "seed": ...},
              "splits": {split: {"n", "n_real", "n_bogus", "accuracy", "fpr", "fnr",
                                 "threshold_at_fpr", "fpr_at_fpr_threshold", "fnr_at_fpr_threshold",
-                                "roc_auc", "ece", "brier", "error_auroc_<column>",
+                                "roc_auc", "ece", "brier", "log_loss", "error_auroc_<column>", "mean_<column>",
                                 "ci95": {metric: [low, high]},
                                 "accuracy_after_referral": {column: {fraction: accuracy}},
                                 "by_kind": {kind: {"n", "n_correct", "fraction", "low", "high"}}}}}
 
-        with one entry in ``splits`` for each of :data:`HELD_OUT_SPLITS` present in the table and one for
-        :data:`ALL_HELD_OUT`, their union. ``fpr``, ``fnr``, ``by_kind`` are at ``threshold``; the
-        ``*_at_fpr_threshold`` rates at ``threshold_at_fpr``. Rates that a split with one class cannot define are
-        None. ``error_auroc_<column>`` is the AUROC of that uncertainty for flagging misclassified candidates, and
-        ``accuracy_after_referral`` the accuracy kept when its most uncertain 5 and 10 % are referred
-        (:mod:`bayesrb.evaluation.referral`). ``ci95`` holds the percentile bootstrap interval of every scalar
-        metric (empty when ``n_bootstrap`` is 0). ``by_kind`` fractions are recall for real kinds and rejection
-        rate for bogus kinds, with 68 % Clopper-Pearson intervals.
+        with one entry in ``splits`` for each of :data:`HELD_OUT_SPLITS` present in the table, one for
+        :data:`ALL_HELD_OUT`, their union, and one for :data:`SELECTION_SPLIT` when the table has its rows (the
+        numbers to choose variants by; training stopped early on them, so they are not an unbiased estimate).
+        ``fpr``, ``fnr``, ``by_kind`` are at ``threshold``; the ``*_at_fpr_threshold`` rates at
+        ``threshold_at_fpr``. Rates that a split with one class cannot define are None. ``error_auroc_<column>``
+        is the AUROC of that uncertainty for flagging misclassified candidates, and ``accuracy_after_referral``
+        the accuracy kept when its most uncertain 5 and 10 % are referred (:mod:`bayesrb.evaluation.referral`);
+        ``mean_<column>`` its mean, which rises under a shift of the data that the model notices. ``ci95`` holds
+        the percentile bootstrap interval of every scalar metric (empty when ``n_bootstrap`` is 0). ``by_kind``
+        fractions are recall for real kinds and rejection rate for bogus kinds, with 68 % Clopper-Pearson
+        intervals.
 
     Raises
     ------
@@ -673,8 +709,11 @@ def experiment_metrics(table: pd.DataFrame, threshold: float = 0.5, target_fpr: 
         If a column of :data:`TABLE_COLUMNS` is missing, the table has no held-out rows, or its labels or scores
         are invalid (see :func:`confusion_counts`).
     """
+    held_out = held_out_groups(table)
+    selection = table[table["split"] == SELECTION_SPLIT]
+    groups = ({SELECTION_SPLIT: selection} if len(selection) else {}) | held_out
     splits = {split: _split_metrics(rows, split, threshold, target_fpr, n_bins, n_bootstrap, seed)
-              for split, rows in held_out_groups(table).items()}
+              for split, rows in groups.items()}
     bootstrap = {"resamples": n_bootstrap, "unit": "candidate", "confidence": CONFIDENCE, "seed": seed}
     return json_safe({"threshold": threshold, "target_fpr": target_fpr, "n_bins": n_bins, "bootstrap": bootstrap,
                       "splits": splits})

@@ -33,7 +33,7 @@ from bayesrb.evaluation.curves import (
     running_medians,
     threshold_rates,
 )
-from bayesrb.evaluation.metrics import ALL_HELD_OUT, confusion_counts, experiment_metrics
+from bayesrb.evaluation.metrics import ALL_HELD_OUT, SELECTION_SPLIT, confusion_counts, experiment_metrics
 from bayesrb.evaluation.paired import paired_comparison
 from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, error_detection_auroc, risk_coverage
 from bayesrb.evaluation.selection import select_uncertain
@@ -106,13 +106,15 @@ def write_paired_comparison(table_paths: Mapping[str, str | os.PathLike], out_pa
     return comparison
 
 
-_SPLIT_ORDER = ("test", "eval", ALL_HELD_OUT)
+_SPLIT_ORDER = (SELECTION_SPLIT, "test", "eval", ALL_HELD_OUT)
+#: Section titles of metrics.md beyond the split's name.
+_SPLIT_TITLES = {SELECTION_SPLIT: f"{SELECTION_SPLIT} (model selection: training stopped early on it)"}
 #: Columns of :func:`metrics_summary`: header, metrics.json key, scale (100: in %), whether its interval is shown.
 _SUMMARY_COLUMNS: tuple[tuple[str, str, float, bool], ...] = (
     ("accuracy [95 %]", "accuracy", 100, True), ("FPR", "fpr", 100, False), ("FNR", "fnr", 100, False),
     ("FNR at target FPR [95 %]", "fnr_at_fpr_threshold", 100, True), ("ROC AUC", "roc_auc", 1, False),
-    ("ECE [95 %]", "ece", 100, True), ("Brier", "brier", 1, False),
-    ("error AUROC of std [95 %]", "error_auroc_score_std", 1, True),
+    ("ECE [95 %]", "ece", 100, True), ("Brier", "brier", 1, False), ("log loss", "log_loss", 1, False),
+    ("error AUROC of std [95 %]", "error_auroc_score_std", 1, True), ("mean std", "mean_score_std", 1, False),
 )
 #: Metric differences of :func:`paired_summary`: header, key, scale.
 _PAIRED_COLUMNS: tuple[tuple[str, str, float], ...] = (
@@ -134,8 +136,9 @@ def metrics_summary(metrics: Mapping[str, Mapping[str, Any]], split: str = ALL_H
     Returns
     -------
     str
-        One row per experiment: accuracy, FPR and FNR at the threshold, FNR at the target FPR, AUC, ECE, Brier and
-        the error-detection AUROC of the posterior std; the bootstrap 95 % interval after the main ones.
+        One row per experiment: accuracy, FPR and FNR at the threshold, FNR at the target FPR, AUC, ECE, Brier, log
+        loss, the error-detection AUROC of the posterior std and its mean; the bootstrap 95 % interval after the
+        main ones.
     """
     rows = []
     for experiment, content in metrics.items():
@@ -227,7 +230,8 @@ def write_metrics_summary(metrics_paths: Mapping[str, str | os.PathLike], out_pa
     first = next(iter(metrics.values()))
     text = (f"Threshold {first['threshold']}, target FPR {100 * first['target_fpr']:g} %; rates, accuracy and ECE "
             f"in %; intervals are bootstrap 95 % intervals over the candidates.\n\n"
-            + "\n".join(f"## {split}\n\n{metrics_summary(metrics, split)}" for split in splits))
+            + "\n".join(f"## {_SPLIT_TITLES.get(split, split)}\n\n{metrics_summary(metrics, split)}"
+                        for split in splits))
     if paired_paths:
         comparisons = {name: json.loads(Path(path).read_text()) for name, path in paired_paths.items()}
         text += ("\n## Paired comparisons\n\nExperiment minus the group's reference on the same candidates (paired "

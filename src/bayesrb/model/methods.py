@@ -60,7 +60,7 @@ __all__ = [
 
 KINDS = ("bayesian", "mc_dropout", "deterministic")
 SCOPES = ("full", "head")
-PRIORS = ("fixed", "fan_in")
+PRIORS = ("fixed", "fan_in", "learned")
 LR_SCHEDULES = ("cosine", "constant")
 TRUNK_SITE = "trunk"  # NumPyro name of the point-estimated trunk (scope "head"); its params are "trunk$params"
 
@@ -82,12 +82,18 @@ class ModelSettings:
         Stamp normalisation mode (:func:`bayesrb.model.preprocess.normalise`).
     augment_flips : bool
         Whether training steps apply random flips and 90-degree rotations.
-    prior : {"fixed", "fan_in"}
+    prior : {"fixed", "fan_in", "learned"}
         The zero-mean Normal prior on the Bayesian weights: standard deviation ``prior_scale`` for every weight
         (``fixed``), or ``prior_scale / sqrt(fan_in)`` for kernels, the scale of their initialisation, and
-        ``prior_scale`` for biases (``fan_in``; :func:`weight_prior`).
+        ``prior_scale`` for biases (``fan_in``), or one standard deviation per weight tensor, starting at
+        ``prior_scale`` and fitted with the guide by maximising the ELBO (``learned``: empirical Bayes;
+        :func:`weight_prior`).
     prior_scale : float
         Standard deviation of the prior (see ``prior``).
+    kl_weight : float
+        Weight of the KL term of the ELBO (``bayesian`` only). Below 1 the posterior is tempered: the fitted
+        posterior is that of the likelihood raised to ``1 / kl_weight`` (the data counted ``1 / kl_weight``
+        times), narrower than the Bayesian one, a modelling choice to be reported with the results.
     guide_init_scale : float
         Initial standard deviation of every weight in the variational guide.
     seed : int
@@ -118,6 +124,7 @@ class ModelSettings:
     augment_flips: bool = True
     prior: str = "fixed"
     prior_scale: float = 1.0
+    kl_weight: float = 1.0
     guide_init_scale: float = 0.01
     seed: int = 3
     ensemble_size: int = 1
@@ -135,7 +142,8 @@ class ModelSettings:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        positive = ("prior_scale", "guide_init_scale", "batch_size", "epochs", "learning_rate", "ensemble_size")
+        positive = ("prior_scale", "kl_weight", "guide_init_scale", "batch_size", "epochs", "learning_rate",
+                    "ensemble_size")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"model.{name} must be positive, got {getattr(self, name)!r}")
@@ -361,10 +369,12 @@ def weight_prior(kind: str, scale: float):
 
     Parameters
     ----------
-    kind : {"fixed", "fan_in"}
+    kind : {"fixed", "fan_in", "learned"}
         ``fixed``: Normal(0, ``scale``) for every weight. ``fan_in``: Normal(0, ``scale / sqrt(fan_in)``) for a
         kernel of shape ``(..., fan_out)`` with ``fan_in`` the product of the other axes, so that with
         ``scale = 1`` the prior is the distribution of the LeCun initialisation; Normal(0, ``scale``) for biases.
+        ``learned``: Normal(0, ``s``) with one positive NumPyro param ``s`` per weight tensor (``"{name}$prior"``
+        in the model's scope), initialised at ``scale``; the optimiser fits it with the guide (empirical Bayes).
     scale : float
 
     Returns
@@ -373,6 +383,9 @@ def weight_prior(kind: str, scale: float):
     """
     if kind == "fixed":
         return dist.Normal(0.0, scale)
+    if kind == "learned":
+        return lambda name, shape: dist.Normal(
+            0.0, numpyro.param(f"{name}$prior", jnp.asarray(scale, jnp.float32), constraint=constraints.positive))
 
     def by_fan_in(name: str, shape: tuple[int, ...]) -> dist.Normal:
         fan_in = math.prod(shape[:-1]) if len(shape) > 1 else 1
@@ -409,6 +422,8 @@ class MeanFieldSVI:
         The prior of every weight, or a callable ``(name, shape) -> prior`` (:func:`weight_prior`).
     guide_init_scale : float
         Initial guide standard deviation.
+    kl_weight : float
+        Weight of the KL term (the scale of every guide site; 1 is the ELBO).
     n_train : int
         Number of training examples (the likelihood scale).
     optimizer : optax.GradientTransformation
@@ -418,10 +433,10 @@ class MeanFieldSVI:
     """
 
     def __init__(self, body: nn.Module, *, name: str, prior, guide_init_scale: float, n_train: int,
-                 optimizer: optax.GradientTransformation, trunk: nn.Module | None = None):
+                 optimizer: optax.GradientTransformation, trunk: nn.Module | None = None, kl_weight: float = 1.0):
         self.body, self.name, self.trunk, self.n_train = body, name, trunk, n_train
         self.prior = prior
-        self.guide_init_scale = guide_init_scale
+        self.guide_init_scale, self.kl_weight = guide_init_scale, kl_weight
         self.svi = SVI(self.model, self.guide, optimizer, TraceMeanField_ELBO())
         self._site_shapes: dict[str, tuple[int, ...]] = {}
         self._treedef = None
@@ -438,13 +453,15 @@ class MeanFieldSVI:
     def guide(self, *args, **kwargs) -> None:
         """The mean-field Normal guide (its arguments, those of the model, are unused).
 
-        The means' own initial value 0 is never used: :meth:`init` supplies the Flax initialisation.
+        The means' own initial value 0 is never used: :meth:`init` supplies the Flax initialisation. The sites are
+        scaled by ``kl_weight``, which :class:`~numpyro.infer.TraceMeanField_ELBO` applies to their KL terms.
         """
-        for site, shape in self._site_shapes.items():
-            loc = numpyro.param(f"{site}_loc", jnp.zeros(shape))
-            scale = numpyro.param(f"{site}_scale", jnp.full(shape, self.guide_init_scale),
-                                  constraint=constraints.softplus_positive)
-            numpyro.sample(site, dist.Normal(loc, scale).to_event(len(shape)))
+        with numpyro.handlers.scale(scale=self.kl_weight):
+            for site, shape in self._site_shapes.items():
+                loc = numpyro.param(f"{site}_loc", jnp.zeros(shape))
+                scale = numpyro.param(f"{site}_scale", jnp.full(shape, self.guide_init_scale),
+                                      constraint=constraints.softplus_positive)
+                numpyro.sample(site, dist.Normal(loc, scale).to_event(len(shape)))
 
     def init(self, key: jax.Array, x: jax.Array):
         """Return the initial :class:`numpyro.infer.svi.SVIState` for inputs like ``x``.
@@ -524,7 +541,8 @@ class BayesianMethod(Method):
         self.svi = MeanFieldSVI(
             Head(network) if head_only else Classifier(network), name="head" if head_only else "net",
             prior=weight_prior(settings.prior, settings.prior_scale), guide_init_scale=settings.guide_init_scale,
-            n_train=n_train, optimizer=optimizer, trunk=Trunk(network) if head_only else None)
+            n_train=n_train, optimizer=optimizer, trunk=Trunk(network) if head_only else None,
+            kl_weight=settings.kl_weight)
         self.n_train = n_train
 
     def init(self, key: jax.Array, example_x: jax.Array):
