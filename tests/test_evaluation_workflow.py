@@ -11,7 +11,6 @@ from nbclient import NotebookClient
 
 from bayesrb.dataset.store import open_dataset
 from bayesrb.evaluation.steps import COMPARISON_FIGURES, EXPERIMENT_FIGURES, UNCERTAIN_FIGURE
-from bayesrb.evaluation.table import held_out
 from bayesrb.model.checkpoint import read_model_meta
 from bayesrb.vocabulary import AUGMENTED_KINDS
 
@@ -22,8 +21,9 @@ def test_metrics_agree_with_the_scores_of_the_held_out_candidates(tiny_run):
     for experiment in tiny_experiments():
         directory = tiny_run / "experiments" / experiment
         metrics = json.loads((directory / "metrics.json").read_text())
-        table = held_out(pd.read_parquet(directory / "evaluation.parquet"))
-        for split in ("test", "eval"):
+        table = pd.read_parquet(directory / "evaluation.parquet")
+        assert set(metrics["splits"]) == {"val", "test", "eval", "all_held_out"}
+        for split in ("val", "test", "eval"):
             rows = table[table["split"] == split]
             accuracy = np.mean((rows["score_mean"] >= 0.5) == (rows["label"] == 1))
             assert metrics["splits"][split]["n"] == len(rows) > 0

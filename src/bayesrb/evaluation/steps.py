@@ -1,7 +1,8 @@
 """Workflow steps of the evaluation: evaluation table, metrics.json, per-experiment and comparison figures.
 
-Metrics and figures use the held-out splits only (:func:`bayesrb.evaluation.table.held_out`): ``test`` (fields never
-trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients). Each figure's
+Figures and comparisons use the held-out splits only (:func:`bayesrb.evaluation.table.held_out`): ``test`` (fields
+never trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients); metrics add
+the ``val`` split apart, for choosing between variants. Each figure's
 data (curves, bins, rates, picked candidates) is computed here with :mod:`bayesrb.evaluation` and handed to its
 drawing function in :mod:`bayesrb.figures`; the figure names are those of :mod:`bayesrb.figures.names`.
 """
@@ -60,7 +61,7 @@ def write_evaluation_table(store_path: str | os.PathLike, scores_path: str | os.
 
 def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, settings: EvaluationSettings,
                   experiment: str) -> dict[str, Any]:
-    """Compute an experiment's metrics on its held-out splits and write them as JSON.
+    """Compute an experiment's metrics on its validation and held-out splits and write them as JSON.
 
     Returns
     -------
@@ -69,7 +70,7 @@ def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, se
     """
     table = pd.read_parquet(table_path)
     metrics = {"experiment": experiment} | experiment_metrics(
-        held_out(table), threshold=settings.threshold, target_fpr=settings.target_fpr,
+        table, threshold=settings.threshold, target_fpr=settings.target_fpr,
         n_bins=settings.calibration_bins, n_bootstrap=settings.bootstrap_resamples, seed=settings.seed)
     write_json(metrics, out_path)
     return metrics
