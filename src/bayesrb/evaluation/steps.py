@@ -2,9 +2,9 @@
 
 Figures and comparisons use the held-out splits only (:func:`bayesrb.evaluation.table.held_out`): ``test`` (fields
 never trained on, with the training kinds) and ``eval`` (evaluation-only fields with injected transients); metrics add
-the ``val`` split apart, for choosing between variants. Each figure's
-data (curves, bins, rates, picked candidates) is computed here with :mod:`bayesrb.evaluation` and handed to its
-drawing function in :mod:`bayesrb.figures`; the figure names are those of :mod:`bayesrb.figures.names`.
+the ``val`` split apart, for choosing between variants. Each figure's data (curves, bins, rates, picked candidates) is
+computed here with :mod:`bayesrb.evaluation` and handed to its drawing function in :mod:`bayesrb.figures`; the figure
+names are those of :mod:`bayesrb.figures.names`.
 """
 
 import json
