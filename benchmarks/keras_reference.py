@@ -9,7 +9,8 @@ the published method). TensorFlow is not a dependency of bayesrb; run this in it
     python -m venv /tmp/keras && /tmp/keras/bin/pip install tensorflow-cpu
     /tmp/keras/bin/python benchmarks/keras_reference.py
 
-and ``bayesrb benchmark-model`` right after it, so that both see the same machine.
+and ``bayesrb benchmark-model`` right after it, so that both see the same machine; or let
+``bayesrb benchmark-model --compare-keras /tmp/keras/bin/python`` run both, in that order, and print the ratios.
 """
 
 import argparse
@@ -78,25 +79,31 @@ def mc_dropout_seconds(stamps: np.ndarray, samples: int, batch_size: int, compil
 
 
 def main() -> None:
-    """Print the training speed at batch 64 and 128, and the Monte Carlo dropout scoring times."""
+    """Print the training speed at each batch size, and the Monte Carlo dropout scoring times."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=50, help="timed training steps (default 50)")
     parser.add_argument("--candidates", type=int, default=10_000, help="stamps scored (default 10,000)")
     parser.add_argument("--samples", type=int, default=50, help="dropout samples when compiled (default 50)")
     parser.add_argument("--eager-samples", type=int, default=10,
-                        help="dropout samples timed in the eager loop, scaled to --samples (default 10)")
+                        help="dropout samples timed in the eager loop, scaled to --samples (default 10; 0: skip it)")
+    parser.add_argument("--batch-sizes", default="64,128",
+                        help="training batch sizes, comma-separated (default 64,128)")
     args = parser.parse_args()
+    batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     rng = np.random.default_rng(0)
-    stamps = rng.standard_normal((max(args.candidates, 128 * args.steps), *STAMP_SHAPE), dtype=np.float32)
+    stamps = rng.standard_normal((max(args.candidates, max(batch_sizes) * args.steps), *STAMP_SHAPE),
+                                 dtype=np.float32)
     labels = rng.integers(0, 2, len(stamps)).astype(np.float32)
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {threads} threads")
-    for batch_size in (64, 128):
+    for batch_size in batch_sizes:
         rate = training_stamps_per_s(stamps, labels, batch_size, args.steps)
         print(f"training, batch {batch_size}: {rate:.0f} stamps/s (median step)", flush=True)
     scored = stamps[:args.candidates]
     compiled = mc_dropout_seconds(scored, args.samples, 1024, compiled=True)
     print(f"MC dropout {args.candidates} x {args.samples}, tf.function: {compiled:.1f} s", flush=True)
+    if args.eager_samples < 1:
+        return
     eager = mc_dropout_seconds(scored, args.eager_samples, 1024, compiled=False)
     scaled = eager * args.samples / args.eager_samples
     print(f"MC dropout {args.candidates} x {args.samples}, eager loop: {scaled:.1f} s "

@@ -150,9 +150,13 @@ def _classify(args: argparse.Namespace) -> int:
 def _benchmark_model(args: argparse.Namespace) -> int:
     from bayesrb.bench.model import run
 
-    for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
-                    conv_impl=args.conv_impl, batch_size=args.batch_size):
-        print(line, flush=True)
+    try:
+        for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
+                        conv_impl=args.conv_impl, batch_size=args.batch_size, keras_python=args.compare_keras):
+            print(line, flush=True)
+    except (RuntimeError, ValueError) as error:
+        print(f"bayesrb benchmark-model: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -173,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--table", metavar="RESULTS", help="run nothing: tabulate the finished run whose results "
                                                          "directory is RESULTS (give its --configfile and --cores)")
     mode.add_argument("--scaling", type=_visit_counts, metavar="N,N,...",
-                      help="run the stamp stage (up to extract_stamps) of the config's survey reduced to one field "
-                           "observed on N nights, for each N, and fit core-seconds against visits")
+                      help="run the stamp stage (subtract, detect, extract) of the config's survey reduced to one "
+                           "field observed on N nights, for each N, and fit core-seconds against visits")
     bench.add_argument("--image-size", type=_positive_int, default=512,
                        help="--scaling: side of the square images in pixels (default 512)")
     bench.set_defaults(func=_benchmark)
@@ -191,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                              help="convolution implementation (default auto: onednn or matmul on a CPU, xla on a GPU)")
     model_bench.add_argument("--batch-size", type=_positive_int, default=128,
                              help="training mini-batch size (default 128)")
+    model_bench.add_argument("--compare-keras", metavar="PYTHON",
+                             help="first run benchmarks/keras_reference.py with this Python (an environment with "
+                                  "TensorFlow), then print each variant's speed relative to it")
     model_bench.set_defaults(func=_benchmark_model)
     score = sub.add_parser("score", help="posterior score summaries of every candidate of a stamp store, to Parquet")
     score.add_argument("--model", required=True, help="model directory (results/experiments/NAME/training/model)")

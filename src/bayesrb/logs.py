@@ -2,6 +2,7 @@
 
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,7 +17,8 @@ def log_to(path: str | None) -> Iterator[logging.Logger]:
 
     An exception raised inside is written to the log before it propagates, so a failed job's log says why: one
     ERROR line (for a :class:`~bayesrb.errors.BadInputError` the file and what is wrong, for any other exception
-    its type and message), then the traceback.
+    its type and message), then the traceback. A step that succeeds ends its log with its wall time (``done in
+    1.23 s``), so the steps of a job that runs several (one log each) are timed one by one.
 
     Parameters
     ----------
@@ -30,8 +32,10 @@ def log_to(path: str | None) -> Iterator[logging.Logger]:
     logger.setLevel(logging.INFO)
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").addHandler(handler)
+    start = time.perf_counter()
     try:
         yield logger
+        logger.info("done in %.2f s", time.perf_counter() - start)
     except Exception as error:
         message = str(error) if isinstance(error, BadInputError) else f"{type(error).__name__}: {error}"
         logger.error("%s", message, exc_info=True)

@@ -5,7 +5,7 @@ from bayesrb.figures.names import CONTEXT_FIGURES
 
 rule context_features:
     input:
-        shard=rules.extract_stamps.output[0],
+        shard=paths.shard(RESULTS),
         science=science_fits,
         orbits=orbit_file,
         catalogues=PLAN.context_catalogue_files(),

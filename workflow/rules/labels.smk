@@ -3,7 +3,7 @@
 
 rule label_visit:
     input:
-        shard=rules.extract_stamps.output[0],
+        shard=paths.shard(RESULTS),
         science=science_fits,
         orbits=orbit_file,
         avoid=avoid_catalogues,
@@ -27,7 +27,7 @@ rule label_visit:
 
 rule augment_visit:
     input:
-        shard=rules.extract_stamps.output[0],
+        shard=paths.shard(RESULTS),
         labels=rules.label_visit.output[0],
         science=science_fits,
         template=template_fits,

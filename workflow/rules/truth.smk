@@ -4,7 +4,7 @@
 
 rule match_truth:
     input:
-        shard=rules.extract_stamps.output[0],
+        shard=paths.shard(RESULTS),
         truth=rules.simulate_visit.output.truth,
     output:
         paths.truth_match(RESULTS),

@@ -10,11 +10,14 @@ Measurements of the convolution implementations and of the environment settings 
 (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``; no ``XLA_FLAGS`` helped) are in README.md, *The classifier*.
 """
 
+import re
 import statistics
+import subprocess
 import time
 import timeit
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -32,6 +35,10 @@ VARIANTS: dict[str, dict] = {
     "mc_dropout": {"kind": "mc_dropout"},
     "deterministic": {"kind": "deterministic"},
 }
+
+
+#: The published stack's benchmark (a source checkout's ``benchmarks/``), run by :func:`keras_reference`.
+KERAS_SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "keras_reference.py"
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,12 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
 
 
 def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_impl: str = "auto",
-        batch_size: int = 128) -> Iterator[str]:
+        batch_size: int = 128, keras_python: str | None = None) -> Iterator[str]:
     """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish.
+
+    With ``keras_python`` the published stack is measured first (:func:`keras_reference`, same stamp shape, steps,
+    batch size, candidates and samples), then every variant, then their ratios (:func:`ratio_lines`), so that
+    one command compares the two stacks on the machine as it is.
 
     Parameters
     ----------
@@ -114,6 +125,8 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
         Convolution implementation (:class:`bayesrb.model.network.NetworkConfig`).
     batch_size : int
         Training mini-batch size.
+    keras_python : str, optional
+        Python of an environment with TensorFlow, to compare with the published stack.
 
     Yields
     ------
@@ -121,14 +134,98 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
         A line naming the machine, a header, then one line per variant.
     """
     shape = (55, 55, 4)
+    keras = None
+    if keras_python is not None:
+        keras = keras_reference(keras_python, steps=steps, n_candidates=n_candidates, n_samples=n_samples,
+                                batch_size=batch_size)
+        yield (f"published stack: {keras.versions}; training, batch {batch_size}: {keras.train_stamps_per_s:.0f} "
+               f"stamps/s; MC dropout {n_candidates}x{n_samples}, compiled: {keras.mc_dropout_seconds:.1f} s")
     device = jax.devices()[0]
     yield (f"machine: {device.platform} ({device.device_kind}), conv_impl {resolve_conv_impl(conv_impl)}, training "
            f"batch {batch_size}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default network "
            f"{forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
     yield f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} {f'score {n_candidates}x{n_samples} (s)':>24}"
+    results = []
     for name, overrides in VARIANTS.items():
         settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
         result = measure(name, settings, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
                          n_samples=n_samples)
+        results.append(result)
         yield (f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
                f"{result.score_seconds:>24.1f}")
+    if keras is not None:
+        yield from ratio_lines(results, keras)
+
+
+@dataclass(frozen=True)
+class KerasSpeed:
+    """What ``benchmarks/keras_reference.py`` measured: the published stack on the same stamps.
+
+    Attributes
+    ----------
+    versions : str
+        Its first line (TensorFlow and Keras versions, threads).
+    train_stamps_per_s : float
+        Training speed of the median step at the compared batch size.
+    mc_dropout_seconds : float
+        Seconds to score the candidates with the compared number of compiled Monte Carlo dropout samples.
+    """
+
+    versions: str
+    train_stamps_per_s: float
+    mc_dropout_seconds: float
+
+
+def parse_keras_output(text: str, batch_size: int) -> KerasSpeed:
+    """Read the numbers of ``benchmarks/keras_reference.py`` from what it printed.
+
+    Raises
+    ------
+    ValueError
+        If the training line of ``batch_size`` or the compiled MC-dropout line is missing.
+    """
+    training = re.search(rf"^training, batch {batch_size}: ([0-9.]+) stamps/s", text, re.MULTILINE)
+    scoring = re.search(r"^MC dropout \d+ x \d+, tf\.function: ([0-9.]+) s", text, re.MULTILINE)
+    if training is None or scoring is None:
+        raise ValueError(f"no training speed at batch {batch_size} or no compiled MC-dropout time in the Keras "
+                         f"benchmark's output:\n{text}")
+    return KerasSpeed(text.splitlines()[0], float(training.group(1)), float(scoring.group(1)))
+
+
+def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: int, batch_size: int) -> KerasSpeed:
+    """Run ``benchmarks/keras_reference.py`` with the interpreter of an environment that has TensorFlow.
+
+    Parameters
+    ----------
+    python : str
+        That environment's Python (TensorFlow is not a dependency of bayesrb).
+    steps, n_candidates, n_samples, batch_size : int
+        As for :func:`run`; the eager-mode loop is skipped.
+
+    Raises
+    ------
+    RuntimeError
+        If the script is not there (not a source checkout) or fails, with the last line it wrote.
+    """
+    if not KERAS_SCRIPT.is_file():
+        raise RuntimeError(f"{KERAS_SCRIPT} not found: --compare-keras needs a source checkout of bayesrb")
+    command = [python, str(KERAS_SCRIPT), "--steps", str(steps), "--candidates", str(n_candidates),
+               "--samples", str(n_samples), "--batch-sizes", str(batch_size), "--eager-samples", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise RuntimeError(f"{python} {KERAS_SCRIPT.name} failed: {last} (install tensorflow-cpu in that "
+                           "environment, see the script's docstring)")
+    return parse_keras_output(done.stdout, batch_size)
+
+
+def ratio_lines(results: Sequence[SpeedResult], keras: KerasSpeed) -> Iterator[str]:
+    """The table of every variant against the published stack: training speed ratio and scoring time ratio.
+
+    Above 1 in the training column, bayesrb trains faster; below 1 in the scoring column, it scores faster than
+    Keras's compiled Monte Carlo dropout (every sample a whole forward pass).
+    """
+    yield f"{'variant':<18} {'train / Keras':>14} {'score time / Keras MC dropout':>30}"
+    for result in results:
+        yield (f"{result.name:<18} {result.train_stamps_per_s / keras.train_stamps_per_s:>14.2f} "
+               f"{result.score_seconds / keras.mc_dropout_seconds:>30.2f}")
