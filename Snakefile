@@ -3,6 +3,7 @@
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
+include: "workflow/rules/imaging.smk"
 include: "workflow/rules/stamps.smk"
 include: "workflow/rules/truth.smk"
 include: "workflow/rules/labels.smk"

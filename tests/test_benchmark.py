@@ -39,13 +39,13 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 JOBS = {
     "simulate_survey.tsv": [("", 2.0, 100.0, 1.5)],
     "simulate_visit": [("v1", 4.0, 300.0, 3.0), ("v2", 6.0, 310.0, 5.0)],
-    "stamp_stage": [("v1", 8.0, 1200.0, 7.0), ("v2", 10.0, 1300.0, 9.0)],
-    "stamp_stage_given_difference": [("v3", 1.0, 200.0, 0.5), ("v4", 1.5, "NA", "NA")],
+    "subtract": [("v1", 8.0, 1200.0, 7.0), ("v2", 10.0, 1300.0, 9.0)],
+    "stamp_stage": [("v1", 3.0, 320.0, 2.3), ("v2", 4.5, "NA", "NA")],
     "label_visit": [("v1", 2.5, 180.0, 2.0), ("v2", 3.5, 190.0, 3.0)],
     "build_dataset.tsv": [("", 4.0, 290.0, 3.0)],
     "train_model": [("bcnn", 40.0, 1100.0, 70.0)],
 }
-STAMPS = {"v1": 5, "v2": 11, "v3": 3, "v4": 1}
+STAMPS = {"v1": 5, "v2": 11}
 
 
 def write_benchmark(path: Path, seconds, rss, cpu) -> None:
@@ -77,58 +77,56 @@ def run(tmp_path) -> Path:
 
 
 def test_rule_costs_sum_every_job_of_every_rule_in_pipeline_order(run):
-    costs = {c.rule: c for c in rule_costs(run, threads={"stamp_stage": 2})}
-    assert list(costs) == ["simulate_survey", "simulate_visit", "stamp_stage", "stamp_stage_given_difference",
-                           "label_visit", "build_dataset", "train_model"]
+    costs = {c.rule: c for c in rule_costs(run, threads={"subtract": 2})}
+    assert list(costs) == ["simulate_survey", "simulate_visit", "subtract", "stamp_stage", "label_visit",
+                           "build_dataset", "train_model"]
+    subtract = costs["subtract"]
+    assert (subtract.jobs, subtract.seconds, subtract.cpu_seconds, subtract.max_rss_mb) == (2, 18.0, 16.0, 1300.0)
+    assert subtract.threads == 2 and subtract.core_seconds == 36.0 and subtract.seconds_per_job == 9.0
+    # the second stamp_stage job ended before Snakemake sampled it: its CPU time and RSS are unknown (NA)
     stage = costs["stamp_stage"]
-    assert (stage.jobs, stage.seconds, stage.cpu_seconds, stage.max_rss_mb) == (2, 18.0, 16.0, 1300.0)
-    assert stage.threads == 2 and stage.core_seconds == 36.0 and stage.seconds_per_job == 9.0
-    # the second job ended before Snakemake sampled it: its CPU time and RSS are unknown (NA)
-    given = costs["stamp_stage_given_difference"]
-    assert (given.seconds, given.cpu_seconds, given.max_rss_mb) == (2.5, 0.5, 200.0)
+    assert (stage.seconds, stage.cpu_seconds, stage.max_rss_mb) == (7.5, 2.3, 320.0)
     assert costs["simulate_survey"].jobs == 1 and costs["train_model"].threads == 1
 
 
 def test_rule_costs_keep_the_order_asked_and_skip_rules_without_files(run):
-    assert [c.rule for c in rule_costs(run, ("stamp_stage_given_difference", "augment_visit", "stamp_stage"))] == [
-        "stamp_stage_given_difference", "stamp_stage"]
+    assert [c.rule for c in rule_costs(run, ("stamp_stage", "augment_visit", "subtract"))] == [
+        "stamp_stage", "subtract"]
 
 
 def test_throughput_of_the_stamp_stage_and_with_simulation_and_labels(run):
-    threads = {"stamp_stage": 2}
+    threads = {"subtract": 2}
     stage = throughput(run, threads=threads)
-    assert stage["stamps"] == 20 and stage["visits"] == 4
-    assert stage["seconds"] == pytest.approx(18 + 2.5)
-    assert stage["core_seconds"] == pytest.approx(2 * 18 + 2.5)
-    assert stage["cpu_seconds"] == pytest.approx(16 + 0.5)
-    assert stage["stamps_per_second_per_core"] == pytest.approx(20 / 38.5)
+    assert stage["stamps"] == 16 and stage["visits"] == 2
+    assert stage["seconds"] == pytest.approx(18 + 7.5)
+    assert stage["core_seconds"] == pytest.approx(2 * 18 + 7.5)
+    assert stage["cpu_seconds"] == pytest.approx(16 + 2.3)
+    assert stage["stamps_per_second_per_core"] == pytest.approx(16 / 43.5)
     assert stage["peak_rss_mb"] == 1300.0
     whole = throughput(run, benchmark.SIMULATION_RULES + benchmark.PIPELINE_RULES + benchmark.LABEL_RULES,
-                       stamps=20, threads=threads)
-    assert whole["rules"] == ("simulate_survey+simulate_visit+stamp_stage+stamp_stage_given_difference+label_visit"
-                              "+build_dataset")
-    assert whole["core_seconds"] == pytest.approx(2 + 10 + 38.5 + 6 + 4)
+                       stamps=16, threads=threads)
+    assert whole["rules"] == "simulate_survey+simulate_visit+subtract+stamp_stage+label_visit+build_dataset"
+    assert whole["core_seconds"] == pytest.approx(2 + 10 + 43.5 + 6 + 4)
 
 
 def test_report_table_and_figures_equal_hand_computed_numbers(run):
     text = report(run, threads=rule_threads({"threads": {"subtract": 2}}, cores=4))
     rows = {line.split()[0]: line.split() for line in text.splitlines()[1:8]}
-    # rule, jobs, threads, wall s, s/job, CPU s, peak RSS MB, stamps/s/core (20 stamps / core-seconds)
-    assert rows["stamp_stage"] == ["stamp_stage", "2", "2", "18.0", "9.00", "16.0", "1300", f"{20 / 36:.1f}"]
-    assert rows["stamp_stage_given_difference"][-1] == f"{20 / 2.5:.1f}"
-    assert rows["simulate_visit"][-1] == f"{20 / 10:.1f}"
+    # rule, jobs, threads, wall s, s/job, CPU s, peak RSS MB, stamps/s/core (16 stamps / core-seconds)
+    assert rows["subtract"] == ["subtract", "2", "2", "18.0", "9.00", "16.0", "1300", f"{16 / 36:.1f}"]
+    assert rows["stamp_stage"][-1] == f"{16 / 7.5:.1f}" and rows["simulate_visit"][-1] == f"{16 / 10:.1f}"
     assert rows["train_model"] == ["train_model", "1", "4", "40.0", "40.00", "70.0", "1100", "-"]
-    assert "stamps: 20 from 4 visits" in text
-    assert f"{20 / 38.5:.1f} stamps/s per core (38 core-s; {20 / 16.5:.1f} stamps per CPU-s)" in text
-    assert f"data set: 9 labelled stamps (augmentation included), {9 / 60.5:.2f} per second per core" in text
+    assert "stamps: 16 from 2 visits" in text
+    assert f"{16 / 43.5:.1f} stamps/s per core (44 core-s; {16 / 18.3:.1f} stamps per CPU-s)" in text
+    assert f"data set: 9 labelled stamps (augmentation included), {9 / 65.5:.2f} per second per core" in text
 
 
 def test_markdown_report_is_a_table_with_one_row_per_rule(run):
     lines = report(run, markdown=True).splitlines()
     assert lines[0] == "| rule | jobs | threads | wall s | s/job | CPU s | peak RSS MB | stamps/s/core |"
     assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- |"
-    assert lines[4] == f"| stamp_stage | 2 | 1 | 18.0 | 9.00 | 16.0 | 1300 | {20 / 18:.1f} |"
-    assert "- stamps: 20 from 4 visits" in lines
+    assert lines[4] == "| subtract | 2 | 1 | 18.0 | 9.00 | 16.0 | 1300 | 0.9 |"
+    assert "- stamps: 16 from 2 visits" in lines
 
 
 def test_linear_fit_recovers_an_exact_line_and_r_squared_of_scattered_points():
@@ -175,7 +173,7 @@ def test_measure_scaling_runs_the_stamp_stage_at_each_visit_count(tmp_path, monk
         assert len(list((results / "stamps").glob("*.zarr"))) == point.visits
         assert point.stamps == benchmark.count_stamps(results) > 0
         stage = rule_costs(results, benchmark.PIPELINE_RULES)
-        assert [(cost.rule, cost.jobs) for cost in stage] == [("stamp_stage", point.visits)]  # no given difference
+        assert [(cost.rule, cost.jobs) for cost in stage] == [("subtract", point.visits), ("stamp_stage", point.visits)]
         assert point.core_seconds == pytest.approx(sum(cost.core_seconds for cost in stage))
         assert 0 < point.cpu_seconds < point.run_cpu_seconds
         assert not (results / "dataset").exists()  # stopped at the stamp stage
@@ -194,7 +192,7 @@ def test_cli_tabulates_a_finished_run_without_running_it(run, tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text("threads: {subtract: 2}\n")
     assert main(["benchmark", "--table", str(run), "--configfile", str(config), "--markdown"]) == 0
-    assert f"| stamp_stage | 2 | 2 | 18.0 | 9.00 | 16.0 | 1300 | {20 / 36:.1f} |" in capsys.readouterr().out
+    assert "| subtract | 2 | 2 | 18.0 | 9.00 | 16.0 | 1300 | 0.4 |" in capsys.readouterr().out
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):

@@ -101,7 +101,7 @@ def test_a_changed_detection_setting_reruns_detection_not_subtraction(tiny_run, 
         config["imaging"] = config["imaging"] | {"detection_threshold": 4.5}
 
     jobs = scheduled(tiny_run, tmp_path, deeper)
-    assert jobs["detect"] == 12 and "subtract" not in jobs and "simulate_visit" not in jobs
+    assert jobs["stamp_stage"] == 12 and "subtract" not in jobs and "simulate_visit" not in jobs
 
 
 def test_a_changed_simulation_setting_reruns_the_simulation(tiny_run, tmp_path):

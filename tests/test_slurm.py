@@ -22,7 +22,7 @@ PROFILE = ROOT / "profiles" / "slurm"
 #: MB asked for by every rule on the test node (the profile's requests are sized for paper-scale configs).
 TEST_MEM_MB = 1000
 #: Every rule the targets need; each must have run as (part of) a SLURM job.
-PIPELINE_RULES = ("simulate_survey", "simulate_template", "simulate_visit", "stamp_stage",
+PIPELINE_RULES = ("simulate_survey", "simulate_template", "simulate_visit", "subtract", "stamp_stage",
                   "label_visit", "augment_visit", "build_dataset", "train_model", "score_dataset")
 
 

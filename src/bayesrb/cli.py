@@ -177,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--table", metavar="RESULTS", help="run nothing: tabulate the finished run whose results "
                                                          "directory is RESULTS (give its --configfile and --cores)")
     mode.add_argument("--scaling", type=_visit_counts, metavar="N,N,...",
-                      help="run the stamp stage (subtract, detect, extract) of the config's survey reduced to one "
-                           "field observed on N nights, for each N, and fit core-seconds against visits")
+                      help="run the stamp stage (subtract, then detect and extract) of the config's survey reduced to "
+                           "one field observed on N nights, for each N, and fit core-seconds against visits")
     bench.add_argument("--image-size", type=_positive_int, default=512,
                        help="--scaling: side of the square images in pixels (default 512)")
     bench.set_defaults(func=_benchmark)

@@ -39,11 +39,6 @@ wildcard_constraints:
     field=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
 
 
-def visits_pattern(visits):
-    """A wildcard constraint that matches exactly ``visits`` (nothing when there are none)."""
-    return "|".join(map(re.escape, visits)) or "(?!)"
-
-
 def science_fits(wildcards):
     """Science FITS of the visit."""
     return PLAN.science(wildcards.visit)

@@ -35,9 +35,9 @@ from bayesrb.stamps.shard import read_shard_meta
 
 #: The columns of a benchmark file that are read: wall seconds, CPU seconds, peak RSS (MB).
 BENCHMARK_COLUMNS = ("s", "cpu_time", "max_rss")
-#: The stamp stage: one job per visit from science and template images to a stamp shard (subtract, detect,
-#: extract), or from a given difference image (detect, extract).
-PIPELINE_RULES = ("stamp_stage", "stamp_stage_given_difference")
+#: The stamp stage: the per-visit rules from science and template images to a stamp shard (subtraction, then
+#: detection and extraction in one job).
+PIPELINE_RULES = ("subtract", "stamp_stage")
 #: The simulated survey (absent for real images).
 SIMULATION_RULES = ("simulate_survey", "simulate_template", "simulate_visit")
 #: From stamp shards to the labelled data set.
@@ -228,7 +228,7 @@ def rule_threads(config: Mapping, cores: int) -> dict[str, int]:
     -------
     dict of str to int
     """
-    return {"stamp_stage": int(config.get("threads", {}).get("subtract", 1)), "train_model": cores,
+    return {"subtract": int(config.get("threads", {}).get("subtract", 1)), "train_model": cores,
             "score_dataset": cores}
 
 
@@ -277,8 +277,7 @@ def throughput(results: str | Path, rules: Sequence[str] = PIPELINE_RULES, stamp
     Returns
     -------
     dict
-        ``stamps``; ``visits`` (the jobs of the stamp stage's rules, one per visit, if any are charged, else the
-        most jobs of any of the rules); ``rules`` (those charged, joined by ``+``);
+        ``stamps``; ``visits`` (the most jobs of any of the rules); ``rules`` (those charged, joined by ``+``);
         ``seconds`` (summed wall seconds); ``core_seconds``; ``cpu_seconds`` (summed sampled CPU seconds, see the
         module notes); ``stamps_per_second_per_core`` (per core-second); ``peak_rss_mb``.
 
@@ -292,8 +291,7 @@ def throughput(results: str | Path, rules: Sequence[str] = PIPELINE_RULES, stamp
         raise BadInputError(paths.benchmarks(results), f"no benchmark files of any of the rules {list(rules)}")
     core_seconds = sum(c.core_seconds for c in costs)
     stamps = count_stamps(results) if stamps is None else stamps
-    visits = sum(c.jobs for c in costs if c.rule in PIPELINE_RULES) or max(c.jobs for c in costs)
-    return {"stamps": stamps, "visits": visits, "rules": "+".join(c.rule for c in costs),
+    return {"stamps": stamps, "visits": max(c.jobs for c in costs), "rules": "+".join(c.rule for c in costs),
             "seconds": sum(c.seconds for c in costs), "core_seconds": core_seconds,
             "cpu_seconds": sum(c.cpu_seconds for c in costs),
             "stamps_per_second_per_core": _ratio(stamps, core_seconds),
@@ -560,7 +558,7 @@ def measure_scaling(base: Mapping, visit_counts: Sequence[int], image_size: int,
         run_dir.mkdir(parents=True, exist_ok=True)
         config = scaling_config(base, visits, image_size, run_dir / "results")
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        run = run_workflow(run_dir / "config.yaml", cores, until=PIPELINE_RULES)
+        run = run_workflow(run_dir / "config.yaml", cores, until=PIPELINE_RULES[-1:])  # the stage's last rule
         stage = throughput(run_dir / "results", PIPELINE_RULES, threads=rule_threads(config, cores))
         points.append(ScalingPoint(visits, stage["stamps"], stage["core_seconds"], stage["cpu_seconds"],
                                    run.cpu_seconds))

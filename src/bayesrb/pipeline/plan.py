@@ -163,14 +163,6 @@ class WorkflowPlan:
         """Difference FITS of ``visit``: the user's, if the manifest gives one, else the workflow's."""
         return self.visits[visit].difference or paths.difference(self.results, visit)
 
-    def subtracted_visits(self) -> list[str]:
-        """The visits whose difference image the workflow makes (the manifest gives none)."""
-        return [v for v, inputs in self.visits.items() if inputs.difference is None]
-
-    def given_difference_visits(self) -> list[str]:
-        """The visits whose difference image the manifest gives."""
-        return [v for v, inputs in self.visits.items() if inputs.difference is not None]
-
     def truth_match(self, visit: str) -> str:
         """The table of ``visit``'s candidates matched to the simulator's truth; ``""`` for real data."""
         return paths.truth_match(self.results, visit) if self.source == "simulate" else ""
