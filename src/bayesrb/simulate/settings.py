@@ -13,7 +13,7 @@ class SurveySettings:
 
     seed: int = 1
     start_mjd: float = 61000.0
-    n_fields: int = 6
+    n_fields: int = 10
     field_spacing_deg: float = 1.0
     n_nights: int = 4
     visits_per_night: int = 1
@@ -53,7 +53,7 @@ class SurveySettings:
     supernovae_per_field: int = 3
     nuclear_transients_per_field: int = 1
     hostless_transients_per_field: int = 1
-    n_eval_fields: int = 2
+    n_eval_fields: int = 4
     n_context_fields: int = 12
     eval_variable_fraction: float = 0.3
     eval_agn_fraction: float = 0.2
