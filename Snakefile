@@ -2,6 +2,7 @@
 # Run `snakemake --cores all` for the embedded default (a simulated survey); see README.md.
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/ephemeris.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/imaging.smk"
 include: "workflow/rules/stamps.smk"

@@ -69,6 +69,11 @@ def orbit_file(wildcards):
     return PLAN.orbit_file()
 
 
+def earth_orientation(wildcards):
+    """The Earth-orientation table that the visit's minor-planet ephemeris reads (empty list: no orbits)."""
+    return PLAN.earth_orientation()
+
+
 def galaxy_catalogue(wildcards):
     """The galaxy catalogue that hosts synthetic transients."""
     return PLAN.galaxy_catalogue()

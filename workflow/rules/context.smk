@@ -8,6 +8,7 @@ rule context_features:
         shard=paths.shard(RESULTS),
         science=science_fits,
         orbits=orbit_file,
+        earth_orientation=earth_orientation,
         catalogues=PLAN.context_catalogue_files(),
     output:
         paths.context_features(RESULTS),

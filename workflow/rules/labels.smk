@@ -6,6 +6,7 @@ rule label_visit:
         shard=paths.shard(RESULTS),
         science=science_fits,
         orbits=orbit_file,
+        earth_orientation=earth_orientation,
         avoid=avoid_catalogues,
         stars=star_catalogue,
         field_candidates=field_candidates,

@@ -40,6 +40,7 @@ rule simulate_visit:
     input:
         sky=rules.simulate_survey.output.sky,
         orbits=rules.simulate_survey.output.orbits,
+        earth_orientation=paths.earth_orientation(RESULTS),
     output:
         science=paths.science(RESULTS),
         truth=paths.visit_truth(RESULTS),

@@ -3,9 +3,10 @@
 from bayesrb.labels.settings import LabelSettings
 from bayesrb.labels.steps import LabelInputs, label_visit
 from bayesrb.logs import log_to
+from bayesrb.minorplanets.orientation import earth_orientation_from
 from bayesrb.settings import settings_from
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), earth_orientation_from((snakemake.input.earth_orientation or [None])[0]):
     label_visit(
         snakemake.input.shard,
         snakemake.output[0],

@@ -16,8 +16,6 @@ Conventions
   deflection. This is the convention of skyfield's ``observer.at(t).observe(target).radec()``.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -25,9 +23,9 @@ import erfa
 import numpy as np
 from astropy.coordinates import EarthLocation
 from astropy.time import Time
-from astropy.utils import iers
 
 from bayesrb.minorplanets.mpcorb import Orbits
+from bayesrb.minorplanets.orientation import offline_iers
 
 GAUSSIAN_GRAVITATIONAL_CONSTANT = 0.01720209895
 """Gaussian gravitational constant k (au**1.5 / day); GM of the Sun is k**2 au**3 / day**2."""
@@ -206,18 +204,6 @@ def _retarded_position(position: np.ndarray, velocity: np.ndarray, light_time: n
     return position - velocity * tau + 0.5 * acceleration * tau**2
 
 
-@contextmanager
-def _offline_iers() -> Iterator[None]:
-    """Use astropy's bundled IERS and leap-second tables and never try to download newer ones.
-
-    Beyond the bundled tables astropy extrapolates UT1-UTC and polar motion (and may warn); at worst
-    that moves the observer by a few hundred metres, i.e. well below a milliarcsecond of parallax for
-    a main-belt object.
-    """
-    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
-        yield
-
-
 def observer_state(mjd_utc: float, location: EarthLocation) -> ObserverState:
     """Heliocentric position of a site on the Earth and the Sun's barycentric velocity.
 
@@ -235,7 +221,7 @@ def observer_state(mjd_utc: float, location: EarthLocation) -> ObserverState:
     ObserverState
         Observer position and Sun velocity in ICRS axes, with the instant in TT.
     """
-    with _offline_iers():
+    with offline_iers():
         time = Time(mjd_utc, format="mjd", scale="utc")
         mjd_tt = float(time.tt.mjd)
         geocentric, _ = location.get_gcrs_posvel(time)

@@ -43,6 +43,11 @@ def sky_truth(results: str) -> str:
     return f"{results}/survey/truth/sky.ecsv"
 
 
+def earth_orientation(results: str) -> str:
+    """The Earth-orientation (IERS) table every minor-planet ephemeris of the run reads."""
+    return f"{results}/survey/earth_orientation.fits"
+
+
 def catalogue(results: str, name: str = NAME) -> str:
     """A catalogue of the simulated survey (stars, galaxies, variables, AGN, transients)."""
     return f"{results}/survey/catalogues/{name}.ecsv"

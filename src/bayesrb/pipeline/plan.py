@@ -194,6 +194,10 @@ class WorkflowPlan:
         """The MPCORB orbit file used for minor-planet labels, if any."""
         return self._survey_file("orbits", paths.orbits(self.results))
 
+    def earth_orientation(self) -> list[str]:
+        """The Earth-orientation table of the minor-planet ephemerides, if there is an orbit file."""
+        return [paths.earth_orientation(self.results)] if self.orbit_file() else []
+
     def galaxy_catalogue(self) -> list[str]:
         """The galaxy catalogue that hosts synthetic transients, if any."""
         return self._survey_file("galaxies", paths.catalogue(self.results, "galaxies"))
