@@ -5,10 +5,17 @@ import numpy as np
 import pytest
 from astropy.coordinates import EarthLocation
 from astropy.io import fits
+from astropy.utils import iers
 
 from bayesrb.errors import BadInputError
 from bayesrb.minorplanets.ephemeris import observer_state
-from bayesrb.minorplanets.orientation import earth_orientation_from, write_earth_orientation
+from bayesrb.minorplanets.orientation import (
+    INTERPOLATED_COLUMNS,
+    earth_orientation_from,
+    offline_iers,
+    read_earth_orientation,
+    write_earth_orientation,
+)
 
 SITE = EarthLocation.from_geodetic(-17.88 * u.deg, 28.76 * u.deg, 2300 * u.m)
 #: 1973 (IERS-B values), 2000, 2017, 2024, the default survey's nights, and beyond the bundled predictions.
@@ -26,6 +33,17 @@ def table_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("iers") / "earth_orientation.fits"
     write_earth_orientation(path)
     return path
+
+
+def test_saved_columns_equal_astropys_own_nan_for_nan(table_path):
+    saved = read_earth_orientation(table_path)
+    with offline_iers():
+        own = iers.IERS_Auto.open()
+    for name in INTERPOLATED_COLUMNS:
+        ours = np.asarray(getattr(saved[name], "value", saved[name]))
+        theirs = np.asarray(getattr(own[name], "value", own[name]))
+        assert np.array_equal(ours, theirs, equal_nan=ours.dtype.kind == "f"), name
+    assert saved.meta["predictive_mjd"] == own.meta["predictive_mjd"]
 
 
 @pytest.mark.filterwarnings("ignore:Tried to get polar motions")

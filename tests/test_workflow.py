@@ -53,7 +53,7 @@ def test_every_rule_logged_and_benchmarked(tiny_run):
         logs = list((tiny_run / "logs" / step).glob("*.log"))
         assert len(logs) == len(per_rule.get(step, VISITS))
         assert all(" INFO bayesrb: done in " in log.read_text().splitlines()[-1] for log in logs)
-    for rule in ("build_dataset", "label_purity", "dataset_figures"):
+    for rule in ("earth_orientation", "build_dataset", "label_purity", "dataset_figures"):
         assert (tiny_run / "benchmarks" / f"{rule}.tsv").is_file() and (tiny_run / "logs" / f"{rule}.log").is_file()
 
 

@@ -2,6 +2,8 @@
 
 
 rule simulate_survey:
+    input:
+        earth_orientation=paths.earth_orientation(RESULTS),
     output:
         plan=paths.survey_plan(RESULTS),
         orbits=paths.orbits(RESULTS),

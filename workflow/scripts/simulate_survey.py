@@ -1,9 +1,10 @@
 """Adapter: rule simulate_survey -> bayesrb.simulate.files.write_survey."""
 
 from bayesrb.logs import log_to
+from bayesrb.minorplanets.orientation import earth_orientation_from
 from bayesrb.simulate.files import CATALOGUE_NAMES, write_survey
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), earth_orientation_from(snakemake.input.earth_orientation):
     write_survey(
         snakemake.params.simulate,
         plan_path=snakemake.output.plan,

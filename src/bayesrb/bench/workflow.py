@@ -40,14 +40,14 @@ BENCHMARK_COLUMNS = ("s", "cpu_time", "max_rss")
 PIPELINE_RULES = ("subtract", "stamp_stage")
 #: The simulated survey (absent for real images).
 SIMULATION_RULES = ("simulate_survey", "simulate_template", "simulate_visit")
-#: From stamp shards to the labelled data set.
-LABEL_RULES = ("label_visit", "augment_visit", "build_dataset")
+#: From stamp shards to the labelled data set (with the Earth-orientation table of the minor-planet labels).
+LABEL_RULES = ("earth_orientation", "label_visit", "augment_visit", "build_dataset")
 #: Rules with one job per visit: their stamps per second per core is meaningful.
 PER_VISIT_RULES = ("simulate_visit", *PIPELINE_RULES, "label_visit", "augment_visit")
 #: The order of the rules in the table (rules not listed here follow, alphabetically).
-RULE_ORDER = (*SIMULATION_RULES, *PIPELINE_RULES, *LABEL_RULES, "label_purity", "dataset_figures", "train_model",
-              "score_dataset", "evaluation_table", "experiment_figures", "context_features", "score_context_candidates",
-              "context_table", "context_experiment", "context_figures")
+RULE_ORDER = ("earth_orientation", *SIMULATION_RULES, *PIPELINE_RULES, *LABEL_RULES[1:], "label_purity",
+              "dataset_figures", "train_model", "score_dataset", "evaluation_table", "experiment_figures",
+              "context_features", "score_context_candidates", "context_table", "context_experiment", "context_figures")
 
 
 @dataclass(frozen=True)

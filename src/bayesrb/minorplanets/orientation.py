@@ -9,6 +9,7 @@ bit-identical to those computed with astropy's own table, for the cost of readin
 ever downloads anything (:func:`offline_iers`).
 """
 
+import importlib.metadata
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,8 @@ from astropy.utils import iers
 from bayesrb.atomic import atomic_path
 from bayesrb.errors import BadInputError
 
-__all__ = ["INTERPOLATED_COLUMNS", "earth_orientation_from", "offline_iers", "write_earth_orientation"]
+__all__ = ["INTERPOLATED_COLUMNS", "earth_orientation_from", "iers_data_version", "offline_iers",
+           "read_earth_orientation", "write_earth_orientation"]
 
 #: The columns astropy's IERS interpolation reads: UT1-UTC, polar motion and CIP offsets with their source flags.
 INTERPOLATED_COLUMNS = ("MJD", "UT1_UTC", "UT1Flag", "PM_x", "PM_y", "PolPMFlag", "dX_2000A", "dY_2000A", "NutFlag")
@@ -38,6 +40,11 @@ def offline_iers() -> Iterator[None]:
     """
     with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None):
         yield
+
+
+def iers_data_version() -> str:
+    """The version of the IERS data that astropy bundles (``astropy-iers-data``): a new one changes the table."""
+    return importlib.metadata.version("astropy-iers-data")
 
 
 def write_earth_orientation(path: str | os.PathLike) -> None:
@@ -77,10 +84,8 @@ def read_earth_orientation(path: str | os.PathLike) -> iers.IERS_Auto:
         If the file cannot be read, lacks a column or keyword, or holds a non-finite or unsorted MJD.
     """
     try:
-        with fits.open(path) as hdus:
-            header = hdus[1].header
-            meta = {key: header[keyword] for key, keyword in _META_KEYWORDS.items()}
-        table = QTable.read(path, hdu=1, character_as_bytes=False)
+        table = QTable.read(path, format="fits", hdu=1, character_as_bytes=False, mask_invalid=False)
+        meta = {key: table.meta[keyword] for key, keyword in _META_KEYWORDS.items()}
     except (OSError, KeyError, IndexError, ValueError) as error:
         raise BadInputError(path, f"not an Earth-orientation table written by bayesrb ({error})") from error
     missing = [name for name in INTERPOLATED_COLUMNS if name not in table.colnames]
