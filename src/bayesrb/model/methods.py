@@ -133,7 +133,7 @@ class ModelSettings:
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     warmup_steps: int = 100
-    patience: int = 5
+    patience: int = 10
     class_weighting: bool = True
 
     def __post_init__(self):
