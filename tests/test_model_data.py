@@ -115,6 +115,32 @@ def test_without_shuffle_rows_come_in_store_order(store):
     assert np.array_equal(np.concatenate([b.index for b in batches]), np.arange(613, 800))
 
 
+def test_transform_runs_once_per_stamp_when_the_split_fits_the_cache(store):
+    transformed = []
+
+    def doubled(stamps):
+        transformed.append(len(stamps))
+        return stamps * 2
+
+    cached = BatchStream(store, "train", 50, seed=1, buffer_chunks=4, transform=doubled)
+    streamed = BatchStream(store, "train", 50, seed=1, buffer_chunks=4, transform=doubled, cache_bytes=0)
+    assert cached.caches and not streamed.caches
+    for epoch in range(3):
+        batches = list(cached.epoch(epoch))
+        for batch, expected in zip(batches, streamed.epoch(epoch), strict=True):
+            assert np.array_equal(batch.index, expected.index) and np.array_equal(batch.x, expected.x)
+            assert np.array_equal(batch.x[:, 2, 3, 1], 2 * batch.index)
+            batch.x[...] = -1  # batches are copies: the cache stays intact
+    assert sum(transformed) == 613 + 3 * 613  # the cached stream transformed each row once, the other every epoch
+
+
+def test_the_cache_holds_a_split_only_if_its_served_channels_fit(store):
+    split_bytes = 613 * SIZE * SIZE * 4  # one channel
+    assert BatchStream(store, "train", 50, seed=1, channels=("template",), cache_bytes=split_bytes).caches
+    assert not BatchStream(store, "train", 50, seed=1, channels=("template",), cache_bytes=split_bytes - 1).caches
+    assert not BatchStream(store, "train", 50, seed=1, cache_bytes=split_bytes).caches  # three channels
+
+
 def test_class_weights_are_balanced(store):
     labels = quarter_real(N_ROWS)[0:613]
     n1 = int(labels.sum())

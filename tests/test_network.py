@@ -17,7 +17,7 @@ from bayesrb.model.network import (
     trunk_output_shape,
 )
 from bayesrb.model.onednn import conv_onednn
-from bayesrb.model.preprocess import IQR_PER_SIGMA, augment, normalise, quantiles
+from bayesrb.model.preprocess import IQR_PER_SIGMA, augment, normalise, normalise_on_host, quantiles
 
 #: The CPU implementations; "onednn" only where it can run (else its tests are skipped, naming why).
 CPU_IMPLS = [pytest.param("onednn", marks=NEEDS_ONEDNN), "matmul"]
@@ -184,6 +184,16 @@ def test_normalise_clips_and_keeps_constant_stamps_finite():
     np.testing.assert_array_equal(normalise(x, "none"), x)
     with pytest.raises(ValueError, match="normalisation"):
         normalise(x, "minmax")
+
+
+@pytest.mark.parametrize("rows", [1, 37, 64, 100])
+def test_normalise_on_host_equals_normalise_of_a_whole_batch_bit_for_bit(rows):
+    x = np.asarray(_stamps((128, 21, 21, 4))) * 30.0 + 500.0
+    whole = np.asarray(jax.jit(normalise)(jnp.asarray(x)))
+    block = normalise_on_host(x[5:5 + rows])
+    assert block.shape == (rows, 21, 21, 4) and block.dtype == np.float32
+    np.testing.assert_array_equal(block, whole[5:5 + rows])
+    np.testing.assert_array_equal(normalise_on_host(x[:3], "none"), x[:3])
 
 
 def _dihedral_transforms(stamp):

@@ -24,6 +24,7 @@ import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
 from bayesrb.model.network import forward_flops, resolve_conv_impl
+from bayesrb.model.preprocess import normalise_on_host
 from bayesrb.model.scoring import ScoringSettings
 from bayesrb.seeding import rng_for
 from bayesrb.settings import settings_from
@@ -66,10 +67,11 @@ def _train_speed(method, settings: ModelSettings, shape, steps: int):
     """Stamps per second of the median jitted training step (after one compile-and-warm-up step), and the state.
 
     Each step is waited for and timed on its own: the median ignores the occasional step slowed by other work on
-    the machine (on a shared virtual machine whole stretches of steps can run 2-3x slower).
+    the machine (on a shared virtual machine whole stretches of steps can run 2-3x slower). The step takes
+    normalised stamps, as training's input pipeline serves them (normalised once per stamp, not once per step).
     """
     size = settings.batch_size
-    x = _stamps(size, shape, 1)
+    x = normalise_on_host(_stamps(size, shape, 1), settings.normalisation)
     y = (np.arange(size) % 2).astype(np.float32)
     batch = TrainBatch(x, y, np.ones(size, np.float32), np.ones(size, np.float32))
     key = jax.random.PRNGKey(0)

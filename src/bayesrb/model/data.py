@@ -13,6 +13,11 @@ reads them). At most ``READ_THREADS + 1`` buffers are alive at a time, so memory
 buffer_chunks * chunk_rows * H * W * C * 4`` bytes plus two or three batches, whatever the size of the store. Only
 the ``label`` (training) or ``candidate_id`` (scoring) meta column is held whole (a few bytes per row). The sequence
 of batches depends only on ``(seed, epoch)``, never on thread timing.
+
+A :class:`BatchStream` can also transform each block of stamps as it is read, in the reading thread (training
+normalises the stamps there: :func:`bayesrb.model.preprocess.normalise_on_host`), and keep the transformed blocks
+of a split whose stamps fit in ``cache_bytes`` (:data:`DEFAULT_CACHE_BYTES`), so that every epoch after the first
+reads, decompresses and transforms nothing; a larger split is streamed as above.
 """
 
 import os
@@ -33,6 +38,8 @@ __all__ = ["Batch", "BatchStream", "StampSource", "check_compatible", "class_wei
 DEFAULT_BUFFER_CHUNKS: int = 16
 #: Buffers read ahead at once, each in its own thread.
 READ_THREADS: int = min(4, os.cpu_count() or 1)
+#: Largest split (bytes of its stamps as served) whose transformed blocks a :class:`BatchStream` keeps in memory.
+DEFAULT_CACHE_BYTES: int = 2 * 2**30
 _SHOWN = 5  # rows quoted in a message
 
 
@@ -325,6 +332,12 @@ class BatchStream:
     keep : numpy.ndarray, optional
         ``bool`` per row of the split: only rows marked True are served and counted (class weights included);
         all rows by default. The batch order over the kept rows still depends only on ``(seed, epoch)``.
+    transform : callable, optional
+        Applied to each block of stamps (``float32`` ``(n, H, W, C)``, after the channel selection) in the reading
+        thread; must return an array of the same shape and treat every stamp on its own (blocks of any size).
+    cache_bytes : int
+        If the split's stamps (the served channels) take at most this many bytes, the transformed blocks are kept
+        after the first epoch reads them and later epochs serve them from memory; 0 never keeps any.
 
     Raises
     ------
@@ -348,7 +361,8 @@ class BatchStream:
     def __init__(self, path: str | os.PathLike, split: str | None, batch_size: int, *, seed: int,
                  shuffle: bool = True, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS, drop_last: bool = False,
                  class_weighting: bool = True, channels: Sequence[str] | None = None,
-                 keep: np.ndarray | None = None):
+                 keep: np.ndarray | None = None, transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES):
         if batch_size < 1 or buffer_chunks < 1:
             raise ValueError(f"batch_size ({batch_size}) and buffer_chunks ({buffer_chunks}) must be at least 1")
         self.source = StampSource(path)
@@ -365,6 +379,8 @@ class BatchStream:
         weights = _balanced(self.source, split, kept_labels) if class_weighting else {0: 1.0, 1: 1.0}
         self.class_weights = weights
         self._weight_of_label = np.array([weights[0], weights[1]], dtype=np.float32)
+        self._transform = transform or (lambda stamps: stamps)
+        self._cache: dict[int, np.ndarray] | None = {} if self._split_bytes() <= cache_bytes else None
 
     @property
     def n_rows(self) -> int:
@@ -418,10 +434,30 @@ class BatchStream:
             kept = np.flatnonzero(self._keep[positions])
             yield group, (kept[rng.permutation(len(kept))] if self.shuffle else kept)
 
+    @property
+    def caches(self) -> bool:
+        """Whether the transformed blocks are kept in memory after the first epoch."""
+        return self._cache is not None
+
+    def _split_bytes(self) -> int:
+        """Bytes of the split's stamps as served (the selected channels, float32)."""
+        height, width = self.source.stamp_shape
+        channels = self.source.stamps.shape[3] if self._channel_index is None else len(self._channel_index)
+        return (self.rows.stop - self.rows.start) * height * width * channels * 4
+
     def _read_buffer(self, job: tuple[list[slice], np.ndarray]):
         """Read the blocks of one buffer; return (stamps, store rows) in read order and the serving order."""
         group, order = job
-        return _read_blocks(self.source, group, self._channel_index), order
+        return _read_blocks(group, self._read_block), order
+
+    def _read_block(self, block: slice) -> np.ndarray:
+        """The transformed stamps of one block, from the cache or read (and then cached, if caching)."""
+        stamps = None if self._cache is None else self._cache.get(block.start)
+        if stamps is None:
+            stamps = self._transform(self.source.read_stamps(block, self._channel_index))
+            if self._cache is not None:
+                self._cache[block.start] = stamps  # blocks of one epoch are distinct: no two threads write a key
+        return stamps
 
 
 def iter_stamps(paths: str | os.PathLike | Sequence[str | os.PathLike], batch_size: int,
@@ -471,8 +507,10 @@ def _identified_buffers(path: str | os.PathLike, batch_size: int, channels: Sequ
     chunks_per_block = -(-batch_size // source.chunk_rows)
     blocks = source.chunk_blocks(source.rows(None))
     groups = [blocks[i:i + chunks_per_block] for i in range(0, len(blocks), chunks_per_block)]
-    for (stamps, index), order in _prefetched(lambda group: (_read_blocks(source, group, channel_index), None),
-                                              groups):
+    def read(group: list[slice]):
+        return _read_blocks(group, lambda block: source.read_stamps(block, channel_index)), None
+
+    for (stamps, index), order in _prefetched(read, groups):
         yield (stamps, ids[index]), order
 
 
@@ -513,22 +551,10 @@ def _checked_keep(keep: np.ndarray | None, rows: slice) -> np.ndarray:
     return keep
 
 
-def _read_blocks(source: StampSource, blocks: list[slice],
-                 channel_index: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read blocks of rows into one array; return it with the store row of each stamp (``int64``).
-
-    Only the channels of ``channel_index`` are kept, in its order (all if None).
-    """
-    n = sum(block.stop - block.start for block in blocks)
-    n_channels = source.stamps.shape[3] if channel_index is None else len(channel_index)
-    stamps = np.empty((n, *source.stamps.shape[1:3], n_channels), dtype=np.float32)
-    index = np.empty(n, dtype=np.int64)
-    start = 0
-    for block in blocks:
-        stop = start + block.stop - block.start
-        stamps[start:stop] = source.read_stamps(block, channel_index)
-        index[start:stop] = np.arange(block.start, block.stop)
-        start = stop
+def _read_blocks(blocks: list[slice], read_block: Callable[[slice], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Read blocks of rows with ``read_block`` into one array; return it with the store row of each stamp."""
+    stamps = np.concatenate([read_block(block) for block in blocks])
+    index = np.concatenate([np.arange(block.start, block.stop, dtype=np.int64) for block in blocks])
     return stamps, index
 
 

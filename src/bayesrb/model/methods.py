@@ -13,9 +13,11 @@ Every method is a :class:`Method`: ``init`` builds the training state, the jitte
 optimisation step, ``params`` extracts what scoring needs from the state, the jitted ``eval_sums`` measures the
 validation loss and accuracy of the posterior-mean (or deterministic) prediction, and the jitted ``sample_probs``
 draws posterior predictive probabilities (one ``lax.scan`` step per sample; whatever does not depend on the draw,
-such as the trunk features when only the head is random, is computed once per batch). Stamps enter raw,
-``(B, H, W, C)`` indexed ``[stamp, row, col, channel]``; the methods normalise them (and augment them in training
-steps).
+such as the trunk features when only the head is random, is computed once per batch). Stamps are
+``(B, H, W, C)`` indexed ``[stamp, row, col, channel]``. ``sample_probs`` takes them raw and normalises them
+(:meth:`Method.prepare`); ``train_step`` and ``eval_sums`` take them normalised, as the training input pipeline
+serves them (:func:`bayesrb.model.preprocess.normalise_on_host`, once per stamp, not once per epoch), and
+``train_step`` augments them.
 """
 
 import math
@@ -158,7 +160,8 @@ class TrainBatch(NamedTuple):
     Attributes
     ----------
     x : jax.Array
-        ``float32`` ``(B, H, W, C)`` raw stamps, ``[stamp, row, col, channel]``; padding rows are zeros.
+        ``float32`` ``(B, H, W, C)`` normalised stamps (:meth:`Method.prepare`), ``[stamp, row, col,
+        channel]``; padding rows are zeros.
     y : jax.Array
         ``float32`` ``(B,)`` labels, 1 real, 0 bogus.
     weight : jax.Array
@@ -241,12 +244,13 @@ class Method:
     Attributes
     ----------
     train_step : callable
-        Jitted ``(state, batch: TrainBatch, key) -> (state, metrics)``; ``metrics["loss"]`` is the per-stamp
+        Jitted ``(state, batch: TrainBatch, key) -> (state, metrics)`` on normalised stamps (the batch is
+        augmented as configured); ``metrics["loss"]`` is the per-stamp
         training loss (for ``bayesian``: the negative ELBO divided by the number of training stamps; the
         ``elbo`` metric is the ELBO itself).
     eval_sums : callable
         Jitted ``(params, batch: TrainBatch) -> sums`` (:func:`weighted_nll_sums`) of the posterior-mean
-        (or deterministic) prediction.
+        (or deterministic) prediction for normalised stamps.
     sample_probs : callable
         Jitted ``(params, x, key, n_samples) -> (n_samples, B)`` posterior predictive probabilities of real for raw
         stamps ``x`` ``(B, H, W, C)``; ``n_samples`` is static.
@@ -259,7 +263,7 @@ class Method:
         self.sample_probs = jax.jit(self._sample_probs, static_argnames="n_samples")
 
     def init(self, key: jax.Array, example_x: jax.Array) -> Any:
-        """Return the initial training state; ``example_x`` ``(B, H, W, C)`` fixes the input shape."""
+        """Return the initial training state; normalised stamps ``example_x`` ``(B, H, W, C)`` fix the input shape."""
         raise NotImplementedError
 
     def params(self, state: Any) -> Any:
@@ -286,12 +290,11 @@ class Method:
         return normalise(x, self.settings.normalisation)
 
     def training_inputs(self, x: jax.Array, key: jax.Array) -> jax.Array:
-        """Normalise raw stamps and, if configured, apply random flips and rotations drawn with ``key``."""
-        x = self.prepare(x)
+        """Apply random flips and rotations drawn with ``key`` to normalised stamps, if configured."""
         return augment(key, x) if self.settings.augment_flips else x
 
     def _eval_sums(self, params: Any, batch: TrainBatch) -> dict[str, jax.Array]:
-        return weighted_nll_sums(self.mean_logits(params, self.prepare(batch.x)), batch)
+        return weighted_nll_sums(self.mean_logits(params, batch.x), batch)
 
     def _sample_probs(self, params: Any, x: jax.Array, key: jax.Array, n_samples: int) -> jax.Array:
         features = self.features(params, self.prepare(x))
@@ -330,7 +333,7 @@ class PointEstimateMethod(Method):
 
     def init(self, key: jax.Array, example_x: jax.Array) -> OptaxState:
         """Flax initialisation of the network and the optimiser state."""
-        params = self.classifier.init(key, self.prepare(example_x[:1]))["params"]
+        params = self.classifier.init(key, example_x[:1])["params"]
         return OptaxState(params, self.optimizer.init(params))
 
     def params(self, state: OptaxState) -> Any:
@@ -547,7 +550,7 @@ class BayesianMethod(Method):
 
     def init(self, key: jax.Array, example_x: jax.Array):
         """The initial SVI state (guide means at the Flax initialisation)."""
-        return self.svi.init(key, self.prepare(example_x))
+        return self.svi.init(key, example_x)
 
     def params(self, state) -> dict[str, Any]:
         """The constrained guide parameters (and trunk parameters)."""

@@ -1,8 +1,11 @@
 """Stamp preprocessing inside JAX: per-stamp normalisation and random dihedral augmentation.
 
-Stamps are ``(N, H, W, C)`` float32 arrays indexed ``[stamp, row, col, channel]``. Both functions are pure
-``jax.numpy`` and can be called inside ``jax.jit`` on any device.
+Stamps are ``(N, H, W, C)`` float32 arrays indexed ``[stamp, row, col, channel]``. :func:`normalise` and
+:func:`augment` are pure ``jax.numpy`` and can be called inside ``jax.jit`` on any device;
+:func:`normalise_on_host` runs the same normalisation on NumPy blocks on the CPU, for the input pipeline's threads.
 """
+
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -127,6 +130,43 @@ def normalise(x: jax.Array, mode: str = "stamp_channel", *, clip: float = DEFAUL
     median, scale = robust_location_scale(x)
     scale = jnp.where(scale > 0, scale, 1.0)
     return jnp.clip((x - median[:, None, None, :]) / scale[:, None, None, :], -clip, clip)
+
+
+#: Rows of the blocks that :func:`normalise_on_host` compiles for (smaller blocks are padded with zero stamps).
+HOST_BLOCK_ROWS = 64
+
+
+@partial(jax.jit, static_argnames="mode")
+def _normalise_compiled(x: jax.Array, mode: str) -> jax.Array:
+    return normalise(x, mode)
+
+
+def normalise_on_host(stamps: np.ndarray, mode: str = "stamp_channel") -> np.ndarray:
+    """:func:`normalise` a NumPy block of stamps on the CPU, whatever the default device.
+
+    Each stamp is normalised on its own, so blocks of any size give the values that :func:`normalise` gives for the
+    same stamps inside a batch. Blocks are padded with zero stamps to a multiple of :data:`HOST_BLOCK_ROWS`, so
+    that one compilation serves them all.
+
+    Parameters
+    ----------
+    stamps : numpy.ndarray
+        ``float32`` ``(n, H, W, C)``, finite.
+    mode : {"stamp_channel", "none"}
+        As for :func:`normalise`.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(n, H, W, C)``.
+    """
+    if mode == "none":
+        return stamps
+    rows = len(stamps)
+    padded = np.zeros((-(-rows // HOST_BLOCK_ROWS) * HOST_BLOCK_ROWS, *stamps.shape[1:]), np.float32)
+    padded[:rows] = stamps
+    on_cpu = jax.device_put(padded, jax.devices("cpu")[0])
+    return np.asarray(_normalise_compiled(on_cpu, mode))[:rows]
 
 
 def augment(key: jax.Array, x: jax.Array) -> jax.Array:

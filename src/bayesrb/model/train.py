@@ -1,7 +1,9 @@
 """Training of any method (:mod:`bayesrb.model.methods`) on a data-set store.
 
-Mini-batches of the ``train`` split are streamed from the store (:class:`bayesrb.model.data.BatchStream`; the data
-set is never held in memory) and padded to a fixed size so that the jitted step compiles once. After each epoch the
+Mini-batches of the ``train`` split are streamed from the store (:class:`bayesrb.model.data.BatchStream`; a data
+set larger than the stream's cache is never held in memory), normalised in the reading threads (once per stamp
+when the split fits the cache; :func:`bayesrb.model.preprocess.normalise_on_host`) and padded to a fixed size so
+that the jitted step compiles once. After each epoch the
 ``val`` split gives the validation loss (class-weighted Bernoulli NLL of the posterior-mean prediction) and
 accuracy; training stops early when the validation loss has not improved for ``patience`` epochs, and the
 parameters of the best epoch are kept. Every epoch ends with a checkpoint, so a killed run resumes where it stopped
@@ -27,6 +29,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,7 @@ from bayesrb.model.methods import (
     named_key,
     pad_rows,
 )
+from bayesrb.model.preprocess import normalise_on_host
 from bayesrb.model.selection import TrainingData, selected_rows
 from bayesrb.settings import settings_dict, settings_from
 
@@ -186,9 +190,11 @@ def _train_network(store_path: str | os.PathLike, out_dir: Path, settings: Model
     """Train one network into ``out_dir`` (``rows_seed`` picks the training rows, shared by ensemble members)."""
     source = StampSource(store_path)
     channels = data.model_channels(source)
+    normalised = partial(normalise_on_host, mode=settings.normalisation)
     streams = {split: BatchStream(store_path, split, settings.batch_size, seed=settings.seed,
                                   shuffle=split == "train", class_weighting=settings.class_weighting,
-                                  channels=channels, keep=selected_rows(source, split, data, rows_seed))
+                                  channels=channels, keep=selected_rows(source, split, data, rows_seed),
+                                  transform=normalised)
                for split in ("train", "val")}
     spec = input_spec(source.path, channels, source.stamp_shape)
     n_train = streams["train"].n_rows
