@@ -507,6 +507,7 @@ def _identified_buffers(path: str | os.PathLike, batch_size: int, channels: Sequ
     chunks_per_block = -(-batch_size // source.chunk_rows)
     blocks = source.chunk_blocks(source.rows(None))
     groups = [blocks[i:i + chunks_per_block] for i in range(0, len(blocks), chunks_per_block)]
+
     def read(group: list[slice]):
         return _read_blocks(group, lambda block: source.read_stamps(block, channel_index)), None
 
