@@ -16,9 +16,15 @@ TINY = ROOT / ".test/config/config.yaml"
 IDENTICAL_OUTPUTS = ("stamps", "labels", "augment", "dataset/dataset.zarr")
 
 
+#: Options of every workflow run of the tests. The runs take no lock: the suite's two worker processes run
+#: workflows at the same time from the repository root, where Snakemake's numbered lock files in ``.snakemake/locks``
+#: race (one run deletes the other's); each run writes its own results directory, which is what a lock protects.
+RUN_OPTIONS = ("--cores", "2", "--nolock")
+
+
 def snakemake_command(results: Path, *args: str, config: tuple[str, ...] = ()) -> list[str]:
-    """The command line that runs the tiny workflow with ``--cores 2`` into ``results`` (from the repository root)."""
-    return [sys.executable, "-m", "snakemake", *args, "--cores", "2", "--configfile", str(TINY),
+    """The command line that runs the tiny workflow (:data:`RUN_OPTIONS`) into ``results`` from the repository root."""
+    return [sys.executable, "-m", "snakemake", *args, *RUN_OPTIONS, "--configfile", str(TINY),
             "--config", f"results={results}", *config]
 
 
@@ -30,6 +36,18 @@ def snakemake(results: Path, *args: str, config: tuple[str, ...] = (), check: bo
     if check and run.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}")
     return run
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share an expensive fixture on one worker process (pytest-xdist's ``--dist loadgroup``).
+
+    Every test of the session's :func:`tiny_run` goes to one worker, so that the tiny workflow runs once; the other
+    tests go module by module, so that a module's own fixtures (a ZTF-like run, a SLURM cluster) are made once.
+    """
+    for item in items:
+        group = "tiny_run" if "tiny_run" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

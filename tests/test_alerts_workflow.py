@@ -13,13 +13,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from conftest import ROOT, RUN_OPTIONS
 
 from bayesrb.figures.names import ALERT_GALLERIES
 from bayesrb.model.checkpoint import read_model_meta
 from bayesrb.model.data import StampSource
 from bayesrb.pipeline import paths
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_ZTF = ROOT / ".test" / "config" / "ztf.yaml"
 ALERTS = ROOT.parent / "shared" / "data" / "ztf_alerts"
 N_ALERTS = 38  # alerts in the shared packets (PROVENANCE.md there)
@@ -35,7 +35,7 @@ def ztf_run(tmp_path_factory) -> Path:
         extra = results.parent / "alerts.yaml"
         extra.write_text(yaml.safe_dump({"alerts": {"files": [str(ALERTS)]}}))
         configs.append(str(extra))
-    run = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *configs,
+    run = subprocess.run([sys.executable, "-m", "snakemake", *RUN_OPTIONS, "--configfile", *configs,
                           "--config", f"results={results}"], cwd=ROOT, capture_output=True, text=True)
     if run.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}")

@@ -21,12 +21,13 @@ UPSTREAM = ("survey", "difference", "candidates", "stamps", "labels", "augment")
 def _kill_at_first_checkpoint(results: Path, log: Path, timeout: float = 300) -> Path:
     """Run the tiny workflow, SIGKILL its process group once an epoch checkpoint appears; return the training folder.
 
-    Only a finished checkpoint counts (orbax renames its temporary folder to the epoch number when done). The run
-    takes no lock (``--nolock``), so the killed run leaves no stale lock behind. The folder is polled every 10 ms:
-    on an idle machine the tiny config's second and last epoch and the final model take only ~0.3 s.
+    Only a finished checkpoint counts (orbax renames its temporary folder to the epoch number when done). Test
+    runs take no lock (:data:`conftest.RUN_OPTIONS`), so the killed run leaves no stale lock behind. The folder is
+    polled every 10 ms: on an idle machine the tiny config's second and last epoch and the final model take only
+    ~0.3 s.
     """
     with log.open("w") as output:
-        process = subprocess.Popen(snakemake_command(results, "--nolock", *model_targets(results)), cwd=ROOT,
+        process = subprocess.Popen(snakemake_command(results, *model_targets(results)), cwd=ROOT,
                                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout
     try:

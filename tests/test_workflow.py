@@ -269,7 +269,7 @@ def test_an_experiment_scores_the_model_another_run_trained(tiny_run, tmp_path):
     bcnn's own, and the learned prior scales of the tiny bcnn (``prior: learned``) are in its model."""
     import pandas as pd
     import yaml
-    from conftest import TINY
+    from conftest import RUN_OPTIONS, TINY
 
     from bayesrb.model.checkpoint import read_model_meta
 
@@ -278,7 +278,7 @@ def test_an_experiment_scores_the_model_another_run_trained(tiny_run, tmp_path):
     configfile = tmp_path / "rescore.yaml"
     configfile.write_text(yaml.safe_dump(config))
     target = tiny_run / "experiments" / "rescored" / "scores.parquet"
-    run = subprocess.run([sys.executable, "-m", "snakemake", str(target), "--cores", "2", "--configfile",
+    run = subprocess.run([sys.executable, "-m", "snakemake", str(target), *RUN_OPTIONS, "--configfile",
                           str(configfile), "--config", f"results={tiny_run}"], cwd=TINY.parents[2],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-4000:]
