@@ -3,6 +3,7 @@
 import filecmp
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -70,21 +71,22 @@ def tiny_experiments() -> list[str]:
     return list(yaml.safe_load(TINY.read_text())["experiments"])
 
 
-def model_targets(results: Path) -> list[str]:
-    """The data set and the scores of every experiment: targets that need every rule up to scoring."""
+def model_targets(results: Path, experiments: Sequence[str] | None = None) -> list[str]:
+    """The data set and the scores of ``experiments`` (default: every experiment of the tiny config): targets that
+    need every rule up to scoring."""
     return [str(results / "dataset" / "dataset.zarr"),
-            *(str(results / "experiments" / name / "scores.parquet") for name in tiny_experiments())]
+            *(str(results / "experiments" / name / "scores.parquet") for name in experiments or tiny_experiments())]
 
 
-def assert_same_outputs(results: Path, reference: Path) -> None:
+def assert_same_outputs(results: Path, reference: Path, experiments: Sequence[str] | None = None) -> None:
     """Assert that a run gave the reference run's shards, labels, augmentation, data set and scores.
 
-    The first four are compared byte for byte; the scores of every experiment of the tiny config value for value
-    (the message gives the largest difference of ``score_mean``).
+    The first four are compared byte for byte; the scores of ``experiments`` (default: every experiment of the tiny
+    config) value for value (the message gives the largest difference of ``score_mean``).
     """
     for output in IDENTICAL_OUTPUTS:
         assert same_tree(results / output, reference / output), f"{output} differs from the reference run"
-    for experiment in tiny_experiments():
+    for experiment in experiments or tiny_experiments():
         path = Path("experiments", experiment, "scores.parquet")
         scores, expected = pq.read_table(results / path), pq.read_table(reference / path)
         assert scores.num_rows == expected.num_rows, f"{path}: {scores.num_rows} rows, reference {expected.num_rows}"
