@@ -32,11 +32,14 @@ from bayesrb.settings import settings_from
 #: The variants compared: name -> overrides of the default ``model`` settings.
 VARIANTS: dict[str, dict] = {
     "bayesian (full)": {"kind": "bayesian", "scope": "full"},
+    "bayesian (full, local reparam.)": {"kind": "bayesian", "scope": "full", "local_reparameterisation": True},
     "bayesian (head)": {"kind": "bayesian", "scope": "head"},
     "mc_dropout": {"kind": "mc_dropout"},
     "deterministic": {"kind": "deterministic"},
 }
 
+
+NAME_WIDTH = max(len(name) for name in VARIANTS)
 
 #: The published stack's benchmark (a source checkout's ``benchmarks/``), run by :func:`keras_reference`.
 KERAS_SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "keras_reference.py"
@@ -146,14 +149,15 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
     yield (f"machine: {device.platform} ({device.device_kind}), conv_impl {resolve_conv_impl(conv_impl)}, training "
            f"batch {batch_size}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default network "
            f"{forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
-    yield f"{'variant':<18} {'train stamps/s':>15} {'train GFLOP/s':>14} {f'score {n_candidates}x{n_samples} (s)':>24}"
+    score_column = f"score {n_candidates}x{n_samples} (s)"
+    yield f"{'variant':<{NAME_WIDTH}} {'train stamps/s':>15} {'train GFLOP/s':>14} {score_column:>24}"
     results = []
     for name, overrides in VARIANTS.items():
         settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
         result = measure(name, settings, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
                          n_samples=n_samples)
         results.append(result)
-        yield (f"{result.name:<18} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
+        yield (f"{result.name:<{NAME_WIDTH}} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
                f"{result.score_seconds:>24.1f}")
     if keras is not None:
         yield from ratio_lines(results, keras)
@@ -227,7 +231,7 @@ def ratio_lines(results: Sequence[SpeedResult], keras: KerasSpeed) -> Iterator[s
     Above 1 in the training column, bayesrb trains faster; below 1 in the scoring column, it scores faster than
     Keras's compiled Monte Carlo dropout (every sample a whole forward pass).
     """
-    yield f"{'variant':<18} {'train / Keras':>14} {'score time / Keras MC dropout':>30}"
+    yield f"{'variant':<{NAME_WIDTH}} {'train / Keras':>14} {'score time / Keras MC dropout':>30}"
     for result in results:
-        yield (f"{result.name:<18} {result.train_stamps_per_s / keras.train_stamps_per_s:>14.2f} "
+        yield (f"{result.name:<{NAME_WIDTH}} {result.train_stamps_per_s / keras.train_stamps_per_s:>14.2f} "
                f"{result.score_seconds / keras.mc_dropout_seconds:>30.2f}")

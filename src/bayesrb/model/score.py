@@ -29,7 +29,8 @@ from bayesrb.atomic import atomic_path, check_output_path
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import MODEL_META, read_model_meta, restore_params
 from bayesrb.model.data import check_compatible, iter_stamps
-from bayesrb.model.methods import Method, ModelSettings, build_method, named_key, pad_rows, samples_per_member
+from bayesrb.model.keys import named_key
+from bayesrb.model.methods import Method, ModelSettings, build_method, pad_rows, samples_per_member
 from bayesrb.model.scoring import ScoringSettings
 from bayesrb.model.train import MODEL_DIR
 from bayesrb.settings import settings_from

@@ -18,7 +18,7 @@ Layout of the training directory::
     members/NN/      an ensemble's members (``model.ensemble_size`` > 1), each a training directory as above; the
                      ensemble's own model/ holds all their parameters
 
-Random streams: one root key from ``seed``, split by name (:func:`bayesrb.model.methods.named_key`) into ``init``
+Random streams: one root key from ``seed``, split by name (:func:`bayesrb.model.keys.named_key`) into ``init``
 and ``train``; step ``i`` (counted over all epochs) uses ``fold_in(train key, i)``. The batch order of epoch ``e``
 depends only on ``(seed, e)``.
 """
@@ -43,13 +43,13 @@ from bayesrb.atomic import write_json
 from bayesrb.errors import BadInputError
 from bayesrb.model.checkpoint import TrainingCheckpoints, save_model
 from bayesrb.model.data import Batch, BatchStream, StampSource
+from bayesrb.model.keys import named_key
 from bayesrb.model.methods import (
     Method,
     ModelSettings,
     TrainBatch,
     build_method,
     member_settings,
-    named_key,
     pad_rows,
 )
 from bayesrb.model.preprocess import normalise_on_host
