@@ -25,7 +25,7 @@ from bayesrb.settings import settings_dict, settings_from
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
 VARIANTS_OF_KINDS = [{"kind": "bayesian"}, {"kind": "bayesian", "local_reparameterisation": True},
-                     {"kind": "bayesian", "scope": "head"},
+                     {"kind": "bayesian", "scope": "last_block"}, {"kind": "bayesian", "scope": "head"},
                      {"kind": "bayesian", "scope": "head", "local_reparameterisation": True},
                      {"kind": "mc_dropout"}, {"kind": "deterministic"}]
 

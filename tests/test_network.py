@@ -144,6 +144,20 @@ def test_cpu_classifiers_agree_with_xla_in_values_and_gradients(impl):
     _assert_trees_close(results[impl][1], results["xla"][1], rtol=1e-4)
 
 
+def test_classifier_from_a_later_block_continues_a_trunk_that_stops_before_it():
+    """The network split at its last block (scope ``last_block``): the first blocks' trunk returns its feature map,
+    the rest of the classifier maps it to the whole classifier's logits with the same parameters."""
+    config = NetworkConfig(filters=(4, 6, 8), convs_per_block=1, dense_units=8, conv_impl="xla")
+    x = jax.random.normal(jax.random.PRNGKey(0), (3, 30, 30, 2))
+    params = Classifier(config).init(jax.random.PRNGKey(1), x)["params"]
+    first = {name: value for name, value in params["trunk"].items() if name != "conv2_0"}
+    feature_map = Trunk(config, stop_block=2).apply({"params": first}, x)
+    assert feature_map.shape == (3, 6, 6, 6)
+    end = {"trunk": {"conv2_0": params["trunk"]["conv2_0"]}, "head": params["head"]}
+    logits = Classifier(config, first_block=2).apply({"params": end}, feature_map)
+    assert np.allclose(logits, Classifier(config).apply({"params": params}, x), atol=1e-5)
+
+
 def test_dropout_only_when_not_deterministic():
     x = _stamps((5, 9, 9, 4))
     model = Classifier(NetworkConfig(filters=(4,), convs_per_block=1, dense_units=64))

@@ -2,8 +2,8 @@
 
 ``bayesian``
     Mean-field Normal variational inference (NumPyro SVI, :class:`MeanFieldSVI`) over the
-    weights of the network (scope ``"full"``), or over the weights of the dense head on top of a deterministic
-    convolution trunk trained as point estimates (scope ``"head"``).
+    weights of the network (scope ``"full"``), or over the weights of its last convolution block and dense head
+    (``"last_block"``) or of the head only (``"head"``), after the other layers trained as point estimates.
 ``mc_dropout``
     The method of gotorb: the plain network trained with dropout, scored with dropout switched on.
 ``deterministic``
@@ -52,6 +52,7 @@ __all__ = [
     "PointEstimateMethod",
     "BayesianMethod",
     "BayesianHeadMethod",
+    "bayesian_split",
     "MeanFieldSVI",
     "build_method",
     "learning_rate_schedule",
@@ -61,10 +62,10 @@ __all__ = [
 ]
 
 KINDS = ("bayesian", "mc_dropout", "deterministic")
-SCOPES = ("full", "head")
+SCOPES = ("full", "last_block", "head")
 PRIORS = ("fixed", "fan_in", "learned")
 LR_SCHEDULES = ("cosine", "constant")
-TRUNK_SITE = "trunk"  # NumPyro name of the point-estimated trunk (scope "head"); its params are "trunk$params"
+TRUNK_SITE = "trunk"  # NumPyro name of the point-estimated part (scopes "last_block", "head"): "trunk$params"
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,10 @@ class ModelSettings:
     ----------
     kind : {"bayesian", "mc_dropout", "deterministic"}
         Which method.
-    scope : {"full", "head"}
-        For ``bayesian``: variational posterior over all weights, or over the head only (point-estimated trunk).
-        Ignored by the other kinds.
+    scope : {"full", "last_block", "head"}
+        For ``bayesian``: variational posterior over all weights, over the last convolution block and the head, or
+        over the head only; the layers before are point estimates (:func:`bayesian_split`). Ignored by the other
+        kinds.
     network : NetworkConfig
         The architecture.
     normalisation : str
@@ -534,12 +536,27 @@ class MeanFieldSVI:
         return self.body.apply({"params": self.body_params(weights)}, features)
 
 
-class BayesianMethod(Method):
-    """``bayesian``: :class:`MeanFieldSVI` over the :class:`Classifier` or over the :class:`Head` only.
+def bayesian_split(network: NetworkConfig, scope: str) -> tuple[nn.Module, str, nn.Module | None]:
+    """The Bayesian part of the network for ``scope``, its NumPyro name, and the point-estimated part before it.
 
-    Scope ``"full"`` puts the variational posterior on every weight; scope ``"head"`` on the weights of the head,
-    on top of a :class:`Trunk` trained as point estimates, whose features are then computed once per batch and
-    shared by all posterior samples.
+    ``"full"``: the whole :class:`Classifier` (``"net"``), nothing before it. ``"last_block"``: the last
+    convolution block and the head (``"net"``), after the other blocks. ``"head"``: the :class:`Head`
+    (``"head"``), after the whole :class:`Trunk`.
+    """
+    if scope == "head":
+        return Head(network), "head", Trunk(network)
+    if scope == "last_block" and len(network.filters) > 1:
+        last = len(network.filters) - 1
+        return Classifier(network, first_block=last), "net", Trunk(network, stop_block=last)
+    return Classifier(network), "net", None
+
+
+class BayesianMethod(Method):
+    """``bayesian``: :class:`MeanFieldSVI` over the whole :class:`Classifier` or its end (:func:`bayesian_split`).
+
+    Scope ``"full"`` puts the variational posterior on every weight; scopes ``"last_block"`` and ``"head"`` on the
+    weights of the last convolution block and the head, or of the head only, after a part trained as point
+    estimates, whose features are then computed once per batch and shared by all posterior samples.
 
     Parameters
     ----------
@@ -553,12 +570,10 @@ class BayesianMethod(Method):
 
     def __init__(self, settings: ModelSettings, optimizer: optax.GradientTransformation, n_train: int):
         super().__init__(settings)
-        network = settings.network
-        head_only = settings.scope == "head"
+        body, name, trunk = bayesian_split(settings.network, settings.scope)
         self.svi = MeanFieldSVI(
-            Head(network) if head_only else Classifier(network), name="head" if head_only else "net",
-            prior=weight_prior(settings.prior, settings.prior_scale), guide_init_scale=settings.guide_init_scale,
-            n_train=n_train, optimizer=optimizer, trunk=Trunk(network) if head_only else None,
+            body, name=name, prior=weight_prior(settings.prior, settings.prior_scale),
+            guide_init_scale=settings.guide_init_scale, n_train=n_train, optimizer=optimizer, trunk=trunk,
             kl_weight=settings.kl_weight, local_reparameterisation=settings.local_reparameterisation)
         self.n_train = n_train
 
@@ -571,7 +586,7 @@ class BayesianMethod(Method):
         return self.svi.params(state)
 
     def features(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
-        """Trunk features (scope ``"head"``) or the stamps themselves (scope ``"full"``)."""
+        """Features of the point-estimated part, or the stamps themselves (scope ``"full"``)."""
         return self.svi.features(params, x)
 
     def sample_logits(self, params: dict[str, Any], features: jax.Array, key: jax.Array) -> jax.Array:

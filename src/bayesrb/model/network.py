@@ -260,18 +260,33 @@ def max_pool(x: jax.Array) -> jax.Array:
 
 
 class Trunk(nn.Module):
-    """Convolution blocks then flattening: normalised stamps ``(N, H, W, C)`` -> features ``(N, F)``."""
+    """Convolution blocks then flattening: normalised stamps ``(N, H, W, C)`` -> features ``(N, F)``.
+
+    Attributes
+    ----------
+    config : NetworkConfig
+        The architecture.
+    first_block, stop_block : int or None
+        The blocks ``first_block`` to ``stop_block - 1`` (None: to the last) of ``config.filters``, named by
+        their index in the whole network (``conv{block}_{layer}``). A trunk that stops before the last block
+        returns its feature map ``(N, H', W', F)``, unflattened, for the next blocks.
+    """
 
     config: NetworkConfig
+    first_block: int = 0
+    stop_block: int | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        """Features of the stamps ``x``."""
+        """Features of ``x``: stamps, or the feature map of the blocks before ``first_block``."""
         cfg = self.config
-        for block, features in enumerate(cfg.filters):
+        blocks = range(len(cfg.filters))[self.first_block:self.stop_block]
+        for block in blocks:
             for layer in range(cfg.convs_per_block):
-                x = Conv(features, cfg.kernel_size, cfg.conv_impl, relu=True, name=f"conv{block}_{layer}")(x)
+                x = Conv(cfg.filters[block], cfg.kernel_size, cfg.conv_impl, relu=True, name=f"conv{block}_{layer}")(x)
             x = max_pool(x)
+        if self.stop_block is not None and self.stop_block < len(cfg.filters):
+            return x
         return x.reshape(x.shape[0], -1)
 
 
@@ -289,14 +304,19 @@ class Head(nn.Module):
 
 
 class Classifier(nn.Module):
-    """:class:`Trunk` then :class:`Head`: normalised stamps ``(N, H, W, C)`` -> logits ``(N,)``."""
+    """:class:`Trunk` then :class:`Head`: normalised stamps ``(N, H, W, C)`` -> logits ``(N,)``.
+
+    With ``first_block`` > 0 it is the end of the network: the blocks from ``first_block`` on, then the head,
+    applied to the feature map of the blocks before (:class:`Trunk` with ``stop_block=first_block``).
+    """
 
     config: NetworkConfig
+    first_block: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array, *, deterministic: bool = True) -> jax.Array:
-        """Real-bogus logits of the stamps ``x``."""
-        features = Trunk(self.config, name="trunk")(x)
+        """Real-bogus logits of the stamps ``x`` (or of the feature maps before ``first_block``)."""
+        features = Trunk(self.config, first_block=self.first_block, name="trunk")(x)
         return Head(self.config, name="head")(features, deterministic=deterministic)
 
 
