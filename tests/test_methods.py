@@ -106,6 +106,30 @@ def test_bayesian_guide_starts_at_the_flax_initialisation():
     assert np.allclose(params[f"{site}_scale"], 0.003)
 
 
+@pytest.mark.parametrize("scope", ["full", "head"])
+def test_scale_learning_rate_factor_speeds_up_only_the_variational_scales(scope):
+    """One Adam step moves every parameter by about its learning rate: with ``scale_learning_rate_factor: 10`` the
+    guide's standard deviations and the learned prior scales move 10 times as far (within 2 %: the constraint's
+    curvature over the step), every other parameter exactly as far as with 1."""
+    batch = random_batch()
+    moves = []
+    for factor in (1.0, 10.0):
+        settings = ModelSettings(scope=scope, network=NETWORK, prior="learned", warmup_steps=0, learning_rate=1e-4,
+                                 scale_learning_rate_factor=factor)
+        method = build_method(settings, n_train=100, total_steps=10)
+        state = method.init(jax.random.PRNGKey(0), batch.x[:1])
+        before = method.params(state)
+        after = method.params(method.train_step(state, batch, jax.random.PRNGKey(1))[0])
+        moves.append(jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), after, before))
+    for name in moves[0]:
+        if name.endswith(("_scale", "$prior")):
+            assert np.allclose(moves[1][name], 10 * moves[0][name], rtol=0.02), name
+        else:
+            assert all(np.array_equal(a, b) for a, b in zip(*map(jax.tree.leaves, (moves[0][name], moves[1][name])),
+                                                             strict=True)), name
+    assert any(name.endswith("$prior") for name in moves[0]) and any(name.endswith("_scale") for name in moves[0])
+
+
 def test_learning_rate_schedules():
     cosine = learning_rate_schedule(ModelSettings(learning_rate=0.1, warmup_steps=10), total_steps=110)
     assert [float(cosine(s)) for s in (0, 5, 10, 60, 110)] == pytest.approx([0, 0.05, 0.1, 0.05, 0], abs=1e-6)

@@ -33,6 +33,7 @@ from bayesrb.settings import settings_from
 VARIANTS: dict[str, dict] = {
     "bayesian (full)": {"kind": "bayesian", "scope": "full"},
     "bayesian (full, local reparam.)": {"kind": "bayesian", "scope": "full", "local_reparameterisation": True},
+    "bayesian (last block)": {"kind": "bayesian", "scope": "last_block"},
     "bayesian (head)": {"kind": "bayesian", "scope": "head"},
     "mc_dropout": {"kind": "mc_dropout"},
     "deterministic": {"kind": "deterministic"},
