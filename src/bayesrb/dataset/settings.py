@@ -21,6 +21,6 @@ class DatasetSettings:
     """
 
     seed: int = 5
-    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.4, "val": 0.1, "test": 0.5})
+    fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.31, "val": 0.23, "test": 0.46})
     chunk_stamps: int = 64
     shard_stamps: int = 1024

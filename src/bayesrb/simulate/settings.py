@@ -13,7 +13,7 @@ class SurveySettings:
 
     seed: int = 1
     start_mjd: float = 61000.0
-    n_fields: int = 10
+    n_fields: int = 13
     field_spacing_deg: float = 1.0
     n_nights: int = 4
     visits_per_night: int = 1
