@@ -392,12 +392,14 @@ def test_cli_prints_purity_of_store(built, tmp_path, capsys):
     assert main(["purity", str(store)]) == 0
     out = capsys.readouterr().out
     # every visit has one minor-planet label on a hot pixel (candidate 4) and one junk label on an AGN (candidate 1)
-    training = dataset.meta["split"] != "eval"  # the CLI reports the training fields only
-    visits = sorted(set(dataset.meta["visit"][training].tolist()))
-    n_mp = int(np.sum((dataset.meta["kind"] == "mp") & training))
-    mp_line = next(line for line in out.splitlines() if line.startswith("kind mp"))
-    assert mp_line.split()[2:5] == [str(n_mp), str(n_mp - len(visits)), f"{1 - len(visits) / n_mp:.3f}"]
-    assert f"hot_pixel: {len(visits)}" in mp_line
-    assert "agn: " in next(line for line in out.splitlines() if line.startswith("kind randjunk"))
+    training_part, _, evaluation_part = out.partition("Evaluation-only fields")
+    for part, fields in ((training_part, dataset.meta["split"] != "eval"),
+                         (evaluation_part, dataset.meta["split"] == "eval")):
+        visits = sorted(set(dataset.meta["visit"][fields].tolist()))
+        n_mp = int(np.sum((dataset.meta["kind"] == "mp") & fields))
+        mp_line = next(line for line in part.splitlines() if line.startswith("kind mp"))
+        assert mp_line.split()[2:5] == [str(n_mp), str(n_mp - len(visits)), f"{1 - len(visits) / n_mp:.3f}"]
+        assert f"hot_pixel: {len(visits)}" in mp_line
+        assert "agn: " in next(line for line in part.splitlines() if line.startswith("kind randjunk"))
     assert main(["purity", str(tmp_path / "absent.zarr")]) == 1
     assert "does not exist" in capsys.readouterr().err

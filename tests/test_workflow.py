@@ -92,6 +92,7 @@ def test_dataset_splits_by_field_and_keeps_evaluation_out_of_training(tiny_run):
     assert np.array_equal(np.unique(dataset.meta["label"]), [0, 1])
     purity = json.loads((tiny_run / "dataset" / "purity.json").read_text())
     assert purity["classes"]["real"]["n"] == int(((kind == "mp") & (split != "eval")).sum())
+    assert purity["evaluation_fields"]["classes"]["bogus"]["n"] == int(((kind == "randjunk") & (split == "eval")).sum())
     for name in ("gallery", "label_counts", "magnitudes", "host_offsets"):
         assert (tiny_run / "figures" / "dataset" / f"{name}.png").stat().st_size > 10_000
     assert not {"C00", "C01"} & set(field), "context fields must never enter the CNN's data set"

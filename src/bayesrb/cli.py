@@ -82,10 +82,10 @@ def _positive_int(text: str) -> int:
 
 def _purity(args: argparse.Namespace) -> int:
     from bayesrb.dataset.purity import format_purity
-    from bayesrb.dataset.steps import training_purity
+    from bayesrb.dataset.steps import store_purity
 
     try:
-        purity = training_purity(args.store)
+        purity = store_purity(args.store)
     except ValueError as error:  # a BadInputError names the store itself
         message = error if isinstance(error, BadInputError) else f"{args.store}: {error}"
         print(f"bayesrb purity: {message}", file=sys.stderr)

@@ -23,9 +23,12 @@ from bayesrb.vocabulary import (
     REAL_TRUTH_KINDS,
 )
 
-__all__ = ["label_purity", "format_purity", "value_counts"]
+__all__ = ["EVALUATION_FIELDS", "label_purity", "format_purity", "value_counts"]
 
 _NO_MATCH = "(no truth match)"
+
+#: Key of a report's part for the evaluation-only fields (:func:`bayesrb.dataset.steps.store_purity`).
+EVALUATION_FIELDS = "evaluation_fields"
 
 
 def label_purity(meta: Mapping[str, np.ndarray]) -> dict:
@@ -86,7 +89,8 @@ def format_purity(report: dict) -> str:
     -------
     str
         One line per automatic kind and per class (n, agreeing, purity, impurities by truth kind), then the
-        excluded rows.
+        excluded rows; then the same for the evaluation-only fields where the report has them
+        (:data:`EVALUATION_FIELDS`).
     """
     lines = ["Label purity of the automatic labels against the simulator's truth",
              f"{'group':<16} {'n':>8} {'agree':>8} {'purity':>8}  impurities (truth kind: n)"]
@@ -99,6 +103,9 @@ def format_purity(report: dict) -> str:
     excluded = [f"{group} ({', '.join(f'{kind}: {n}' for kind, n in counts.items())})"
                 for group, counts in report["excluded"].items() if counts]
     lines.append("excluded (labels not made automatically): " + ("; ".join(excluded) or "none"))
+    if EVALUATION_FIELDS in report:
+        table = format_purity(report[EVALUATION_FIELDS]).splitlines()[1:]
+        lines += ["", "Evaluation-only fields (never trained on; their labels are the eval split's):", *table]
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from bayesrb.atomic import atomic_path, write_json
-from bayesrb.dataset.purity import format_purity, label_purity
+from bayesrb.dataset.purity import EVALUATION_FIELDS, format_purity, label_purity
 from bayesrb.dataset.settings import DatasetSettings
 from bayesrb.dataset.splits import EVAL_SPLIT
 from bayesrb.dataset.store import VisitSource, build_dataset, open_dataset
@@ -48,19 +48,30 @@ def build_dataset_step(visits: Sequence[Mapping[str, Any]], out_path: str, summa
     log.info("data set %s: %d stamps; %s", out_path, summary["n_stamps"], summary["class_counts"])
 
 
-def training_purity(store_path: str) -> dict:
-    """Purity of the automatic labels of the training fields (splits train, val, test) of a data-set store.
+def store_purity(store_path: str) -> dict:
+    """Purity of the automatic labels of a data-set store (:func:`~bayesrb.dataset.purity.label_purity`).
 
-    The evaluation-only fields are left out: they are packed with transients on purpose and are never trained on.
+    The report is that of the training fields (splits train, val, test); the evaluation-only fields, packed with
+    variables and transients on purpose and never trained on, are reported apart under
+    :data:`~bayesrb.dataset.purity.EVALUATION_FIELDS` where the store has any: their labels are the ``eval``
+    split's, so their impurities bound what its metrics can show.
     """
     meta = open_dataset(store_path).meta
-    training = np.asarray(meta["split"]) != EVAL_SPLIT
-    return label_purity({name: values[training] for name, values in meta.items()})
+    evaluation = np.asarray(meta["split"]) == EVAL_SPLIT
+    report = label_purity(_rows(meta, ~evaluation))
+    if evaluation.any():
+        report[EVALUATION_FIELDS] = label_purity(_rows(meta, evaluation))
+    return report
+
+
+def _rows(meta: Mapping[str, np.ndarray], selected: np.ndarray) -> dict[str, np.ndarray]:
+    """The selected rows of every meta column."""
+    return {name: values[selected] for name, values in meta.items()}
 
 
 def write_purity(store_path: str, text_path: str, json_path: str) -> None:
-    """Compare the training fields' automatic labels with the simulator's truth; write the report as text and JSON."""
-    report = training_purity(store_path)
+    """Compare a data-set store's automatic labels with the simulator's truth; write the report as text and JSON."""
+    report = store_purity(store_path)
     text = format_purity(report)
     with atomic_path(text_path) as tmp, open(tmp, "w") as handle:
         handle.write(text + "\n")
