@@ -69,17 +69,19 @@ def test_automatic_labels_on_a_hand_built_visit():
     assert table["mp_designation"][0] == "A" and table["mp_predicted_mag"][0] == 19.0
 
 
-def test_truth_labels_override_and_skip_negative_detections():
-    meta = {"sign": np.array([1, 1, 1, -1, 1])}
-    truth = Table({"truth_kind": ["sn", "nuclear", "hostless", "sn", "hot_pixel"],
-                   "truth_host_offset_arcsec": [2.0, 0.1, np.nan, 1.0, np.nan],
-                   "truth_host_hlr_arcsec": [4.0, 2.0, np.nan, 1.0, np.nan]})
-    table = {"label": np.array([0, -1, -1, -1, 0], np.int8),
-             "kind": np.array(["randjunk", "", "", "", "randjunk"], dtype=object),
-             "host_offset_arcsec": np.full(5, np.nan), "host_offset_hlr": np.full(5, np.nan)}
+def test_truth_labels_override_skip_negative_detections_and_withdraw_contradicted_labels():
+    meta = {"sign": np.array([1, 1, 1, -1, 1, 1, 1, 1, 1])}
+    truth = Table({"truth_kind": ["sn", "nuclear", "hostless", "sn", "hot_pixel", "variable_star", "agn",
+                                  "hot_pixel", "mp"],
+                   "truth_host_offset_arcsec": [2.0, 0.1, np.nan, 1.0] + [np.nan] * 5,
+                   "truth_host_hlr_arcsec": [4.0, 2.0, np.nan, 1.0] + [np.nan] * 5})
+    table = {"label": np.array([0, -1, -1, -1, 0, 0, 0, 1, 1], np.int8),
+             "kind": np.array(["randjunk", "", "", "", "randjunk", "randjunk", "randjunk", "mp", "mp"], dtype=object),
+             "host_offset_arcsec": np.full(9, np.nan), "host_offset_hlr": np.full(9, np.nan)}
     assert truth_labels(meta, truth, table) == 3
-    assert table["kind"].tolist() == ["injected_sn", "injected_nuclear", "injected_hostless", "", "randjunk"]
-    assert table["label"].tolist() == [1, 1, 1, -1, 0]
+    assert table["kind"].tolist() == ["injected_sn", "injected_nuclear", "injected_hostless", "", "randjunk",
+                                      "", "", "", "mp"]
+    assert table["label"].tolist() == [1, 1, 1, -1, 0, -1, -1, -1, 1]
     np.testing.assert_allclose(table["host_offset_hlr"][:3], [0.5, 0.05, np.nan])
 
 

@@ -19,7 +19,14 @@ from bayesrb.labels.observing import predicted_minor_planets, read_visit_observa
 from bayesrb.labels.settings import LabelSettings
 from bayesrb.seeding import rng_for
 from bayesrb.stamps.shard import read_shard_meta
-from bayesrb.vocabulary import INJECTED_FROM_TRUTH, MINOR_PLANET, RANDOM_BOGUS
+from bayesrb.vocabulary import (
+    INJECTED_FROM_TRUTH,
+    MINOR_PLANET,
+    RANDOM_BOGUS,
+    REAL,
+    REAL_TRUTH_KINDS,
+    UNLABELLED,
+)
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +127,9 @@ def truth_labels(meta: dict[str, np.ndarray], truth: Table, table: dict[str, np.
     """Label the positive detections of simulated evaluation-only transients from the truth, in place.
 
     These stand in for a spectroscopically confirmed sample; they override automatic labels. Their host offsets
-    (arcsec and host half-light radii) come from the truth too.
+    (arcsec and host half-light radii) come from the truth too. Every other automatic label that the truth
+    contradicts (a random bogus position on a variable star or AGN, a minor-planet label on a hot pixel) is
+    withdrawn, so that the evaluation split measures the models, not the automatic labels' noise.
 
     Parameters
     ----------
@@ -141,6 +150,13 @@ def truth_labels(meta: dict[str, np.ndarray], truth: Table, table: dict[str, np.
     injected = np.isin(kinds, list(INJECTED_FROM_TRUTH)) & (np.asarray(meta["sign"]) > 0)
     table["label"][injected] = 1
     table["kind"][injected] = [INJECTED_FROM_TRUTH[k] for k in kinds[injected]]
+    truly_real = np.isin(kinds, list(REAL_TRUTH_KINDS))
+    contradicted = ~injected & (table["label"] != UNLABELLED) & ((table["label"] == REAL) != truly_real)
+    table["label"][contradicted] = UNLABELLED
+    table["kind"][contradicted] = ""
+    if contradicted.any():
+        log.info("withdrew %d automatic labels the truth contradicts (truth kinds %s)", int(contradicted.sum()),
+                 sorted(set(kinds[contradicted].tolist())))
     offset = np.asarray(truth["truth_host_offset_arcsec"], float)
     table["host_offset_arcsec"][injected] = offset[injected]
     table["host_offset_hlr"][injected] = (offset / np.asarray(truth["truth_host_hlr_arcsec"], float))[injected]
