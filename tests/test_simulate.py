@@ -9,6 +9,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table, vstack
 
 from bayesrb.atomic import write_ecsv
+from bayesrb.context.features import directional_light_radius
 from bayesrb.errors import BadInputError
 from bayesrb.settings import settings_from
 from bayesrb.simulate.artefacts import CameraDefects, add_cosmic_rays, saturate_with_bleed
@@ -17,6 +18,8 @@ from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, ren
 from bayesrb.simulate.settings import SurveySettings
 from bayesrb.simulate.sky import (
     EXPONENTIAL_DISC_HLR_SCALE_LENGTHS,
+    galaxy_axis_ratio,
+    galaxy_position_angle_deg,
     magnitudes_at,
     make_field_sky,
     power_law_magnitudes,
@@ -25,8 +28,6 @@ from bayesrb.simulate.sky import (
 from bayesrb.simulate.survey import (
     coverage_radius_deg,
     deep_confusion_probability,
-    galaxy_axis_ratio,
-    galaxy_position_angle_deg,
     make_wcs,
     render_scene,
     survey_catalogues,
@@ -214,20 +215,45 @@ def test_evaluation_and_context_fields_take_the_richer_populations():
     assert np.mean(stars == "variable_star") == pytest.approx(0.03, abs=0.015)
 
 
-def test_evaluation_supernovae_sit_at_exponential_disc_host_offsets():
-    settings = SurveySettings(n_fields=1, n_eval_fields=1, eval_supernovae_per_field=400)
+def test_evaluation_supernovae_sit_at_exponential_disc_offsets_along_their_hosts_light():
+    settings = SurveySettings(n_fields=1, n_eval_fields=1, eval_supernovae_per_field=400,
+                              galaxy_density_per_deg2=6000.0)
     sky = make_field_sky(survey_fields(settings)[1], settings)
     sn = sky[sky["kind"] == "sn"]
     assert len(sn) == 400 and np.all(sn["host_id"] >= 0)
     hosts = sky[np.argsort(sky["source_id"])][np.searchsorted(np.sort(sky["source_id"]), sn["host_id"])]
     assert np.all(hosts["kind"] == "galaxy") and np.array_equal(hosts["source_id"], sn["host_id"])
     assert np.allclose(sn["host_hlr_arcsec"], hosts["hlr_arcsec"])
-    separation = 3600 * np.hypot((sn["ra"] - hosts["ra"]) * np.cos(np.radians(hosts["dec"])), sn["dec"] - hosts["dec"])
-    assert np.allclose(separation, sn["host_offset_arcsec"], atol=0.01)
+    east = 3600 * (sn["ra"] - hosts["ra"]) * np.cos(np.radians(hosts["dec"]))
+    north = 3600 * (sn["dec"] - hosts["dec"])
+    assert np.allclose(np.hypot(east, north), sn["host_offset_arcsec"], atol=0.01)
+    dlr = directional_light_radius(east, north, hosts["hlr_arcsec"], galaxy_axis_ratio(hosts["e1"], hosts["e2"]),
+                                   galaxy_position_angle_deg(hosts["e1"], hosts["e2"]))
+    ddlr = np.asarray(np.hypot(east, north) / dlr)
+    # along the light, dDLR is the disc radius: Gamma(2, 1 / 1.678), median 1 (standard error ~0.05 for 400)
+    assert np.median(ddlr) == pytest.approx(1.0, abs=0.15)
+    assert np.mean(ddlr) == pytest.approx(2 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, abs=0.15)
     in_hlr = np.asarray(sn["host_offset_arcsec"] / sn["host_hlr_arcsec"])
-    # Gamma(2, hlr / 1.678): median 1 hlr (standard error ~0.05 for 400), mean 2 / 1.678 hlr (~0.04)
-    assert np.median(in_hlr) == pytest.approx(1.0, abs=0.15)
-    assert np.mean(in_hlr) == pytest.approx(2 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, abs=0.15)
+    assert not np.allclose(in_hlr, ddlr, rtol=0.05)  # elliptical hosts: the circular radius is not the dDLR
+
+
+def test_every_host_holds_at_most_one_nuclear_source_or_supernova():
+    settings = SurveySettings(n_fields=1, n_eval_fields=1)
+    sky = make_field_sky(survey_fields(settings)[1], settings)
+    hosted = sky[np.isin(sky["kind"], ("sn", "nuclear", "agn"))]
+    assert len(hosted) > settings.eval_supernovae_per_field + settings.eval_nuclear_transients_per_field
+    assert len(np.unique(hosted["host_id"])) == len(hosted)
+
+
+def test_too_few_host_galaxies_cut_both_kinds_in_proportion(caplog):
+    settings = SurveySettings(n_fields=1, n_eval_fields=1, galaxy_density_per_deg2=300.0)
+    with caplog.at_level("WARNING", logger="bayesrb.simulate.sky"):
+        sky = make_field_sky(survey_fields(settings)[1], settings)
+    counts = _kind_counts(sky)
+    assert 0 < counts["sn"] < settings.eval_supernovae_per_field
+    assert 0 < counts["nuclear"] < settings.eval_nuclear_transients_per_field
+    assert counts["sn"] / counts["nuclear"] == pytest.approx(45 / 35, rel=0.2)
+    assert "simulating fewer of each" in caplog.text
 
 
 def test_bleed_conserves_saturation_and_extends_along_column():
@@ -494,19 +520,9 @@ def test_deep_confusion_grows_towards_the_limit():
     assert swapped[mag >= 20.5].mean() > swapped[mag < 18].mean() + 0.1  # about 0.21 against 0.03
 
 
-def _fingerprint(table) -> tuple:
-    hlr = round(float(np.nansum(table["hlr_arcsec"])), 6) if "hlr_arcsec" in table.colnames else None
-    return len(table), int(np.sum(np.asarray(table["source_id"], np.int64))), round(float(np.sum(table["mag"])), 6), hlr
-
-
-def test_existing_catalogues_are_unchanged_by_the_deep_catalogue():
-    # computed with the code before the deep catalogue, shapes and coverage existed (training fields only)
+def test_shallow_catalogues_do_not_depend_on_the_deep_catalogues_settings():
     settings = _tiny(image_size=(384, 384), agn_fraction=0.1, variable_fraction=0.1)
-    before = {"stars": (360, 3970034891, 7060.78823, None), "galaxies": (208, 2665011144, 4116.859684, 247.066912),
-              "variables": (47, 520004052, 929.513918, None), "agn": (8, 60001615, 160.032657, None),
-              "transients": (12, 100002488, 217.205871, None)}
     _, catalogues = _survey(settings)
-    assert {name: _fingerprint(catalogues[name]) for name in SHALLOW} == before
     other = _tiny(image_size=(384, 384), agn_fraction=0.1, variable_fraction=0.1, deep_catalogue_coverage=0.2,
                   deep_catalogue_limit_mag=23.0, deep_catalogue_completeness=0.5, deep_star_galaxy_confusion_bright=0.3)
     _, changed = _survey(other)

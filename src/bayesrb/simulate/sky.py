@@ -5,6 +5,8 @@ Every source of a field lives in one table (the field's *sky truth*), one row pe
 magnitudes seen at a given epoch.
 """
 
+import logging
+
 import numpy as np
 from astropy.table import Table, vstack
 
@@ -12,10 +14,12 @@ from bayesrb.seeding import rng_for
 from bayesrb.simulate.plan import Field
 from bayesrb.simulate.settings import SurveySettings
 
+log = logging.getLogger(__name__)
+
 SKY_MARGIN_ARCSEC = 90.0
 SERSIC_INDICES = np.array([1.0, 2.5, 4.0])
 SERSIC_WEIGHTS = np.array([0.6, 0.15, 0.25])
-HOST_LIMIT_MAG = 19.5
+HOST_LIMIT_MAG = 20.5
 HOSTLESS_CLEARANCE_ARCSEC = 10.0
 TRANSIENT_RISE_DAYS = 8.0
 TRANSIENT_DECLINE_MAG_PER_DAY = 0.03
@@ -116,23 +120,78 @@ def make_agn(rng, field: Field, galaxies: Table, settings: SurveySettings) -> Ta
     )
 
 
-def _offset_position(ra, dec, offset_arcsec, angle_rad):
-    dra = offset_arcsec * np.sin(angle_rad) / 3600 / np.cos(np.radians(dec))
-    ddec = offset_arcsec * np.cos(angle_rad) / 3600
-    return ra + dra, dec + ddec
+def galaxy_axis_ratio(e1, e2) -> np.ndarray:
+    """Minor-to-major axis ratio b/a of galaxies of GalSim distortion ``(e1, e2)``.
+
+    The sky truth's ``e1, e2`` are GalSim *distortions* (``galsim.GSObject.shear(e1=, e2=)``), of modulus
+    ``e = (a² - b²) / (a² + b²)``, so ``b/a = sqrt((1 - e) / (1 + e))``; NaN (a point source) gives 1.
+    """
+    e = np.hypot(np.asarray(e1, dtype=float), np.asarray(e2, dtype=float))
+    return np.where(np.isfinite(e), np.sqrt((1.0 - np.nan_to_num(e)) / (1.0 + np.nan_to_num(e))), 1.0)
 
 
-def _hosted_transients(rng, kind: str, count: int, galaxies: Table, offsets_in_hlr: np.ndarray, settings):
-    candidates = np.flatnonzero(galaxies["mag"] < HOST_LIMIT_MAG)
-    if count == 0 or len(candidates) == 0:
+def galaxy_position_angle_deg(e1, e2) -> np.ndarray:
+    """Position angle of the major axis, degrees East of North in ``[0, 180)``, of distortions ``(e1, e2)``.
+
+    The sky truth's ``(e1, e2)`` are given in the frame of an unrotated image
+    (:func:`bayesrb.simulate.survey.make_wcs` with ``rotation_deg = 0``): first axis ``x`` to the West, second
+    axis ``y`` to the North. The major axis lies at ``θ = atan2(e2, e1) / 2`` from ``+x`` towards ``+y``, that is
+    at position angle ``θ - 90°``. NaN (a point source) gives 0.
+    """
+    theta = 0.5 * np.degrees(np.arctan2(np.asarray(e2, dtype=float), np.asarray(e1, dtype=float)))
+    pa = np.mod(theta - 90.0, 180.0)
+    return np.where(np.isfinite(pa) & (pa < 180.0), pa, 0.0)  # mod can round up to 180, which is 0
+
+
+def _disc_positions(rng, hosts: Table, offsets_in_hlr: np.ndarray):
+    """Positions at ``offsets_in_hlr`` along the hosts' half-light ellipses, in random directions.
+
+    A disc seen at axis ratio ``q`` spreads its light (and its supernovae) along ellipses of semi-axes
+    ``hlr / sqrt(q)`` and ``hlr * sqrt(q)`` (the area-preserving shear that renders it), so an offset of ``r``
+    half-light radii in the disc's own frame is a directional-light-radius distance (dDLR) of ``r``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``ra``, ``dec`` (deg) and the offset from the host's centre (arcsec).
+    """
+    q = galaxy_axis_ratio(hosts["e1"], hosts["e2"])
+    pa = np.radians(galaxy_position_angle_deg(hosts["e1"], hosts["e2"]))
+    phi = rng.uniform(0, 2 * np.pi, len(hosts))
+    radius = offsets_in_hlr * np.asarray(hosts["hlr_arcsec"])
+    major, minor = radius * np.cos(phi) / np.sqrt(q), radius * np.sin(phi) * np.sqrt(q)
+    east = major * np.sin(pa) + minor * np.cos(pa)
+    north = major * np.cos(pa) - minor * np.sin(pa)
+    dec0 = np.asarray(hosts["dec"])
+    ra = np.asarray(hosts["ra"]) + east / 3600 / np.cos(np.radians(dec0))
+    return ra, dec0 + north / 3600, np.hypot(east, north)
+
+
+def _hosted_transients(rng, kind: str, hosts: Table, offsets_in_hlr: np.ndarray, settings):
+    if len(hosts) == 0:
         return None
-    hosts = rng.choice(candidates, size=count)
-    hlr = np.asarray(galaxies["hlr_arcsec"][hosts])
-    offset = offsets_in_hlr * hlr
-    ra, dec = _offset_position(np.asarray(galaxies["ra"][hosts]), np.asarray(galaxies["dec"][hosts]),
-                               offset, rng.uniform(0, 2 * np.pi, count))
-    return _transient_table(rng, kind, ra, dec, settings, host_id=galaxies["source_id"][hosts],
-                            host_offset_arcsec=offset, host_hlr_arcsec=hlr)
+    ra, dec, offset = _disc_positions(rng, hosts, offsets_in_hlr)
+    return _transient_table(rng, kind, ra, dec, settings, host_id=np.asarray(hosts["source_id"]),
+                            host_offset_arcsec=offset, host_hlr_arcsec=np.asarray(hosts["hlr_arcsec"]))
+
+
+def _draw_hosts(rng, field: Field, galaxies: Table, taken: np.ndarray, counts: dict[str, int]) -> dict[str, Table]:
+    """Distinct host galaxies for the supernovae and nuclear transients, clear of the galaxies in ``taken``.
+
+    Every galaxy brighter than :data:`HOST_LIMIT_MAG` hosts at most one of them (and none hosts an AGN too), so
+    that no two sources of the truth share a nucleus or blend into one detection. When there are too few such
+    galaxies, both kinds are cut in proportion, with a warning.
+    """
+    pool = np.flatnonzero((np.asarray(galaxies["mag"]) < HOST_LIMIT_MAG)
+                          & ~np.isin(np.asarray(galaxies["source_id"]), taken))
+    wanted = {kind: counts[kind] for kind in ("sn", "nuclear")}
+    total = sum(wanted.values())
+    if total > len(pool):
+        log.warning("field %s: %d galaxies brighter than %.1f mag can host %d supernovae and nuclear transients; "
+                    "simulating fewer of each", field.name, len(pool), HOST_LIMIT_MAG, total)
+        wanted = {kind: n * len(pool) // total for kind, n in wanted.items()}
+    chosen = rng.choice(pool, size=sum(wanted.values()), replace=False)
+    return {"sn": galaxies[chosen[:wanted["sn"]]], "nuclear": galaxies[chosen[wanted["sn"]:]]}
 
 
 def _transient_table(rng, kind, ra, dec, settings, **columns):
@@ -155,7 +214,7 @@ def _hostless_transients(rng, n: int, field: Field, galaxies: Table, settings: S
     return _transient_table(rng, "hostless", np.array(ra), np.array(dec), settings)
 
 
-def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, counts: dict[str, int],
+def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, agn: Table, counts: dict[str, int],
                     settings: SurveySettings) -> list[Table]:
     """Supernovae at exponential-disc host offsets, nuclear transients and hostless transients.
 
@@ -164,7 +223,9 @@ def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, cou
     rng : numpy.random.Generator
     field : Field
     galaxies : astropy.table.Table
-        The field's galaxies (with ``source_id``), from which hosts are drawn.
+        The field's galaxies (with ``source_id``), from which distinct hosts are drawn (:func:`_draw_hosts`).
+    agn : astropy.table.Table
+        The field's AGN (:func:`make_agn`): their hosts host no transient.
     counts : dict of str to int
         Number of transients of each kind ``sn``, ``nuclear`` and ``hostless``
         (see :meth:`SurveySettings.transient_counts`).
@@ -176,14 +237,14 @@ def make_transients(rng: np.random.Generator, field: Field, galaxies: Table, cou
         Up to one table per kind; a hosted kind is left out when its count is zero or no galaxy is bright
         enough to host it.
     """
-    n_sn, n_nuc = counts["sn"], counts["nuclear"]
+    hosts = _draw_hosts(rng, field, galaxies, np.asarray(agn["host_id"]), counts)
     # supernovae trace the disc light: radii in an exponential disc follow r exp(-r / h), a Gamma(2, h) with
     # scale length h = hlr / 1.678; offsets here are in units of the host's half-light radius (hlr)
-    sn_offsets = rng.gamma(2.0, 1.0 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, n_sn)
-    nuclear_offsets = np.abs(rng.normal(0.0, 0.05, n_nuc))
+    sn_offsets = rng.gamma(2.0, 1.0 / EXPONENTIAL_DISC_HLR_SCALE_LENGTHS, len(hosts["sn"]))
+    nuclear_offsets = np.abs(rng.normal(0.0, 0.05, len(hosts["nuclear"])))
     tables = [
-        _hosted_transients(rng, "sn", n_sn, galaxies, sn_offsets, settings),
-        _hosted_transients(rng, "nuclear", n_nuc, galaxies, nuclear_offsets, settings),
+        _hosted_transients(rng, "sn", hosts["sn"], sn_offsets, settings),
+        _hosted_transients(rng, "nuclear", hosts["nuclear"], nuclear_offsets, settings),
         _hostless_transients(rng, counts["hostless"], field, galaxies, settings),
     ]
     return [t for t in tables if t is not None]
@@ -211,8 +272,9 @@ def make_field_sky(field: Field, settings: SurveySettings) -> Table:
     stars = make_stars(rng, field, settings)
     galaxies = make_galaxies(rng, field, settings)
     galaxies["source_id"] = field.index * 10_000_000 + 5_000_000 + np.arange(len(galaxies))
-    transients = make_transients(rng, field, galaxies, settings.transient_counts(_held_out(field)), settings)
-    others = [make_agn(rng, field, galaxies, settings), *transients]
+    agn = make_agn(rng, field, galaxies, settings)
+    transients = make_transients(rng, field, galaxies, agn, settings.transient_counts(_held_out(field)), settings)
+    others = [agn, *transients]
     sky = vstack([stars, galaxies, *others], metadata_conflicts="silent")
     is_galaxy = np.asarray(sky["kind"] == "galaxy")
     source_id = np.asarray(sky["source_id"].filled(-1), dtype=np.int64)

@@ -27,7 +27,15 @@ from bayesrb.simulate.artefacts import (
 from bayesrb.simulate.plan import Field, Visit, footprint_radius_deg, survey_fields
 from bayesrb.simulate.render import GalaxyShapes, PsfModel, render_galaxies, render_points
 from bayesrb.simulate.settings import SurveySettings
-from bayesrb.simulate.sky import INVISIBLE_MAG, POINT_KINDS, SKY_MARGIN_ARCSEC, TRANSIENT_KINDS, magnitudes_at
+from bayesrb.simulate.sky import (
+    INVISIBLE_MAG,
+    POINT_KINDS,
+    SKY_MARGIN_ARCSEC,
+    TRANSIENT_KINDS,
+    galaxy_axis_ratio,
+    galaxy_position_angle_deg,
+    magnitudes_at,
+)
 
 BRIGHT_STAR_MAG = 13.0
 VISIBLE_MAG = 24.0
@@ -91,29 +99,6 @@ def template_geometry(field: Field, settings: SurveySettings) -> WCS:
     dec = field.dec_deg + offset * np.cos(angle)
     ra = field.ra_deg + offset * np.sin(angle) / np.cos(np.radians(dec))
     return make_wcs(ra, dec, settings.template_rotation_deg, _image_shape(settings), settings.pixel_scale_arcsec)
-
-
-def galaxy_axis_ratio(e1, e2) -> np.ndarray:
-    """Minor-to-major axis ratio b/a of galaxies of GalSim distortion ``(e1, e2)``.
-
-    The sky truth's ``e1, e2`` are GalSim *distortions* (``galsim.GSObject.shear(e1=, e2=)``), of modulus
-    ``e = (a² - b²) / (a² + b²)``, so ``b/a = sqrt((1 - e) / (1 + e))``; NaN (a point source) gives 1.
-    """
-    e = np.hypot(np.asarray(e1, dtype=float), np.asarray(e2, dtype=float))
-    return np.where(np.isfinite(e), np.sqrt((1.0 - np.nan_to_num(e)) / (1.0 + np.nan_to_num(e))), 1.0)
-
-
-def galaxy_position_angle_deg(e1, e2) -> np.ndarray:
-    """Position angle of the major axis, degrees East of North in ``[0, 180)``, of distortions ``(e1, e2)``.
-
-    The sky truth's ``(e1, e2)`` are given in the frame of an unrotated image (:func:`make_wcs` with
-    ``rotation_deg = 0``): first axis ``x`` to the West, second axis ``y`` to the North. The major axis lies at
-    ``θ = atan2(e2, e1) / 2`` from ``+x`` towards ``+y``, that is at position angle ``θ - 90°``. NaN (a point
-    source) gives 0.
-    """
-    theta = 0.5 * np.degrees(np.arctan2(np.asarray(e2, dtype=float), np.asarray(e1, dtype=float)))
-    pa = np.mod(theta - 90.0, 180.0)
-    return np.where(np.isfinite(pa) & (pa < 180.0), pa, 0.0)  # mod can round up to 180, which is 0
 
 
 def pixel_ellipticities(galaxies: Table, wcs: WCS) -> tuple[np.ndarray, np.ndarray]:
