@@ -1,6 +1,6 @@
 """A visit's images as the steps after subtraction read them: science, resampled template, difference, noise.
 
-Imports no reproject or scipy at module level, so that the detection jobs start fast.
+Imports no scipy at module level, so that the detection jobs start fast.
 """
 
 import logging
@@ -103,7 +103,7 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
     """
     science = read_image(science_path)
     if external_difference_image:
-        from bayesrb.imaging.align import align_template  # reproject: ~0.4 s of imports, only needed here
+        from bayesrb.imaging.align import align_template  # scipy.ndimage: only needed here
 
         aligned = align_template(read_image(template_path), science)
         difference = external_difference(difference_path).difference

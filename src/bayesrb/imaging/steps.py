@@ -29,7 +29,7 @@ def subtract_visit(science_path: str, template_path: str, out_path: str, setting
     n_threads : int
         Threads for the subtraction's FFTs.
     """
-    # reproject and scipy: ~0.6 s of imports that the detect jobs need not pay
+    # scipy: imports that the detect jobs need not pay
     from bayesrb.imaging.align import align_template
     from bayesrb.imaging.subtract import subtract
 
