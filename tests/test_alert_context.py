@@ -26,6 +26,7 @@ def packets() -> pd.DataFrame:
         "distpsnr2": [8.0, 4.0, NAN], "sgscore2": [0.2, 0.9, NAN],
         "distpsnr3": [25.0, NAN, NAN], "sgscore3": [0.99, NAN, NAN],
         "ssdistnr": [NAN, 0.4, NAN], "ssmagnr": [NAN, 19.2, NAN],
+        "distnr": [0.2, 5.0, NAN], "magnr": [17.6, 20.5, NAN],
     })
 
 
@@ -71,6 +72,15 @@ def test_detection_history_and_minor_planet_features():
     np.testing.assert_allclose(f["mp_sep_arcsec"], [FeatureSettings().mp_search_radius_arcsec, 0.4, 120.0])
     np.testing.assert_allclose(f["mp_mag"], [NO_SOURCE_MAG, 19.2, NO_SOURCE_MAG])
     assert f["host_offset_significance"][1] == pytest.approx(1.2 / (3.03 / f["snr"][1]))
+
+
+def test_the_reference_image_features_are_the_nearest_reference_source():
+    settings = FeatureSettings()
+    f = packet_features(packets(), settings)
+    np.testing.assert_allclose(f["ref_sep1_arcsec"], [0.2, 5.0, settings.search_radius_arcsec])
+    np.testing.assert_allclose(f["ref_mag1"], [17.6, 20.5, NO_SOURCE_MAG])
+    np.testing.assert_allclose(f["ref_state"], [1, 0, 0])
+    assert all(np.isnan(f[name]).all() for name in ("ref_sep2_arcsec", "ref_count", "ref_extent1"))
 
 
 ALERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts"

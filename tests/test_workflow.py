@@ -322,7 +322,8 @@ def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_
             "--catalogue", f"stars={catalogues / 'deep.ecsv'}:class=star",
             "--catalogue", f"galaxies={catalogues / 'galaxies.ecsv'}",
             "--science", str(tiny_run / "survey" / "visits" / "E00-n01-v00" / "science.fits"),
-            "--orbits", str(tiny_run / "survey" / "orbits" / "MPCORB.DAT")]
+            "--orbits", str(tiny_run / "survey" / "orbits" / "MPCORB.DAT"),
+            "--template", str(tiny_run / "survey" / "templates" / "E00.fits")]
     assert main(args) == 0
     classes = pd.read_parquet(out)
     assert len(classes) == len(read_shard(shard))
@@ -332,6 +333,28 @@ def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_
     other = tmp_path / "other.parquet"
     pd.read_parquet(scores).iloc[:2].to_parquet(other)
     assert main([*args[:6], str(other), *args[7:]]) == 1
+
+
+def test_the_reference_features_of_the_workflow_are_those_of_the_visits_template(tiny_run):
+    import pandas as pd
+
+    from bayesrb.context.features import candidate_features
+    from bayesrb.context.reference import REFERENCE_COLUMNS
+    from bayesrb.context.settings import FeatureSettings
+    from bayesrb.context.visit import visit_reference_sources
+    from bayesrb.stamps.shard import read_shard_meta
+
+    visit = "E00-n01-v00"
+    workflow = pd.read_parquet(tiny_run / "context" / "features" / f"{visit}.parquet")
+    assert (workflow["ref_state"] == 1).any() and (workflow["ref_state"] == 0).any()
+    # the template resampled again from its FITS, as `bayesrb classify --template` does
+    sources = visit_reference_sources(str(tiny_run / "survey" / "visits" / visit / "science.fits"),
+                                      str(tiny_run / "survey" / "templates" / "E00.fits"), "",
+                                      FeatureSettings().reference_threshold_sigma)
+    meta, attrs = read_shard_meta(tiny_run / "stamps" / f"{visit}.zarr")
+    again = candidate_features(meta, float(attrs["pixel_scale_arcsec"]), {}, None, FeatureSettings(), sources)
+    for name in REFERENCE_COLUMNS:
+        np.testing.assert_array_equal(workflow[name].to_numpy(), again[name], err_msg=name)
 
 
 def test_classify_takes_the_history_from_a_table_of_earlier_detections(tiny_run, tmp_path, capsys):
@@ -361,6 +384,9 @@ def test_classify_takes_the_history_from_a_table_of_earlier_detections(tiny_run,
             "--scores", str(scores), "--out", str(tmp_path / "classes.parquet"),
             "--history", str(tmp_path / "detections.ecsv")]
     assert main(args) == 1 and "needs the visit's epoch" in capsys.readouterr().err
+    template = tiny_run / "survey" / "templates" / "E00.fits"
+    assert main([*args[:-2], "--template", str(template)]) == 1
+    assert "need the science grid" in capsys.readouterr().err
     science = tiny_run / "survey" / "visits" / "E00-n01-v00" / "science.fits"
     assert main([*args, "--science", str(science)]) == 0
     Table.from_pandas(earlier.drop(columns="mjd")).write(tmp_path / "no_mjd.ecsv")

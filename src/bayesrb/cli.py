@@ -138,7 +138,8 @@ def _classify(args: argparse.Namespace) -> int:
         catalogues.setdefault(family, []).append(CatalogueSource(path, where))
     try:
         table = classify_store(args.model, args.stamps, args.scores, catalogues, args.out,
-                               science_path=args.science, orbits_path=args.orbits, history_path=args.history)
+                               science_path=args.science, orbits_path=args.orbits, history_path=args.history,
+                               template_path=args.template)
     except BadInputError as error:
         print(f"bayesrb classify: {error}", file=sys.stderr)
         return 1
@@ -226,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                                "(most trusted first); a family without a catalogue is missing")
     classify.add_argument("--science", default="", help="the visit's science FITS (epoch, site, WCS), with --orbits")
     classify.add_argument("--orbits", default="", help="MPCORB orbit file for the predicted minor planets")
+    classify.add_argument("--template", default="",
+                          help="the visit's template FITS, with --science: the reference-image features "
+                               "(template sources); without it they are missing")
     classify.add_argument("--history", default="",
                           help="table (ECSV, CSV, FITS) of the survey's detections in other visits: ra, dec (deg), "
                                "mjd; with --science (the visit's epoch) it gives the history features, else they "

@@ -7,6 +7,8 @@ rule context_features:
     input:
         shard=paths.shard(RESULTS),
         science=science_fits,
+        template=template_fits,
+        difference=difference_fits,
         orbits=orbit_file,
         earth_orientation=earth_orientation,
         catalogues=PLAN.context_catalogue_files(),

@@ -27,6 +27,12 @@ feature                        from the packet
 ``host_hlr_arcsec``            simulated catalogues' no-host values, NO_HOST_DDLR and 0)
 ``variables_*``, ``agn_*``     NaN: packets carry no variable-star or AGN match
 ``mp_sep_arcsec``, ``mp_mag``  ``ssdistnr``, ``ssmagnr`` (none: the search radius and ``NO_SOURCE_MAG``)
+``ref_sep1_arcsec``,           ``distnr``, ``magnr``: the nearest source of ZTF's reference-image PSF catalogue
+``ref_mag1``, ``ref_state``    (none within 30": the search radius, ``NO_SOURCE_MAG``, state 0); ``state`` 1
+                               within the match radius
+``ref_sep2_arcsec``,           NaN: packets carry the nearest reference source only, and its DAOPHOT
+``ref_count``, ``ref_extent1`` ``sharpnr``, which is not the half-light-radius ratio of
+                               :mod:`bayesrb.context.reference`
 latitudes                      from ``ra``, ``dec``
 =============================  ==========================================================================
 
@@ -49,6 +55,7 @@ from bayesrb.context.features import (
     family_columns,
     sky_latitudes,
 )
+from bayesrb.context.reference import REFERENCE_COLUMNS
 from bayesrb.context.settings import FeatureSettings
 
 __all__ = ["PS1_SOUTH_LIMIT_DEG", "STAR_SCORE", "packet_features"]
@@ -75,8 +82,8 @@ def packet_features(meta: pd.DataFrame, settings: FeatureSettings | None = None)
     Returns
     -------
     dict of str to numpy.ndarray
-        One float column per feature: detection, history, the four catalogue families, host, minor planet and
-        latitudes.
+        One float column per feature: detection, history, the four catalogue families, host, minor planet,
+        reference image and latitudes.
     """
     settings = settings or FeatureSettings()
     features = _detection(meta)
@@ -90,6 +97,7 @@ def packet_features(meta: pd.DataFrame, settings: FeatureSettings | None = None)
         features |= dict.fromkeys(family_columns(family), np.full(len(meta), np.nan))
     features |= _host(features, meta, covered, settings)
     features |= _minor_planet(meta, settings)
+    features |= _reference(meta, settings)
     return features | sky_latitudes(meta["ra"].to_numpy(float), meta["dec"].to_numpy(float))
 
 
@@ -136,3 +144,15 @@ def _minor_planet(meta: pd.DataFrame, settings: FeatureSettings) -> dict[str, np
     known = np.isfinite(separation)
     return dict(zip(MP_COLUMNS, (np.where(known, separation, settings.mp_search_radius_arcsec),
                                  np.where(known, mag, NO_SOURCE_MAG)), strict=True))
+
+
+def _reference(meta: pd.DataFrame, settings: FeatureSettings) -> dict[str, np.ndarray]:
+    """Reference-image features from the nearest source of ZTF's reference catalogue (``distnr``, ``magnr``)."""
+    separation, mag = meta["distnr"].to_numpy(float), meta["magnr"].to_numpy(float)
+    known = np.isfinite(separation)
+    sep1 = np.where(known, separation, settings.search_radius_arcsec)
+    unknown = np.full(len(meta), np.nan)
+    columns = {"ref_sep1_arcsec": sep1, "ref_sep2_arcsec": unknown, "ref_mag1": np.where(known, mag, NO_SOURCE_MAG),
+               "ref_extent1": unknown, "ref_count": unknown,
+               "ref_state": (sep1 <= settings.match_radius_arcsec).astype(float)}
+    return {name: columns[name] for name in REFERENCE_COLUMNS}

@@ -18,11 +18,13 @@ from scipy.spatial import cKDTree
 from bayesrb.errors import BadInputError
 from bayesrb.labels.catalogues import read_catalogue
 
-__all__ = ["FAMILIES", "DUPLICATE_RADIUS_ARCSEC", "CatalogueSource", "Family", "unit_vectors", "chord_radius",
-           "read_family", "read_families"]
+__all__ = ["FAMILIES", "NO_SOURCE_MAG", "DUPLICATE_RADIUS_ARCSEC", "CatalogueSource", "Family", "unit_vectors",
+           "chord_radius", "read_family", "read_families"]
 
 #: The catalogue families, in the order of the feature table's columns.
 FAMILIES: tuple[str, ...] = ("stars", "variables", "agn", "galaxies")
+#: Magnitude given where no source lies within the search radius (fainter than any catalogue or template source).
+NO_SOURCE_MAG = 30.0
 #: Entries of two catalogues of one family closer than this are one source.
 DUPLICATE_RADIUS_ARCSEC = 1.0
 #: Columns every catalogue needs; galaxies also need ``hlr_arcsec`` (``axis_ratio`` and ``pa_deg`` are optional).

@@ -19,7 +19,8 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from bayesrb.context.catalogues import FAMILIES, Family, chord_radius, unit_vectors
+from bayesrb.context.catalogues import FAMILIES, NO_SOURCE_MAG, Family, chord_radius, unit_vectors
+from bayesrb.context.reference import ReferenceSources, reference_features
 from bayesrb.context.settings import FeatureSettings
 
 __all__ = ["NO_SOURCE_MAG", "NO_HOST_DDLR", "family_columns", "HOST_COLUMNS",
@@ -27,8 +28,6 @@ __all__ = ["NO_SOURCE_MAG", "NO_HOST_DDLR", "family_columns", "HOST_COLUMNS",
            "minor_planet_features",
            "sky_latitudes", "detection_features", "candidate_features"]
 
-#: Magnitude given where no source lies within the search radius (fainter than any catalogue).
-NO_SOURCE_MAG = 30.0
 #: dDLR given where no galaxy lies within the host search radius.
 NO_HOST_DDLR = 99.0
 #: Host features; NaN where no galaxy catalogue covers the candidate.
@@ -202,20 +201,23 @@ def detection_features(meta: dict[str, np.ndarray], pixel_scale_arcsec: float) -
 
 
 def candidate_features(meta: dict[str, np.ndarray], pixel_scale_arcsec: float, families: dict[str, Family],
-                       planets: Table | None, settings: FeatureSettings) -> dict[str, np.ndarray]:
+                       planets: Table | None, settings: FeatureSettings,
+                       reference: ReferenceSources | None = None) -> dict[str, np.ndarray]:
     """Every context feature of one visit's candidates except the history and the CNN's scores.
 
     Parameters
     ----------
     meta : dict of str to numpy.ndarray
-        The visit's stamp-store meta (``ra``, ``dec``, ``mag``, ``mag_err``, ``snr``, ``fwhm`` in pixels, ``sign``,
-        ``flags``, ``stamp_flags``).
+        The visit's stamp-store meta (``x``, ``y``, ``ra``, ``dec``, ``mag``, ``mag_err``, ``snr``, ``fwhm`` in
+        pixels, ``sign``, ``flags``, ``stamp_flags``).
     pixel_scale_arcsec : float
     families : dict of str to Family
         The catalogue families; a family left out is missing (NaN) for every candidate.
     planets : astropy.table.Table or None
         Predicted minor planets at the visit's epoch, or None without an ephemeris.
     settings : FeatureSettings
+    reference : ReferenceSources, optional
+        The visit's template sources; without them the reference-image features are missing.
 
     Returns
     -------
@@ -231,6 +233,11 @@ def candidate_features(meta: dict[str, np.ndarray], pixel_scale_arcsec: float, f
     features |= host_features(families.get("galaxies") or _absent("galaxies"), ra, dec, mag,
                               centroid_error_arcsec(features["fwhm_arcsec"], features["snr"]), settings)
     features |= minor_planet_features(planets, ra, dec, settings)
+    if reference is not None:
+        x, y = np.asarray(meta["x"], float), np.asarray(meta["y"], float)
+    else:
+        x = y = np.zeros(len(ra))
+    features |= reference_features(reference, x, y, pixel_scale_arcsec, settings)
     return features | sky_latitudes(ra, dec)
 
 

@@ -26,6 +26,7 @@ from sklearn.ensemble import RandomForestClassifier
 from bayesrb.atomic import atomic_path, write_json
 from bayesrb.context.catalogues import FAMILIES
 from bayesrb.context.features import DETECTION_COLUMNS, HOST_COLUMNS, MP_COLUMNS, family_columns
+from bayesrb.context.reference import REFERENCE_COLUMNS
 from bayesrb.context.settings import ClassifierSettings
 from bayesrb.errors import BadInputError
 from bayesrb.vocabulary import CONTEXT_BOGUS, CONTEXT_CLASSES, MINOR_PLANET
@@ -61,7 +62,7 @@ def family_feature_columns(family: str) -> tuple[str, ...]:
 def feature_columns(features: str) -> tuple[str, ...]:
     """The feature columns of a feature set (``all``, ``catalogue`` or ``cnn``; see ``ClassifierSettings``)."""
     catalogue = (*(c for f in FAMILIES for c in family_feature_columns(f)), *MP_COLUMNS, *LATITUDE_COLUMNS)
-    common = (*DETECTION_COLUMNS, *HISTORY_COLUMNS)
+    common = (*DETECTION_COLUMNS, *REFERENCE_COLUMNS, *HISTORY_COLUMNS)
     chosen = {"all": (*common, *catalogue, *CNN_COLUMNS), "catalogue": (*common, *catalogue),
               "cnn": (*common, *CNN_COLUMNS)}
     return chosen[features]

@@ -32,6 +32,9 @@ class FeatureSettings:
         Predicted minor planets are sought this far.
     history_radius_arcsec : float
         Detections of earlier visits of the field this close count as the candidate's history.
+    reference_threshold_sigma : float
+        Template sources are detected above this many times the template's background RMS per pixel
+        (:mod:`bayesrb.context.reference`).
     """
 
     match_radius_arcsec: float = 2.0
@@ -40,6 +43,7 @@ class FeatureSettings:
     host_search_radius_arcsec: float = 30.0
     mp_search_radius_arcsec: float = 120.0
     history_radius_arcsec: float = 2.0
+    reference_threshold_sigma: float = 1.5
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ from bayesrb.context.table import (
     history_features,
     history_from_detections,
 )
+from bayesrb.context.visit import visit_reference_sources
 from bayesrb.errors import BadInputError
 from bayesrb.figures import context as context_figures
 from bayesrb.figures.style import save_figure
+from bayesrb.imaging.fitsio import read_image
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.labels.observing import VisitObservation, predicted_minor_planets, read_visit_observation
 from bayesrb.markdown import markdown_table
@@ -370,8 +372,8 @@ def write_context_summary(metrics_paths: Mapping[str, str], out_path: str) -> st
 
 def classify_store(model_path: str, store_path: str, scores_path: str,
                    catalogues: Mapping[str, list[CatalogueSource]], out_path: str, *, science_path: str = "",
-                   orbits_path: str = "", history_path: str = "", settings: FeatureSettings | None = None,
-                   max_bad_orbit_fraction: float = 0.01) -> pd.DataFrame:
+                   orbits_path: str = "", history_path: str = "", template_path: str = "",
+                   settings: FeatureSettings | None = None, max_bad_orbit_fraction: float = 0.01) -> pd.DataFrame:
     """Classify every candidate of a stamp store with a trained context classifier, to Parquet.
 
     Parameters
@@ -394,6 +396,10 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
         A table (ECSV, CSV or FITS) of the survey's detections in other visits, columns ``ra``, ``dec`` (deg) and
         ``mjd``, for the history features (:func:`bayesrb.context.table.history_from_detections`, at the visit's
         epoch from ``science_path``, which it needs). Without it the history is 0, as for a field's first visit.
+    template_path : str
+        The visit's template FITS, for the reference-image features (:func:`bayesrb.context.visit.
+        visit_reference_sources`: resampled onto the grid of ``science_path``, which it needs). Without it they
+        are missing.
     settings : FeatureSettings, optional
     max_bad_orbit_fraction : float
 
@@ -416,12 +422,18 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
         raise BadInputError(store_path, "has no pixel_scale_arcsec attribute (needed for the FWHM in arcsec)")
     if history_path and not science_path:
         raise BadInputError(history_path, "the history needs the visit's epoch: give its science FITS as well")
+    if template_path and not science_path:
+        raise BadInputError(template_path, "the reference sources need the science grid: give its science FITS too")
     observation = read_visit_observation(science_path) if science_path else None
     planets = None
     if observation is not None and orbits_path:
         planets = predicted_minor_planets(observation, orbits_path, max_bad_orbit_fraction)
+    reference = None
+    if template_path:
+        reference = visit_reference_sources(science_path, template_path, "", settings.reference_threshold_sigma)
+        meta["x"], meta["y"] = read_image(science_path).wcs.all_world2pix(meta["ra"], meta["dec"], 0)
     features = candidate_features(meta, float(store.attrs["pixel_scale_arcsec"]), read_families(catalogues),
-                                  planets, settings)
+                                  planets, settings, reference)
     table = pd.DataFrame({"candidate_id": meta["candidate_id"].astype(str)} | features
                          | _history(meta, observation, history_path, settings.history_radius_arcsec))
     table = table.merge(cnn_features(pd.read_parquet(scores_path)), on="candidate_id", how="left", validate="1:1")

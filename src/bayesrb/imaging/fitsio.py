@@ -147,6 +147,22 @@ def _celestial_wcs(header: fits.Header, shape, path, ext) -> WCS:
     return wcs
 
 
+def read_header(path: str | os.PathLike, ext: int | str = 0) -> fits.Header:
+    """Read one HDU's header.
+
+    Raises
+    ------
+    BadInputError
+        Naming ``path``: missing file, corrupt or truncated FITS, missing HDU.
+    """
+    hdul = _open(path)
+    with hdul, _damaged_fits(path):
+        try:
+            return hdul[ext].header.copy()
+        except (KeyError, IndexError) as exc:
+            raise BadInputError(path, f"has no HDU {ext!r}") from exc
+
+
 def read_image(path: str | os.PathLike, ext: int | str = 0) -> Image:
     """Read one image HDU with its celestial WCS.
 

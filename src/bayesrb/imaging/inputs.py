@@ -103,12 +103,37 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
     """
     science = read_image(science_path)
     if external_difference_image:
-        from bayesrb.imaging.align import align_template  # scipy.ndimage: only needed here
-
-        aligned = align_template(read_image(template_path), science)
+        aligned = resampled_template(science, template_path)
         difference = external_difference(difference_path).difference
     else:
         stored = read_difference(difference_path)
         aligned, difference = stored.template, stored.difference
     check_same_grid(science, difference.shape, difference_path)
     return science, aligned, difference, read_subexposures(science_path)
+
+
+def resampled_template(science: Image, template_path: str, difference_path: str = "") -> np.ndarray:
+    """The template on the science grid: from the workflow's difference file if given, else resampled here.
+
+    Parameters
+    ----------
+    science : bayesrb.imaging.fitsio.Image
+        The science image, whose grid the template goes onto.
+    template_path : str
+        The template FITS (resampled with :func:`bayesrb.imaging.align.align_template` when there is no
+        difference file of the workflow).
+    difference_path : str, optional
+        A difference file of :func:`bayesrb.imaging.fitsio.write_difference`, which holds the resampled template.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 on the science grid; NaN where the template does not cover.
+    """
+    if difference_path and is_difference_file(difference_path):
+        aligned = read_difference(difference_path).template
+        check_same_grid(science, aligned.shape, difference_path)
+        return aligned
+    from bayesrb.imaging.align import align_template  # scipy.ndimage: only needed here
+
+    return align_template(read_image(template_path), science)
