@@ -80,7 +80,7 @@ def test_the_reference_image_features_are_the_nearest_reference_source():
     np.testing.assert_allclose(f["ref_sep1_arcsec"], [0.2, 5.0, settings.search_radius_arcsec])
     np.testing.assert_allclose(f["ref_mag1"], [17.6, 20.5, NO_SOURCE_MAG])
     np.testing.assert_allclose(f["ref_state"], [1, 0, 0])
-    assert all(np.isnan(f[name]).all() for name in ("ref_sep2_arcsec", "ref_count", "ref_extent1", "ref_ddlr1"))
+    assert all(np.isnan(f[name]).all() for name in ("ref_sep2_arcsec", "ref_count", "ref_extent1"))
 
 
 ALERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts"

@@ -30,9 +30,9 @@ feature                        from the packet
 ``ref_sep1_arcsec``,           ``distnr``, ``magnr``: the nearest source of ZTF's reference-image PSF catalogue
 ``ref_mag1``, ``ref_state``    (none within 30": the search radius, ``NO_SOURCE_MAG``, state 0); ``state`` 1
                                within the match radius
-``ref_sep2_arcsec``,           NaN: packets carry the nearest reference source only, without its shape, and
-``ref_count``, ``ref_extent1``, its DAOPHOT ``sharpnr``, which is not the half-light-radius ratio of
-``ref_ddlr1``                  :mod:`bayesrb.context.reference`
+``ref_sep2_arcsec``,           NaN: packets carry the nearest reference source only, and its DAOPHOT
+``ref_count``, ``ref_extent1`` ``sharpnr``, which is not the half-light-radius ratio of
+                               :mod:`bayesrb.context.reference`
 latitudes                      from ``ra``, ``dec``
 =============================  ==========================================================================
 
@@ -153,6 +153,6 @@ def _reference(meta: pd.DataFrame, settings: FeatureSettings) -> dict[str, np.nd
     sep1 = np.where(known, separation, settings.search_radius_arcsec)
     unknown = np.full(len(meta), np.nan)
     columns = {"ref_sep1_arcsec": sep1, "ref_sep2_arcsec": unknown, "ref_mag1": np.where(known, mag, NO_SOURCE_MAG),
-               "ref_extent1": unknown, "ref_ddlr1": unknown, "ref_count": unknown,
+               "ref_extent1": unknown, "ref_count": unknown,
                "ref_state": (sep1 <= settings.match_radius_arcsec).astype(float)}
     return {name: columns[name] for name in REFERENCE_COLUMNS}

@@ -18,15 +18,13 @@ from scipy.spatial import cKDTree
 from bayesrb.errors import BadInputError
 from bayesrb.labels.catalogues import read_catalogue
 
-__all__ = ["FAMILIES", "NO_SOURCE_MAG", "NO_HOST_DDLR", "DUPLICATE_RADIUS_ARCSEC", "CatalogueSource", "Family",
-           "unit_vectors", "chord_radius", "directional_light_radius", "read_family", "read_families"]
+__all__ = ["FAMILIES", "NO_SOURCE_MAG", "DUPLICATE_RADIUS_ARCSEC", "CatalogueSource", "Family", "unit_vectors",
+           "chord_radius", "read_family", "read_families"]
 
 #: The catalogue families, in the order of the feature table's columns.
 FAMILIES: tuple[str, ...] = ("stars", "variables", "agn", "galaxies")
 #: Magnitude given where no source lies within the search radius (fainter than any catalogue or template source).
 NO_SOURCE_MAG = 30.0
-#: dDLR given where no galaxy (or template source) lies within the search radius.
-NO_HOST_DDLR = 99.0
 #: Entries of two catalogues of one family closer than this are one source.
 DUPLICATE_RADIUS_ARCSEC = 1.0
 #: Columns every catalogue needs; galaxies also need ``hlr_arcsec`` (``axis_ratio`` and ``pa_deg`` are optional).
@@ -88,20 +86,6 @@ class Family:
         centres = unit_vectors(self.coverage[:, 0], self.coverage[:, 1])
         cosines = unit_vectors(ra, dec) @ centres.T
         return np.any(cosines >= np.cos(np.radians(self.coverage[:, 2])), axis=1)
-
-
-def directional_light_radius(east_arcsec, north_arcsec, hlr_arcsec, axis_ratio, pa_deg) -> np.ndarray:
-    """Radius (arcsec) of a galaxy's half-light ellipse in the direction of offsets ``(east, north)``.
-
-    The ellipse has the area of the circle of radius ``hlr_arcsec`` (semi-axes ``hlr / sqrt(q)`` and
-    ``hlr * sqrt(q)``, as a shear that preserves area) and its major axis at position angle ``pa_deg`` East of
-    North.
-    """
-    q = np.asarray(axis_ratio, float)
-    a, b = hlr_arcsec / np.sqrt(q), hlr_arcsec * np.sqrt(q)
-    position_angle = np.arctan2(east_arcsec, north_arcsec)
-    phi = position_angle - np.radians(pa_deg)
-    return a * b / np.hypot(b * np.cos(phi), a * np.sin(phi))
 
 
 def unit_vectors(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:

@@ -19,15 +19,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from bayesrb.context.catalogues import (
-    FAMILIES,
-    NO_HOST_DDLR,
-    NO_SOURCE_MAG,
-    Family,
-    chord_radius,
-    directional_light_radius,
-    unit_vectors,
-)
+from bayesrb.context.catalogues import FAMILIES, NO_SOURCE_MAG, Family, chord_radius, unit_vectors
 from bayesrb.context.reference import ReferenceSources, reference_features
 from bayesrb.context.settings import FeatureSettings
 
@@ -36,6 +28,8 @@ __all__ = ["NO_SOURCE_MAG", "NO_HOST_DDLR", "family_columns", "HOST_COLUMNS",
            "minor_planet_features",
            "sky_latitudes", "detection_features", "candidate_features"]
 
+#: dDLR given where no galaxy lies within the host search radius.
+NO_HOST_DDLR = 99.0
 #: Host features; NaN where no galaxy catalogue covers the candidate.
 HOST_COLUMNS: tuple[str, ...] = ("host_sep_arcsec", "host_ddlr", "host_hlr_arcsec", "host_mag_minus_candidate",
                                  "host_offset_significance")
@@ -80,6 +74,20 @@ def neighbour_features(family: Family, ra: np.ndarray, dec: np.ndarray, settings
         count[covered] = tree.query_ball_point(points, chord_radius(settings.count_radius_arcsec), return_length=True)
     state[covered] = (sep1[covered] <= settings.match_radius_arcsec).astype(float)
     return dict(zip(names, (sep1, sep2, mag1, count, state), strict=True))
+
+
+def directional_light_radius(east_arcsec, north_arcsec, hlr_arcsec, axis_ratio, pa_deg) -> np.ndarray:
+    """Radius (arcsec) of a galaxy's half-light ellipse in the direction of offsets ``(east, north)``.
+
+    The ellipse has the area of the circle of radius ``hlr_arcsec`` (semi-axes ``hlr / sqrt(q)`` and
+    ``hlr * sqrt(q)``, as a shear that preserves area) and its major axis at position angle ``pa_deg`` East of
+    North.
+    """
+    q = np.asarray(axis_ratio, float)
+    a, b = hlr_arcsec / np.sqrt(q), hlr_arcsec * np.sqrt(q)
+    position_angle = np.arctan2(east_arcsec, north_arcsec)
+    phi = position_angle - np.radians(pa_deg)
+    return a * b / np.hypot(b * np.cos(phi), a * np.sin(phi))
 
 
 def _offsets_arcsec(ra, dec, ra0, dec0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,14 +3,12 @@
 Catalogues are incomplete (a faint host, a galaxy taken for a star, a field no deep survey covers); the template
 is not, down to its own depth. Its sources are detected once per visit on the template resampled onto the science
 grid (sep: background, then extraction at ``reference_threshold_sigma`` times the background RMS), each with its
-isophotal magnitude (the template's zero point), its half-light radius and the axis ratio and orientation of its
-isophotal ellipse; its *extent* is the half-light radius over the median one of the template's bright, compact
-sources, ~1 for a point source and larger for a galaxy. A candidate gets, like a catalogue family: the separation
-of the nearest and second-nearest source, the nearest one's magnitude and extent, the separation from it in units
-of its directional light radius (``ref_ddlr1``, as for the catalogue host: the half-light ellipse's radius towards
-the candidate), the count within the count radius and the state (1 a source within the match radius, 0 none, NaN
-where the template does not cover the candidate). ZTF's alert packets carry the same kind of context, measured on
-ZTF's reference images: ``distnr``, ``magnr``, ``sharpnr`` (:mod:`bayesrb.alerts.context`).
+isophotal magnitude (the template's zero point) and its *extent*: the half-light radius over the median one of
+the template's bright, compact sources, ~1 for a point source and larger for a galaxy. A candidate gets, like a
+catalogue family: the separation of the nearest and second-nearest source, the nearest one's magnitude and extent,
+the count within the count radius and the state (1 a source within the match radius, 0 none, NaN where the
+template does not cover the candidate). ZTF's alert packets carry the same kind of context, measured on ZTF's
+reference images: ``distnr``, ``magnr``, ``sharpnr`` (:mod:`bayesrb.alerts.context`).
 """
 
 from dataclasses import dataclass
@@ -19,14 +17,14 @@ import numpy as np
 import sep
 from scipy.spatial import cKDTree
 
-from bayesrb.context.catalogues import NO_HOST_DDLR, NO_SOURCE_MAG, directional_light_radius
+from bayesrb.context.catalogues import NO_SOURCE_MAG
 from bayesrb.context.settings import FeatureSettings
 
 __all__ = ["REFERENCE_COLUMNS", "ReferenceSources", "detect_reference_sources", "reference_features"]
 
 #: Reference-image features; NaN where the template does not cover the candidate.
-REFERENCE_COLUMNS: tuple[str, ...] = ("ref_sep1_arcsec", "ref_sep2_arcsec", "ref_mag1", "ref_extent1", "ref_ddlr1",
-                                      "ref_count", "ref_state")
+REFERENCE_COLUMNS: tuple[str, ...] = ("ref_sep1_arcsec", "ref_sep2_arcsec", "ref_mag1", "ref_extent1", "ref_count",
+                                      "ref_state")
 #: Smallest area of a reference source, pixels.
 MIN_AREA_PX = 5
 #: Peak over background RMS above which a source is bright enough to measure the point-source size on.
@@ -45,9 +43,6 @@ class ReferenceSources:
         Isophotal magnitudes; NaN without the template's zero point.
     extent : numpy.ndarray
         Half-light radius over the median one of the bright compact sources.
-    hlr_px, axis_ratio, theta : numpy.ndarray
-        Half-light radius (pixels), axis ratio b/a and orientation of the major axis (radians counter-clockwise
-        from the x axis) of the isophotal ellipse.
     covered : numpy.ndarray
         Boolean image: where the template covers the science grid.
     """
@@ -56,9 +51,6 @@ class ReferenceSources:
     y: np.ndarray
     mag: np.ndarray
     extent: np.ndarray
-    hlr_px: np.ndarray
-    axis_ratio: np.ndarray
-    theta: np.ndarray
     covered: np.ndarray
 
     def __len__(self) -> int:
@@ -94,9 +86,7 @@ def detect_reference_sources(template: np.ndarray, zero_point: float | None,
     flux = objects["flux"].astype(float)
     mag = zero_point - 2.5 * np.log10(np.where(flux > 0, flux, np.nan)) if zero_point is not None else \
         np.full(len(x), np.nan)
-    extent = radius / _point_source_radius(radius, objects["peak"] / rms)
-    axis_ratio = np.clip(objects["b"] / np.maximum(objects["a"], 1e-6), 0.05, 1.0).astype(float)
-    return ReferenceSources(x, y, mag, extent, radius, axis_ratio, objects["theta"].astype(float), covered)
+    return ReferenceSources(x, y, mag, radius / _point_source_radius(radius, objects["peak"] / rms), covered)
 
 
 def _point_source_radius(radius: np.ndarray, peak_sigma: np.ndarray) -> float:
@@ -128,10 +118,10 @@ def reference_features(sources: ReferenceSources | None, x: np.ndarray, y: np.nd
     dict of str to numpy.ndarray
     """
     n = len(x)
-    sep1, sep2, mag1, extent1, ddlr1, count, state = (np.full(n, np.nan) for _ in REFERENCE_COLUMNS)
+    sep1, sep2, mag1, extent1, count, state = (np.full(n, np.nan) for _ in REFERENCE_COLUMNS)
     covered = _covered(sources, x, y)
     sep1[covered] = sep2[covered] = settings.search_radius_arcsec
-    mag1[covered], extent1[covered], ddlr1[covered], count[covered] = NO_SOURCE_MAG, 0.0, NO_HOST_DDLR, 0.0
+    mag1[covered], extent1[covered], count[covered] = NO_SOURCE_MAG, 0.0, 0.0
     if covered.any() and len(sources):
         points = np.column_stack([x[covered], y[covered]]) * pixel_scale_arcsec
         tree = cKDTree(np.column_stack([sources.x, sources.y]) * pixel_scale_arcsec)
@@ -142,20 +132,9 @@ def reference_features(sources: ReferenceSources | None, x: np.ndarray, y: np.nd
         sep2[covered] = np.where(found[:, 1], distance[:, 1], settings.search_radius_arcsec)
         mag1[covered] = np.where(found[:, 0], sources.mag[nearest], NO_SOURCE_MAG)
         extent1[covered] = np.where(found[:, 0], sources.extent[nearest], 0.0)
-        ddlr1[covered] = np.where(found[:, 0], _ddlr(sources, nearest, x[covered], y[covered]), NO_HOST_DDLR)
         count[covered] = tree.query_ball_point(points, settings.count_radius_arcsec, return_length=True)
     state[covered] = (sep1[covered] <= settings.match_radius_arcsec).astype(float)
-    return dict(zip(REFERENCE_COLUMNS, (sep1, sep2, mag1, extent1, ddlr1, count, state), strict=True))
-
-
-def _ddlr(sources: ReferenceSources, index: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Separation from each source ``index`` over its half-light ellipse's radius towards ``(x, y)``."""
-    dx, dy = x - sources.x[index], y - sources.y[index]
-    # directional_light_radius measures angles from the second axis towards the first: the major axis at angle
-    # theta from x lies at 90 deg - theta from y
-    dlr = directional_light_radius(dx, dy, sources.hlr_px[index], sources.axis_ratio[index],
-                                   90.0 - np.degrees(sources.theta[index]))
-    return np.hypot(dx, dy) / np.maximum(dlr, 1e-6)
+    return dict(zip(REFERENCE_COLUMNS, (sep1, sep2, mag1, extent1, count, state), strict=True))
 
 
 def _covered(sources: ReferenceSources | None, x: np.ndarray, y: np.ndarray) -> np.ndarray:
