@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 
 from bayesrb.context.catalogues import NO_SOURCE_MAG
 from bayesrb.context.settings import FeatureSettings
+from bayesrb.imaging.detect import raise_sep_limits
 
 __all__ = ["REFERENCE_COLUMNS", "ReferenceSources", "detect_reference_sources", "reference_features"]
 
@@ -79,6 +80,7 @@ def detect_reference_sources(template: np.ndarray, zero_point: float | None,
     background = sep.Background(data, mask=~covered)
     signal = data - background.back()
     rms = background.globalrms
+    raise_sep_limits(data.size)
     objects = sep.extract(signal, threshold_sigma, err=rms, mask=~covered, minarea=MIN_AREA_PX)
     x, y = objects["x"].astype(float), objects["y"].astype(float)
     radius, _ = sep.flux_radius(signal, x, y, np.clip(6.0 * objects["a"], 3.0, 30.0), 0.5, mask=~covered,

@@ -68,10 +68,18 @@ def _prepare(difference: Difference):
     return np.ascontiguousarray(np.where(invalid, 0.0, d)), np.ascontiguousarray(err), invalid
 
 
+def raise_sep_limits(n_pixels: int) -> None:
+    """Let sep extract every source of an image of ``n_pixels`` (process-wide limits).
+
+    With its default pixel stack and sub-object limit, sep fails on a crowded image ("internal pixel buffer full").
+    """
+    sep.set_extract_pixstack(max(300_000, n_pixels))
+    sep.set_sub_object_limit(4096)
+
+
 def _extract(data, err, invalid, threshold, min_area, deblend_nthresh, deblend_cont):
     """Run sep on one sign (``data`` already multiplied by the sign)."""
-    sep.set_extract_pixstack(max(300_000, data.size))
-    sep.set_sub_object_limit(4096)
+    raise_sep_limits(data.size)
     return sep.extract(data, threshold, err=err, mask=invalid, minarea=min_area,
                        deblend_nthresh=deblend_nthresh, deblend_cont=deblend_cont)
 
