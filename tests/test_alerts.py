@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import shutil
+import struct
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -22,11 +23,13 @@ from bayesrb import cli
 from bayesrb.alerts import ingest
 from bayesrb.alerts.fitsimage import astropy_image, plain_image, read_image
 from bayesrb.alerts.ingest import ATTRS, COLUMNS, ingest_alerts
-from bayesrb.alerts.projection import ProjectedReader
+from bayesrb.alerts.projection import BLOCK, HEADER, ProjectedReader
 from bayesrb.alerts.store import BlockWriter
 from bayesrb.alerts.ztf import (
     CHANNELS,
     CUTOUT_FIELDS,
+    CUTOUT_TAIL,
+    READER,
     SELECT,
     Alert,
     AlertError,
@@ -261,10 +264,10 @@ def shared_records() -> list[tuple[Path, dict]]:
     return records
 
 
-def fast_records(path: Path, select=SELECT) -> list[dict]:
-    """The records of a file as the projected reader reads them."""
+def fast_records(path: Path, select=SELECT, trailing=CUTOUT_TAIL) -> list[dict]:
+    """The records of a file as the projected reader reads them (with the cutouts located, for ZTF's selection)."""
     with path.open("rb") as handle:
-        return list(ProjectedReader(select).open(handle).records)
+        return list(ProjectedReader(select, trailing if select is SELECT else None).open(handle).records)
 
 
 def fits_bytes(*hdus) -> bytes:
@@ -369,17 +372,30 @@ def test_the_projected_reader_gives_fastavro_s_values_on_every_shared_packet():
         np.testing.assert_array_equal(alert_from_record(got).stamps, alert_from_record(expected).stamps)
 
 
+def test_the_cutouts_of_every_shared_packet_are_located():
+    for path, expected in shared_records():
+        with path.open("rb") as handle:
+            header = fastavro.schemaless_reader(handle, HEADER)
+            data = fastavro.schemaless_reader(handle, BLOCK)["data"]
+        located = READER.schemas(header["meta"]["avro.schema"].decode()).locate(data)
+        assert located is not None, path
+        assert {field: located[field] for field in CUTOUT_FIELDS} == {field: expected[field] for field in CUTOUT_FIELDS}
+
+
 def test_each_writer_schema_is_parsed_once(monkeypatch):
     parsed = []
     parse_schema = fastavro.parse_schema
     monkeypatch.setattr(fastavro, "parse_schema", lambda schema: parsed.append(schema) or parse_schema(schema))
-    reader = ProjectedReader(SELECT)
+    reader = ProjectedReader(SELECT, CUTOUT_TAIL)
     for path in SHARED_FILES:
         with path.open("rb") as handle:
             assert len(list(reader.open(handle).records)) == 1
     writer_schemas = {json.dumps(schema) for schema, _ in map(packet, SHARED_FILES)}
-    assert len(writer_schemas) == 4 and len(parsed) == 2 * len(writer_schemas)  # writer and reader schema each
+    assert len(writer_schemas) == 4 and len(parsed) == 4 * len(writer_schemas)  # writer, reader, head and its reader
     assert [field["name"] for field in parsed[1]["fields"]] == ["schemavsn", "objectId", "candidate", *CUTOUT_FIELDS]
+    head = [field["name"] for field in parsed[2]["fields"]]
+    assert head == ["schemavsn", "publisher", "objectId", "candid", "candidate"]  # the writer's, up to the last used
+    assert [field["name"] for field in parsed[3]["fields"]] == ["schemavsn", "objectId", "candidate"]
 
 
 RICH_SCHEMA = {
@@ -445,7 +461,7 @@ def test_a_type_defined_in_a_field_left_out_gets_every_field_read(tmp_path):
         {"name": "second", "type": "t"}]}
     records = [{"first": {"x": 1}, "second": {"x": 2}}]
     path = write_avro(tmp_path / "named.avro", schema, records)
-    assert ProjectedReader({"second": None}).schemas(json.dumps(schema))[2] is None
+    assert ProjectedReader({"second": None}).schemas(json.dumps(schema)).reader is None
     assert fast_records(path, {"second": None}) == records
 
 
@@ -479,6 +495,37 @@ def test_damaged_block_data_is_an_alert_error_or_fastavro_s_record(tmp_path):
         assert isinstance(results[0][1], Alert), results
         np.testing.assert_equal(results[0][1].meta, reference.meta)
         np.testing.assert_array_equal(results[0][1].stamps, reference.stamps)
+
+
+def lure(size: int) -> float:
+    """A double whose 8 bytes, after its union index (0x02, a cutout's branch index in schema 4.x), read as the head
+    of a cutout with an empty name and ``size`` bytes starting with gzip's signature."""
+    encoded = 2 * size
+    varint = bytes([encoded & 0x7F | 0x80, encoded >> 7 & 0x7F | 0x80, encoded >> 14])
+    assert encoded >> 21 == 0 and encoded >> 14
+    return struct.unpack("<d", b"\x00" + varint + b"\x1f\x8b\x08\x40")[0]
+
+
+def test_a_false_fit_of_the_cutouts_is_read_again_by_walking(tmp_path):
+    schema, record = packet(POSITIVE)  # schema 4.01: the history's doubles are unions [null, double]
+    encode = functools.partial(fastavro.schemaless_writer, schema=fastavro.parse_schema(schema))
+    record["prv_candidates"][-1]["ra"] = lure(2**13)
+    buffer = io.BytesIO()
+    encode(buffer, record=record)
+    data = buffer.getvalue()
+    signature = data.index(b"\x1f\x8b\x08\x40")  # the lure's, before every cutout
+    template = data.rindex(record["cutoutTemplate"]["fileName"].encode()) - 2  # branch and name length before it
+    record["prv_candidates"][-1]["ra"] = lure(template - signature)  # the lure's bytes end where the template starts
+    path = write_avro(tmp_path / "lure.avro", schema, [record])
+    buffer = io.BytesIO()
+    encode(buffer, record=record)
+    located = READER.schemas(json.dumps(schema)).locate(buffer.getvalue())
+    assert located["cutoutTemplate"] == record["cutoutTemplate"]
+    assert located["cutoutScience"]["stampData"] != record["cutoutScience"]["stampData"]  # a false fit
+    alert = only_alert(path)
+    expected = alert_from_record(record)
+    np.testing.assert_array_equal(alert.stamps, expected.stamps)
+    np.testing.assert_equal(alert.meta, expected.meta)
 
 
 def test_a_block_without_the_sync_marker_is_damaged_data(tmp_path):

@@ -7,6 +7,7 @@ such a file directly when its header is exactly the simple case (:func:`plain_im
 return the same native ``float32`` array for a plain image, bit for bit.
 """
 
+import functools
 import io
 import warnings
 
@@ -24,6 +25,8 @@ PLAIN_CARDS: tuple[tuple[bytes, bytes | None], ...] = (
 )
 #: Scaling keywords and the values that leave the stored pixels unchanged.
 IDENTITY_SCALING: dict[bytes, float] = {b"BSCALE": 1.0, b"BZERO": 0.0}
+#: What :func:`_first_block_layout` returns for a header longer than one block.
+LONG_HEADER = object()
 
 
 def read_image(raw: bytes) -> np.ndarray | None:
@@ -66,12 +69,13 @@ def plain_image(raw: bytes) -> np.ndarray | None:
     numpy.ndarray or None
         Native ``float32`` ``(NAXIS2, NAXIS1)``; None if the file is not plain (then astropy must read it).
     """
-    header = _header(raw)
-    if header is None:
+    layout = _first_block_layout(raw[:BLOCK])
+    if layout is LONG_HEADER:
+        layout = _layout(_header(raw))
+    if layout is None:
         return None
-    values, data_start = header
-    shape = _plain_shape(values)
-    if shape is None or len(raw) < data_start + 4 * shape[0] * shape[1]:
+    shape, data_start = layout
+    if len(raw) < data_start + 4 * shape[0] * shape[1]:
         return None
     pixels = np.frombuffer(raw, dtype=">f4", count=shape[0] * shape[1], offset=data_start)
     return pixels.reshape(shape).astype(np.float32)
@@ -98,6 +102,25 @@ def astropy_image(raw: bytes) -> np.ndarray | None:
         with fits.open(io.BytesIO(raw), memmap=False) as hdus:
             data = next((hdu.data for hdu in hdus if hdu.is_image and hdu.data is not None), None)
             return None if data is None else np.array(data, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=64)
+def _first_block_layout(block: bytes) -> tuple[tuple[int, int], int] | None | object:
+    """:func:`_layout` of a header that ends in the file's first block, :data:`LONG_HEADER` if it does not.
+
+    Cached: a survey's cutouts share a few header blocks (ZTF's: one per cutout size).
+    """
+    header = _header(block)
+    return LONG_HEADER if header is None else _layout(header)
+
+
+def _layout(header: tuple[dict[bytes, bytes], int] | None) -> tuple[tuple[int, int], int] | None:
+    """``((NAXIS2, NAXIS1), offset of the data)`` of a plain image's parsed header (:func:`_header`), else None."""
+    if header is None:
+        return None
+    values, data_start = header
+    shape = _plain_shape(values)
+    return None if shape is None else (shape, data_start)
 
 
 def _header(raw: bytes) -> tuple[dict[bytes, bytes], int] | None:

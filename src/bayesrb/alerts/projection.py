@@ -14,14 +14,16 @@ other codec is read by :func:`fastavro.reader`, with the projected reader schema
 
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import fastavro
 import fastavro.schema
 
-__all__ = ["BLOCK", "HEADER", "AvroFile", "ProjectedReader", "Select", "project"]
+from bayesrb.alerts.trailing import TailLayout, TrailingBlobs
+
+__all__ = ["BLOCK", "HEADER", "AvroFile", "ProjectedReader", "Schemas", "Select", "project"]
 
 #: Which fields of a record to read: for each field name, None (its whole value) or the selection within it (for a
 #: record defined in place, also as a union's branch or an array's items). A name the writer schema lacks is left out.
@@ -52,10 +54,15 @@ class AvroFile:
     records : iterator of dict
         The records (their selected fields), read as they are iterated; iterating raises where the data are
         damaged.
+    rewalk : callable
+        ``rewalk()``: the record last read, read again by walking every field before the selected ones, if its
+        trailing fields were located (:mod:`bayesrb.alerts.trailing`); else None. For a caller that finds the
+        located values wrong (a false fit); it raises where the walk meets damaged data.
     """
 
     schema: Any
     records: Iterator[dict]
+    rewalk: Callable[[], dict | None] = lambda: None
 
 
 def project(schema: Any, select: Select) -> Any:
@@ -90,6 +97,69 @@ def _project_field(field: dict, select: Select | None) -> dict:
     return field if select is None else {**field, "type": project(field["type"], select)}
 
 
+@dataclass(frozen=True)
+class Schemas:
+    """The parsed schemas for reading the records of one writer schema.
+
+    Attributes
+    ----------
+    decoded : Any
+        The writer schema as its JSON decodes.
+    writer : Any
+        The writer schema, parsed by :func:`fastavro.parse_schema`.
+    reader : Any
+        The projected reader schema, parsed; None (read every field) if it names a type defined only in a field
+        left out.
+    head : tuple or None
+        With trailing fields to locate (:mod:`bayesrb.alerts.trailing`): the writer's fields up to the last selected
+        one before them, as a writer schema and its projected reader schema, both parsed; else None.
+    tail : bayesrb.alerts.trailing.TailLayout or None
+        The trailing fields' encoding, where :attr:`head` is not None.
+    """
+
+    decoded: Any
+    writer: Any
+    reader: Any
+    head: tuple[Any, Any] | None = None
+    tail: TailLayout | None = None
+
+    def locate(self, data: bytes) -> dict | None:
+        """Read a record's head and locate its trailing fields, without reading the fields between.
+
+        Parameters
+        ----------
+        data : bytes
+            The data of one record, ending where it ends (a block of one record).
+
+        Returns
+        -------
+        dict or None
+            The record's selected fields; None if the schema has no trailing fields to locate or they are not found
+            (then :meth:`walk`).
+        """
+        if self.head is None:
+            return None
+        buffer = io.BytesIO(data)
+        record = fastavro.schemaless_reader(buffer, *self.head)
+        trailing = self.tail.read(data, buffer.tell())
+        return None if trailing is None else {**record, **trailing}
+
+    def walk(self, data: bytes | BinaryIO) -> dict:
+        """Read a record's selected fields by walking through every field.
+
+        Parameters
+        ----------
+        data : bytes or binary file
+            The record's data, or a stream positioned at its start (left at its end).
+
+        Returns
+        -------
+        dict
+        """
+        return fastavro.schemaless_reader(io.BytesIO(data) if isinstance(data, bytes) else data,
+                                          self.writer, self.reader)
+
+
 class ProjectedReader:
     """Reads the selected fields of the records of Avro container files.
 
@@ -97,11 +167,13 @@ class ProjectedReader:
     ----------
     select : Select
         The fields of the top-level record to read, and the fields within them.
+    trailing : bayesrb.alerts.trailing.TrailingBlobs, optional
+        Selected last fields of the records to locate rather than walk to, where the writer schema has them.
     """
 
-    def __init__(self, select: Select):
-        self.select = select
-        self._schemas: dict[str, tuple[Any, Any, Any]] = {}
+    def __init__(self, select: Select, trailing: TrailingBlobs | None = None):
+        self.select, self.trailing = select, trailing
+        self._schemas: dict[str, Schemas] = {}
 
     def open(self, handle: BinaryIO) -> AvroFile:
         """Read the header of a container file; its records are read as they are iterated.
@@ -127,14 +199,15 @@ class ProjectedReader:
             raise ValueError("it does not start with Avro's magic bytes")
         handle.seek(0)
         header = fastavro.schemaless_reader(handle, HEADER)
-        decoded, writer, reader = self.schemas(header["meta"]["avro.schema"].decode())
+        schemas = self.schemas(header["meta"]["avro.schema"].decode())
         if header["meta"].get("avro.codec", b"null") != b"null":
             handle.seek(0)
-            return AvroFile(decoded, iter(fastavro.reader(handle, reader_schema=reader)))
-        return AvroFile(decoded, _blocks(handle, end, header["sync"], writer, reader))
+            return AvroFile(schemas.decoded, iter(fastavro.reader(handle, reader_schema=schemas.reader)))
+        blocks = _Blocks(handle, end, header["sync"], schemas)
+        return AvroFile(schemas.decoded, blocks.records, blocks.rewalk)
 
-    def schemas(self, schema_json: str) -> tuple[Any, Any, Any]:
-        """The writer schema decoded and parsed, and the parsed reader schema; made once per schema text.
+    def schemas(self, schema_json: str) -> Schemas:
+        """The schemas for reading records of one writer schema; made once per schema text.
 
         Parameters
         ----------
@@ -143,31 +216,67 @@ class ProjectedReader:
 
         Returns
         -------
-        decoded : Any
-            The writer schema as its JSON decodes.
-        writer : Any
-            The writer schema parsed by :func:`fastavro.parse_schema`.
-        reader : Any
-            The projected reader schema, parsed; None (read every field) if it names a type defined only in a
-            field left out.
+        Schemas
         """
         if schema_json not in self._schemas:
             decoded = json.loads(schema_json)
-            writer = fastavro.parse_schema(decoded)
-            try:
-                reader = fastavro.parse_schema(project(decoded, self.select))
-            except fastavro.schema.UnknownType:
-                reader = None
-            self._schemas[schema_json] = decoded, writer, reader
+            self._schemas[schema_json] = Schemas(decoded, fastavro.parse_schema(decoded),
+                                                 self._reader(decoded), *self._head_and_tail(decoded))
         return self._schemas[schema_json]
 
+    def _reader(self, schema: Any) -> Any:
+        """The parsed projection of ``schema``; None if it names a type defined only in a field left out."""
+        try:
+            return fastavro.parse_schema(project(schema, self.select))
+        except fastavro.schema.UnknownType:
+            return None
 
-def _blocks(handle: BinaryIO, end: int, sync: bytes, writer: Any, reader: Any) -> Iterator[dict]:
-    """Yield the records of the uncompressed blocks from the handle's position to ``end``."""
-    while handle.tell() < end:
-        block = fastavro.schemaless_reader(handle, BLOCK)
-        if block["sync"] != sync:
-            raise ValueError("a block does not end with the file's sync marker")
-        data = io.BytesIO(block["data"])
-        for _ in range(block["count"]):
-            yield fastavro.schemaless_reader(data, writer, reader)
+    def _head_and_tail(self, schema: Any) -> tuple[tuple[Any, Any] | None, TailLayout | None]:
+        """:attr:`Schemas.head` and :attr:`Schemas.tail` of a writer schema, or ``(None, None)``.
+
+        ``(None, None)`` where there are no trailing fields to locate: none configured, not all selected whole, or
+        not at the end of this schema.
+        """
+        if self.trailing is None or any(self.select.get(name, ()) is not None for name in self.trailing.fields):
+            return None, None
+        tail = self.trailing.layout(schema) if isinstance(schema, dict) else None
+        if tail is None:
+            return None, None
+        before = schema["fields"][:-len(tail.fields)]
+        selected = [i for i, field in enumerate(before) if field["name"] in self.select]
+        head = {**schema, "fields": before[:max(selected, default=-1) + 1]}
+        try:
+            return (fastavro.parse_schema(head), fastavro.parse_schema(project(head, self.select))), tail
+        except fastavro.schema.UnknownType:  # the head names a type defined after it
+            return None, None
+
+
+class _Blocks:
+    """The records of a file's uncompressed blocks from the handle's position to ``end``, read as iterated.
+
+    The one record of a block is located where its schema allows (see :attr:`AvroFile.rewalk`); others are walked.
+    """
+
+    def __init__(self, handle: BinaryIO, end: int, sync: bytes, schemas: Schemas):
+        self.schemas = schemas
+        self.records = self._records(handle, end, sync)
+        self._located: bytes | None = None  # the data of the last record, if it was located
+
+    def _records(self, handle: BinaryIO, end: int, sync: bytes) -> Iterator[dict]:
+        while handle.tell() < end:
+            block = fastavro.schemaless_reader(handle, BLOCK)
+            if block["sync"] != sync:
+                raise ValueError("a block does not end with the file's sync marker")
+            record = self.schemas.locate(block["data"]) if block["count"] == 1 else None
+            self._located = None if record is None else block["data"]
+            if record is not None:
+                yield record
+                continue
+            data = io.BytesIO(block["data"])
+            for _ in range(block["count"]):
+                yield self.schemas.walk(data)
+
+    def rewalk(self) -> dict | None:
+        """:attr:`AvroFile.rewalk`."""
+        data, self._located = self._located, None
+        return None if data is None else self.schemas.walk(data)
