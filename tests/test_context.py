@@ -377,3 +377,19 @@ def test_the_speed_benchmark_times_features_classification_and_training(tmp_path
         rates = [float(line.rsplit(": ", 1)[1].split()[0].replace(",", "")) for line in lines[1:]]
         assert len(rates) == 3 and all(rate > 0 for rate in rates)
     assert "model.joblib" in trained[2] and "synthetic" in synthetic[2]
+
+
+def test_cross_validation_holds_out_each_train_field_and_repeats_over_seeds():
+    from bayesrb.bench.context_cv import cross_validate, grid
+
+    table, k = synthetic_table(n_per_class=30)
+    fields = np.resize(np.array(["A", "B", "C", "V"]), len(table))
+    table = table.assign(**{"class": k, "field": fields, "split": np.where(fields == "V", "val", "train")})
+    settings = grid({"max_depth": [2, 3], "n_estimators": [20]}) + [{"kind": "random_forest"}]
+    results = cross_validate(table, settings, seeds=(0, 1))
+    assert list(results["setting"]) == ["max_depth=2, n_estimators=20", "max_depth=3, n_estimators=20",
+                                        "kind=random_forest"]
+    assert (results["folds"] == 3).all() and (results["seeds"] == 2).all()
+    assert (results["balanced_accuracy"] > 70).all() and results["balanced_accuracy_sd"].notna().all()  # chance 17
+    with pytest.raises(ValueError, match="at least two train fields"):
+        cross_validate(table.assign(field="A"), settings[:1])
