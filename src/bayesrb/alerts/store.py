@@ -18,18 +18,18 @@ from typing import Any
 
 import numpy as np
 import zarr
-import zarr.codecs
 
 from bayesrb import __version__
 from bayesrb.stamps.shard import META_CODECS, STAMPS_PER_CHUNK
 
 __all__ = ["ALERT_STAMP_CODECS", "BlockWriter"]
 
-#: Compression of the stamps: Blosc lz4, not the shards' zstd level 5 (:data:`bayesrb.stamps.shard.STAMP_CODECS`).
-#: Alert cutouts are noise-dominated ``float32``, which zstd compresses little better (ZTF's: about 1.32:1 against
-#: lz4's 1.18:1, zstd level 1's 1.26:1) at many times the CPU time, then the largest part of an ingest's; lz4 also
-#: decompresses several times faster. Every reader decodes either.
-ALERT_STAMP_CODECS = (zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle=zarr.codecs.BloscShuffle.shuffle),)
+#: Compression of the stamps: none, unlike the shards' zstd level 5 (:data:`bayesrb.stamps.shard.STAMP_CODECS`).
+#: Alert cutouts are noise-dominated ``float32``, which compresses little (ZTF's: about 1.18:1 with Blosc lz4, 1.32:1
+#: with zstd), and compressing costs more than the rest of writing: lz4 took ~35 µs of CPU per alert and its
+#: 12 MB output buffer per chunk, freshly mapped each time, ~75 µs of page faults, about a fifth of an ingest.
+#: Uncompressed chunks are also the fastest to read back. Every reader decodes either.
+ALERT_STAMP_CODECS: tuple = ()
 
 
 class BlockWriter:
