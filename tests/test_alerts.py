@@ -22,20 +22,18 @@ from astropy.io.fits.verify import VerifyWarning
 from bayesrb import cli
 from bayesrb.alerts import ingest
 from bayesrb.alerts.fitsimage import astropy_image, plain_image, read_image
-from bayesrb.alerts.ingest import ATTRS, COLUMNS, ingest_alerts
+from bayesrb.alerts.ingest import ingest_alerts, store_attrs, store_columns
+from bayesrb.alerts.packets import CHANNELS, Alert, AlertError, read_avro_alerts
 from bayesrb.alerts.projection import BLOCK, HEADER, ProjectedReader
 from bayesrb.alerts.store import BlockWriter
 from bayesrb.alerts.ztf import (
-    CHANNELS,
     CUTOUT_FIELDS,
     CUTOUT_TAIL,
     READER,
     SELECT,
-    Alert,
-    AlertError,
+    ZTF,
     alert_from_record,
     decode_cutout,
-    read_alert_file,
 )
 from bayesrb.errors import BadInputError
 from bayesrb.model.data import check_compatible
@@ -43,6 +41,14 @@ from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
 from bayesrb.stamps.shard import read_shard, write_shard
 
 ALERTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts"
+ATTRS, COLUMNS = store_attrs(ZTF), store_columns(ZTF)
+
+
+def read_alert_file(path):
+    """The alerts of one ZTF Avro file, as ingest reads them."""
+    return read_avro_alerts(path, [ZTF])
+
+
 pytestmark = pytest.mark.skipif(not ALERTS.is_dir(), reason=f"the shared ZTF alert packets are not at {ALERTS}")
 
 NEGATIVE = ALERTS / "20231012" / "2475433850015010009.avro"  # isdiffpos f, schema 4.01
@@ -215,7 +221,7 @@ def test_bad_input_is_one_warning_each_and_the_good_records_are_kept(tmp_path, c
     for name, record in [("missing", "record 1: cutoutDifference is missing"),
                          ("not_fits", "record 0: cutoutTemplate is not a gzip-compressed FITS image"),
                          ("truncated", "record 0: truncated or damaged Avro data"),
-                         ("non_alert", "is an Avro file but not of ZTF alerts"),
+                         ("non_alert", "is an Avro file but not of alerts"),
                          ("not_avro", "is not an Avro object-container file"),
                          ("absent", "cannot be read")]:
         assert sum(line.startswith(f"{files[name]}: {record}") for line in lines) == 1, (name, lines)
@@ -243,7 +249,7 @@ def test_a_duplicate_candid_is_kept_once(tmp_path):
 def test_cli_ingests_globs_and_fails_on_nothing(tmp_path, capsys):
     out = tmp_path / "night.zarr"
     assert cli.main(["ingest-alerts", str(ALERTS / "2020*" / "*.avro"), str(NEGATIVE), "--out", str(out)]) == 0
-    assert capsys.readouterr().out.startswith(f"ingested 13 alerts from 13 file(s) -> {out}; skipped 0")
+    assert capsys.readouterr().out.startswith(f"ingested 13 ZTF alerts from 13 file(s) -> {out}; skipped 0")
     assert len(read_shard(out)) == 13
     (tmp_path / "text.avro").write_text("no")
     assert cli.main(["ingest-alerts", str(tmp_path / "text.avro"), "--out", str(tmp_path / "none.zarr")]) == 1

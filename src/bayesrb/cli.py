@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     score.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (default 0)")
     score.set_defaults(func=_score)
     ingest = sub.add_parser("ingest-alerts",
-                            help="read ZTF alert files (Avro, brokers' Parquet or JSON) into one stamp store (zarr) "
-                                 "of 63x63 science/template/difference stamps and the alerts' metadata")
+                            help="read alert files (ZTF's or Rubin's Avro, brokers' Parquet or JSON of ZTF's) into "
+                                 "one stamp store (zarr) of science/template/difference stamps (ZTF 63x63, Rubin "
+                                 "29x29) and the alerts' metadata")
     ingest.add_argument("files", nargs="+",
                         help="alert files, directories (searched for *.avro, *.parquet, *.json[l]) or glob patterns")
     ingest.add_argument("--out", required=True, help="output stamp store (zarr directory)")

@@ -20,7 +20,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from bayesrb.alerts.ztf import CHANNELS as ALERT_CHANNELS
+from bayesrb.alerts.packets import CHANNELS as ALERT_CHANNELS
 from bayesrb.alerts.ztf import STAMP_SIZE as ALERT_STAMP_SIZE
 from bayesrb.dataset.splits import check_fractions
 from bayesrb.dataset.store import check_block_sizes

@@ -1,4 +1,4 @@
-"""Alert files in the formats they circulate in: ZTF's Avro, and brokers' Parquet and JSON exports of the same alerts.
+"""Alert files in the formats they circulate in: ZTF's and Rubin's Avro, brokers' Parquet and JSON exports of ZTF's.
 
 :func:`read_alerts` picks the reader by the file's name:
 
@@ -12,9 +12,10 @@
     bytes, so each ``stampData`` is the base64 text of the cutout's bytes. A line that is not JSON is one bad
     record; the other lines are read.
 anything else
-    A ZTF Avro object-container file (:func:`bayesrb.alerts.ztf.read_alert_file`).
+    An Avro object-container file of ZTF's or Rubin's alerts, recognised by its schema
+    (:func:`bayesrb.alerts.packets.read_avro_alerts` with :data:`SURVEYS`).
 
-Every reader yields ``(record index, Alert or AlertError)`` and converts records with
+Every reader yields ``(record index, Alert or AlertError)``. ZTF records of every format are converted by
 :func:`bayesrb.alerts.ztf.alert_from_record`, so every format gives the same stamps and metadata for the same alert.
 """
 
@@ -27,10 +28,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bayesrb.alerts.ztf import ALERT_FIELDS, CUTOUT_FIELDS, Alert, AlertError, alert_from_record, read_alert_file
+from bayesrb.alerts.packets import Alert, AlertError, Survey, read_avro_alerts
+from bayesrb.alerts.rubin import RUBIN
+from bayesrb.alerts.ztf import ALERT_FIELDS, CUTOUT_FIELDS, ZTF, alert_from_record
 from bayesrb.errors import BadInputError
 
-__all__ = ["ALERT_SUFFIXES", "JSON_SUFFIXES", "PARQUET_BATCH", "read_alerts"]
+__all__ = ["ALERT_SUFFIXES", "JSON_SUFFIXES", "PARQUET_BATCH", "SURVEYS", "read_alerts"]
+
+#: The surveys whose Avro alert files are read, by name.
+SURVEYS: dict[str, Survey] = {survey.name: survey for survey in (ZTF, RUBIN)}
 
 #: File name endings of JSON exports.
 JSON_SUFFIXES: tuple[str, ...] = (".json", ".jsonl", ".ndjson")
@@ -57,7 +63,7 @@ def read_alerts(path: str | Path) -> Iterator[tuple[int, Alert | AlertError]]:
     Raises
     ------
     bayesrb.errors.BadInputError
-        When iteration starts, if the file cannot be read as its format, or lacks the fields of ZTF alerts.
+        When iteration starts, if the file cannot be read as its format, or lacks the fields of alerts.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -65,7 +71,7 @@ def read_alerts(path: str | Path) -> Iterator[tuple[int, Alert | AlertError]]:
         return _parquet_alerts(path)
     if suffix in JSON_SUFFIXES:
         return _json_alerts(path)
-    return read_alert_file(path)
+    return read_avro_alerts(path, tuple(SURVEYS.values()))
 
 
 def _parquet_alerts(path: Path) -> Iterator[tuple[int, Alert | AlertError]]:

@@ -15,7 +15,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyWarning
 
-__all__ = ["astropy_image", "plain_image", "read_image"]
+__all__ = ["astropy_image", "header_number", "plain_image", "read_image"]
 
 BLOCK = 2880  # bytes per FITS header or data block
 CARD = 80  # bytes per header card
@@ -102,6 +102,30 @@ def astropy_image(raw: bytes) -> np.ndarray | None:
         with fits.open(io.BytesIO(raw), memmap=False) as hdus:
             data = next((hdu.data for hdu in hdus if hdu.is_image and hdu.data is not None), None)
             return None if data is None else np.array(data, dtype=np.float32)
+
+
+def header_number(raw: bytes, keyword: str) -> float | None:
+    """The value of a numeric card of a FITS file's primary header.
+
+    Parameters
+    ----------
+    raw : bytes
+        The whole (uncompressed) FITS file.
+    keyword : str
+        The card's keyword (its first card counts if it is repeated).
+
+    Returns
+    -------
+    float or None
+        None if the header has no such card, no ``END`` card, or the value is not a finite number.
+    """
+    header = _header(raw)
+    text = None if header is None else header[0].get(keyword.encode())
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,10 +1,13 @@
-"""Ingesting alert files (ZTF Avro, brokers' Parquet and JSON: :mod:`bayesrb.alerts.exports`) into one stamp store.
+"""Ingesting alert files (Avro, brokers' Parquet and JSON: :mod:`bayesrb.alerts.exports`) into one stamp store.
 
 The store has the layout of a stamp shard (:mod:`bayesrb.stamps.shard`), with channels ``science``, ``template``,
-``difference`` of 63x63 ``float32`` stamps in DN, the shard's required meta columns and the ZTF columns of
-:data:`bayesrb.alerts.ztf.EXTRA_COLUMNS` (see :mod:`bayesrb.alerts.ztf` for the sign, padding and sentinel
-conventions). ``visit`` is ``ztf-pid{pid}``, ZTF's
-processing id of the exposure quadrant the alert was found on; ``label`` is -1 and ``kind`` ``""`` (unlabelled).
+``difference`` of ``float32`` stamps, the shard's required meta columns and the survey's own
+(:class:`bayesrb.alerts.packets.Survey`): for ZTF, 63x63 stamps in DN and the columns of
+:data:`bayesrb.alerts.ztf.EXTRA_COLUMNS`, ``visit`` ``ztf-pid{pid}``, ZTF's processing id of the exposure quadrant
+the alert was found on (:mod:`bayesrb.alerts.ztf` has the sign, padding and sentinel conventions); for Rubin,
+29x29 stamps in nJy and the columns of :data:`bayesrb.alerts.rubin.COLUMNS` (conventions in
+:mod:`bayesrb.alerts.rubin`). ``label`` is -1 and ``kind`` ``""`` (unlabelled). A store holds one survey's alerts,
+that of the first alert read: a file of another survey is skipped with a warning.
 
 Alerts are streamed: each is written in a block of the store as soon as the block is full
 (:class:`bayesrb.alerts.store.BlockWriter`), so memory does not grow with the number of alerts. The store is
@@ -13,7 +16,7 @@ if anything fails, nothing is left at the output path.
 
 Bad input is skipped with one warning line (logger ``bayesrb.alerts.ingest``) and counted in the summary:
 a malformed record or cutout (naming the file and the record's 0-based index), and a whole file that does not
-exist, is not Avro or is not of ZTF alerts (naming the file). A duplicate ``candid`` is kept once, the first seen.
+exist, is not Avro or is not of alerts (naming the file). A duplicate ``candid`` is kept once, the first seen.
 If no alert at all could be ingested, :class:`~bayesrb.errors.BadInputError` is raised and nothing is written.
 """
 
@@ -23,21 +26,30 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bayesrb.alerts.exports import ALERT_SUFFIXES, read_alerts
+from bayesrb.alerts.exports import ALERT_SUFFIXES, SURVEYS, read_alerts
+from bayesrb.alerts.packets import CHANNELS, Alert, Survey
 from bayesrb.alerts.store import BlockWriter
-from bayesrb.alerts.ztf import CHANNELS, EXTRA_COLUMNS, PIXEL_SCALE_ARCSEC, STAMP_SIZE, Alert
 from bayesrb.atomic import atomic_path
 from bayesrb.errors import BadInputError
 from bayesrb.stamps.shard import SHARD_META_COLUMNS
 
-__all__ = ["IngestSummary", "expand_inputs", "ingest_alerts"]
+__all__ = ["IngestSummary", "expand_inputs", "ingest_alerts", "store_attrs", "store_columns"]
 
 log = logging.getLogger(__name__)
-COLUMNS = {**SHARD_META_COLUMNS, **EXTRA_COLUMNS}
-ATTRS = {"units": "DN", "pixel_scale_arcsec": PIXEL_SCALE_ARCSEC, "stamp_size": STAMP_SIZE, "seed": 0,
-         "config_hash": "", "survey": "ZTF",
-         "difference_sign": "candidate positive: ZTF's science - reference if isdiffpos t, reference - science if f"}
+
+
+def store_columns(survey: Survey) -> dict[str, Any]:
+    """The meta columns of a store of a survey's alerts and their dtypes: the shard's, then the survey's."""
+    return {**SHARD_META_COLUMNS, **survey.columns}
+
+
+def store_attrs(survey: Survey) -> dict[str, Any]:
+    """The attributes of a store of a survey's alerts."""
+    attrs = dict(survey.attrs)
+    return {"units": attrs.pop("units"), "pixel_scale_arcsec": attrs.pop("pixel_scale_arcsec"),
+            "stamp_size": survey.stamp_size, "seed": 0, "config_hash": "", "survey": survey.name, **attrs}
 
 
 @dataclass
@@ -48,6 +60,8 @@ class IngestSummary:
     ----------
     out : str
         The store written.
+    survey : str
+        The survey whose alerts it holds (``""`` until one is read).
     files : int
         Input files found.
     ingested : int
@@ -61,6 +75,7 @@ class IngestSummary:
     """
 
     out: str
+    survey: str = ""
     files: int = 0
     ingested: int = 0
     duplicates: int = 0
@@ -68,7 +83,7 @@ class IngestSummary:
     skipped_files: int = 0
 
     def __str__(self) -> str:
-        return (f"ingested {self.ingested} alerts from {self.files} file(s) -> {self.out}; skipped "
+        return (f"ingested {self.ingested} {self.survey} alerts from {self.files} file(s) -> {self.out}; skipped "
                 f"{self.skipped_records} malformed record(s) and {self.skipped_files} unreadable file(s); "
                 f"{self.duplicates} duplicate candid(s) kept once")
 
@@ -122,18 +137,25 @@ def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -
     files = expand_inputs(inputs)
     summary = IngestSummary(out=str(out), files=len(files))
     with atomic_path(out, directory_signature="zarr.json") as tmp:
-        writer = BlockWriter(tmp, CHANNELS, COLUMNS, (STAMP_SIZE, STAMP_SIZE), ATTRS["units"])
+        writer = None
         for alert, source, index in _unique_alerts(files, summary):
+            if writer is None:
+                survey = SURVEYS[alert.survey]
+                writer = BlockWriter(tmp, CHANNELS, store_columns(survey), (survey.stamp_size,) * 2,
+                                     survey.attrs["units"])
             writer.append(alert.stamps, {**alert.meta, "source_file": source, "record_index": index})
-        if not writer.count:
+        if writer is None:
             source = str(files[0]) if len(files) == 1 else f"{len(files)} input files"
             raise BadInputError(source, f"no alert could be ingested ({summary})")
-        summary.ingested = writer.close(ATTRS)
+        summary.ingested = writer.close(store_attrs(survey))
     return summary
 
 
 def _unique_alerts(files: list[Path], summary: IngestSummary) -> Iterator[tuple[Alert, str, int]]:
-    """Yield ``(alert, source file, record index)`` for each first-seen candid; warn about and count the rest."""
+    """Yield ``(alert, source file, record index)`` for each first-seen candid of the first alert's survey.
+
+    Warn about and count the rest; the survey is set in ``summary`` at the first alert.
+    """
     seen: set[int] = set()
     for path in files:
         try:
@@ -141,7 +163,14 @@ def _unique_alerts(files: list[Path], summary: IngestSummary) -> Iterator[tuple[
                 if not isinstance(alert, Alert):
                     log.warning("%s: record %d: %s; skipped", path, index, alert)
                     summary.skipped_records += 1
-                elif alert.candid in seen:
+                    continue
+                summary.survey = summary.survey or alert.survey
+                if alert.survey != summary.survey:
+                    log.warning("%s: holds %s alerts but the store %s alerts (a store holds one survey's); skipped",
+                                path, alert.survey, summary.survey)
+                    summary.skipped_files += 1
+                    break
+                if alert.candid in seen:
                     summary.duplicates += 1
                 else:
                     seen.add(alert.candid)

@@ -23,7 +23,7 @@ import fastavro.schema
 
 from bayesrb.alerts.trailing import TailLayout, TrailingBlobs
 
-__all__ = ["BLOCK", "HEADER", "AvroFile", "ProjectedReader", "Schemas", "Select", "project"]
+__all__ = ["BLOCK", "HEADER", "AvroFile", "Header", "ProjectedReader", "Schemas", "Select", "project", "read_header"]
 
 #: Which fields of a record to read: for each field name, None (its whole value) or the selection within it (for a
 #: record defined in place, also as a union's branch or an array's items). A name the writer schema lacks is left out.
@@ -63,6 +63,56 @@ class AvroFile:
     schema: Any
     records: Iterator[dict]
     rewalk: Callable[[], dict | None] = lambda: None
+
+
+@dataclass(frozen=True)
+class Header:
+    """The header of a container file.
+
+    Attributes
+    ----------
+    schema_json : str
+        The writer schema's JSON text.
+    codec : bytes
+        The blocks' codec (``null``, ``deflate``, ``snappy``, ...).
+    sync : bytes
+        The 16-byte sync marker that ends each block.
+    end : int
+        The file's size in bytes.
+    """
+
+    schema_json: str
+    codec: bytes
+    sync: bytes
+    end: int
+
+
+def read_header(handle: BinaryIO) -> Header:
+    """Read the header of a container file, leaving the handle at its first block.
+
+    Parameters
+    ----------
+    handle : binary file
+        The file, open for reading at its start, seekable.
+
+    Returns
+    -------
+    Header
+
+    Raises
+    ------
+    Exception
+        If the file does not start with an Avro header: ``ValueError`` (``UnicodeDecodeError`` among them),
+        ``EOFError``, ``KeyError`` or one of fastavro's errors.
+    """
+    end = handle.seek(0, io.SEEK_END)
+    handle.seek(0)
+    if not fastavro.is_avro(handle):
+        raise ValueError("it does not start with Avro's magic bytes")
+    handle.seek(0)
+    header = fastavro.schemaless_reader(handle, HEADER)
+    meta = header["meta"]
+    return Header(meta["avro.schema"].decode(), meta.get("avro.codec", b"null"), header["sync"], end)
 
 
 def project(schema: Any, select: Select) -> Any:
@@ -175,13 +225,15 @@ class ProjectedReader:
         self.select, self.trailing = select, trailing
         self._schemas: dict[str, Schemas] = {}
 
-    def open(self, handle: BinaryIO) -> AvroFile:
-        """Read the header of a container file; its records are read as they are iterated.
+    def open(self, handle: BinaryIO, header: Header | None = None) -> AvroFile:
+        """Open a container file; its records are read as they are iterated.
 
         Parameters
         ----------
         handle : binary file
-            The file, open for reading at its start, seekable.
+            The file, open for reading at its start, or just after its header if ``header`` is given; seekable.
+        header : Header, optional
+            The file's header, if :func:`read_header` has read it already.
 
         Returns
         -------
@@ -190,20 +242,16 @@ class ProjectedReader:
         Raises
         ------
         Exception
-            If the file does not start with an Avro header: ``ValueError`` (``json.JSONDecodeError`` among them),
-            ``EOFError``, ``KeyError`` or one of fastavro's schema errors.
+            If the file does not start with an Avro header (:func:`read_header`), or fastavro cannot parse its
+            schema.
         """
-        end = handle.seek(0, io.SEEK_END)
-        handle.seek(0)
-        if not fastavro.is_avro(handle):
-            raise ValueError("it does not start with Avro's magic bytes")
-        handle.seek(0)
-        header = fastavro.schemaless_reader(handle, HEADER)
-        schemas = self.schemas(header["meta"]["avro.schema"].decode())
-        if header["meta"].get("avro.codec", b"null") != b"null":
+        if header is None:
+            header = read_header(handle)
+        schemas = self.schemas(header.schema_json)
+        if header.codec != b"null":
             handle.seek(0)
             return AvroFile(schemas.decoded, iter(fastavro.reader(handle, reader_schema=schemas.reader)))
-        blocks = _Blocks(handle, end, header["sync"], schemas)
+        blocks = _Blocks(handle, header.end, header.sync, schemas)
         return AvroFile(schemas.decoded, blocks.records, blocks.rewalk)
 
     def schemas(self, schema_json: str) -> Schemas:

@@ -18,7 +18,8 @@ history that look like a signature), the next candidate is tried, and if none fi
 
 A false fit needs the skipped bytes to hold, by chance, a whole cutout head (branch, name length, name, a length
 pointing exactly at a later field's start) followed by the signature: with the history's bytes random, some
-10^-13 per byte. The caller can still catch it, as the ZTF reader does (:func:`bayesrb.alerts.ztf.read_alert_file`):
+10^-13 per byte. The caller can still catch it, as the alert reader does
+(:func:`bayesrb.alerts.packets.read_avro_alerts`):
 a false first field's bytes are not a gzip stream, so where a located cutout does not decode, the record is read
 again by walking (:attr:`bayesrb.alerts.projection.AvroFile.rewalk`): a false fit costs time, not the alert.
 

@@ -43,41 +43,34 @@ Cutouts
     any other FITS (scaled integers, the image in an extension, ...).
 """
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 from isal import igzip, isal_zlib
 
 from bayesrb.alerts.fitsimage import read_image
-from bayesrb.alerts.projection import AvroFile, ProjectedReader
+from bayesrb.alerts.packets import Alert, AlertError, Survey
+from bayesrb.alerts.projection import ProjectedReader
 from bayesrb.alerts.trailing import TrailingBlobs
-from bayesrb.errors import BadInputError
 from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
 
 __all__ = [
-    "CHANNELS",
     "CONTEXT_FIELDS",
     "EXTRA_COLUMNS",
     "PIXEL_SCALE_ARCSEC",
     "SELECT",
     "STAMP_SIZE",
-    "Alert",
-    "AlertError",
+    "ZTF",
     "alert_from_record",
     "decode_cutout",
     "pad_cutout",
-    "read_alert_file",
 ]
 
 #: Side of a full ZTF cutout, pixels.
 STAMP_SIZE: int = 63
 #: ZTF's pixel scale, arcsec per pixel.
 PIXEL_SCALE_ARCSEC: float = 1.01
-#: Channel names of the stamps, in the order of their last axis, and the packet field each comes from.
-CHANNELS: tuple[str, ...] = ("science", "template", "difference")
+#: The packet field each channel of :data:`bayesrb.alerts.packets.CHANNELS` comes from.
 CUTOUT_FIELDS: tuple[str, ...] = ("cutoutScience", "cutoutTemplate", "cutoutDifference")
 #: Pixels of at least this magnitude are blanks (ZTF writes -3.4e38 where a reference does not cover), not data.
 BLANK_LIMIT: float = 1e30
@@ -119,115 +112,6 @@ CUTOUT_TAIL = TrailingBlobs(CUTOUT_FIELDS, GZIP_MAGIC + b"\x08")
 READER = ProjectedReader(SELECT, CUTOUT_TAIL)
 
 
-class AlertError(ValueError):
-    """A malformed alert record or cutout; the message says what is wrong (the reader adds file and record)."""
-
-
-@dataclass(frozen=True)
-class Alert:
-    """One alert as stamps and metadata.
-
-    Attributes
-    ----------
-    candid : int
-        ZTF's candidate id.
-    stamps : numpy.ndarray
-        Native ``float32`` ``(63, 63, 3)`` indexed ``[row, col, channel]`` (channels :data:`CHANNELS`), candidate
-        at ``[31, 31]``, finite.
-    stamp_flags : int
-        Bitmask of :data:`~bayesrb.stamps.extract.FLAG_EDGE` and :data:`~bayesrb.stamps.extract.FLAG_NAN`.
-    meta : dict
-        One value per shard meta column (:data:`bayesrb.stamps.shard.SHARD_META_COLUMNS`) and per
-        :data:`EXTRA_COLUMNS` column except ``source_file`` and ``record_index``.
-    """
-
-    candid: int
-    stamps: np.ndarray
-    stamp_flags: int
-    meta: dict[str, Any]
-
-
-def read_alert_file(path: str | Path) -> Iterator[tuple[int, Alert | AlertError]]:
-    """Stream the alerts of one Avro file, one record at a time.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        A ZTF alert file (Avro object container, any number of records).
-
-    Yields
-    ------
-    index : int
-        The record's 0-based index in the file.
-    alert : Alert or AlertError
-        The alert, or what is wrong with the record. A truncated or damaged file yields one error at the first
-        record that cannot be read and stops.
-
-    Raises
-    ------
-    bayesrb.errors.BadInputError
-        When iteration starts, if the file cannot be opened, is not an Avro object-container file, or its schema is
-        not that of ZTF alerts.
-    """
-    path = Path(path)
-    try:
-        handle = path.open("rb")
-    except OSError as error:
-        raise BadInputError(path, f"cannot be read ({error.strerror or error})") from error
-    with handle:
-        yield from _records(_alert_file(handle, path))
-
-
-def _alert_file(handle: BinaryIO, path: Path) -> AvroFile:
-    """Open the Avro file of ``handle`` and check that its schema is that of ZTF alerts."""
-    try:
-        avro_file = READER.open(handle)
-    except Exception as error:  # ValueError, EOFError, KeyError, or fastavro's errors on a bad header or schema
-        raise BadInputError(path, f"is not an Avro object-container file ({error})") from error
-    schema = avro_file.schema if isinstance(avro_file.schema, dict) else {}  # a file of strings, say
-    fields = {field["name"] for field in schema.get("fields", ())}
-    missing = [name for name in ALERT_FIELDS if name not in fields]
-    if missing:
-        raise BadInputError(path, f"is an Avro file but not of ZTF alerts: its schema lacks {', '.join(missing)}")
-    return avro_file
-
-
-def _records(avro_file: AvroFile) -> Iterator[tuple[int, Alert | AlertError]]:
-    """Yield ``(index, alert or error)`` per record; one error and stop where the Avro data is damaged."""
-    records = avro_file.records
-    index = 0
-    while True:
-        try:
-            record = next(records)
-        except StopIteration:
-            return
-        except Exception as error:  # damaged blocks raise EOFError, ValueError, zlib or cramjam (snappy) errors, ...
-            yield index, AlertError(f"truncated or damaged Avro data, the rest of the file is lost ({error})")
-            return
-        yield index, _alert(record, avro_file)
-        index += 1
-
-
-def _alert(record: dict, avro_file: AvroFile) -> Alert | AlertError:
-    """The alert of a record, or of the record read again by walking if its located cutouts do not decode.
-
-    A located record can be a false fit (:mod:`bayesrb.alerts.trailing`): read again, it costs time, not the alert.
-    """
-    try:
-        return alert_from_record(record)
-    except AlertError as error:
-        try:
-            walked = avro_file.rewalk()
-        except Exception:  # the walk meets damaged data between: what the located record said stands
-            return error
-        if walked is None:
-            return error
-    try:
-        return alert_from_record(walked)
-    except AlertError as error:
-        return error
-
-
 def alert_from_record(record: dict) -> Alert:
     """Convert one decoded Avro alert record to stamps and metadata (see the module docstring).
 
@@ -267,7 +151,7 @@ def alert_from_record(record: dict) -> Alert:
     if meta["sign"] < 0:
         difference = stamps[..., CUTOUT_FIELDS.index("cutoutDifference")]
         np.negative(difference, out=difference, where=difference != 0)  # no -0.0 in the padding
-    return Alert(int(candidate["candid"]), stamps, flags, meta)
+    return Alert(int(candidate["candid"]), stamps, flags, meta, "ZTF")
 
 
 def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:
@@ -359,3 +243,12 @@ def _meta(record: dict, candidate: dict, x: float, y: float, flags: int) -> dict
         **{name: _optional(candidate.get(name)) for name in CONTEXT_FIELDS},
         "rb": _optional(candidate.get("rb")), "drb": _optional(candidate.get("drb")), "stamp_flags": flags,
     }
+
+
+#: ZTF's alerts: how its files are recognised and read, and what a store of its alerts holds.
+ZTF = Survey(
+    name="ZTF", alert_fields=ALERT_FIELDS, reader=READER, convert=alert_from_record, stamp_size=STAMP_SIZE,
+    columns=EXTRA_COLUMNS,
+    attrs={"units": "DN", "pixel_scale_arcsec": PIXEL_SCALE_ARCSEC, "difference_sign":
+           "candidate positive: ZTF's science - reference if isdiffpos t, reference - science if f"},
+)
