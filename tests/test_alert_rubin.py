@@ -275,6 +275,17 @@ def test_the_store_holds_one_survey_and_says_which(tmp_path, caplog):
         check_compatible(tmp_path / "store.zarr", list(CHANNELS), 63)
 
 
+@pytest.mark.skipif(not ZTF_PACKET.exists(), reason="the shared ZTF alert packets are not checked out")
+def test_a_store_of_the_survey_asked_for_skips_the_others(tmp_path, caplog):
+    rubin = write_packets(tmp_path / "rubin.avro", [packet(1)])
+    with caplog.at_level(logging.WARNING, logger="bayesrb.alerts.ingest"):
+        summary = ingest_alerts([rubin, ZTF_PACKET], tmp_path / "store.zarr", survey="ZTF")
+    assert (summary.survey, summary.ingested, summary.skipped_files) == ("ZTF", 1, 1)
+    assert f"{rubin}: holds Rubin alerts but the store ZTF alerts" in caplog.text
+    with pytest.raises(BadInputError, match="'LSST' is not one of ZTF, Rubin"):
+        ingest_alerts([rubin], tmp_path / "other.zarr", survey="LSST")
+
+
 def blob_images(real: bool, rng: np.random.Generator) -> list[np.ndarray]:
     """30x30 noise images; a real alert's have a Gaussian source at the cutout's centre in every image."""
     rows, cols = np.indices((30, 30)) - np.array([14.6, 15.2])[:, None, None]

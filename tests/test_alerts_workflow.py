@@ -73,11 +73,11 @@ def test_the_comparison_with_ztf_reports_every_group_and_the_galleries_are_drawn
     comparison = json.loads(Path(paths.alert_comparison(str(ztf_run), "json")).read_text())
     scores = pd.read_parquet(paths.alert_scores(str(ztf_run)))
     assert comparison["n_alerts"] == N_ALERTS and comparison["spearman"]["drb"]["n"] == N_ALERTS
-    assert comparison["auroc_drb"]["n_bogus"] == 0 and comparison["auroc_drb"]["value"] is None
+    assert comparison["auroc"]["n_bogus"] == 0 and comparison["auroc"]["value"] is None
     called = comparison["called_real"]
     assert called["all"]["k"] == int((scores["score_mean"] >= 0.5).sum())
     assert called["known_asteroids"]["n"] == int((scores["ssdistnr"] < 2).sum()) > 0
     assert called["negative"]["n"] == int((scores["sign"] < 0).sum()) == 5
-    assert "Simulated-to-real check: 38 real alerts" in Path(paths.alert_comparison(str(ztf_run), "md")).read_text()
+    assert "Simulated-to-real check: 38 real ZTF alerts" in Path(paths.alert_comparison(str(ztf_run), "md")).read_text()
     for order in ALERT_GALLERIES:
         assert Path(paths.alert_gallery(str(ztf_run), order)).stat().st_size > 10_000

@@ -96,7 +96,9 @@ def test_the_default_config_passes_and_gives_its_experiments(schema):
     ({"dataset": {"chunk_stamps": 64, "shard_stamps": 100}}, "dataset.shard_stamps", "multiple of chunk_stamps"),
     ({"alerts": {"files": ["a.avro"], "experiment": "nope"}}, "alerts.experiment", "'nope' is not an experiment"),
     ({"alerts": {"files": ["a.avro"]}}, "alerts.experiment",
-     r"'bcnn' reads 55x55 stamps .* alert cutouts are 63x63 of \['science', 'template', 'difference'\]"),
+     r"'bcnn' reads 55x55 stamps .* ZTF's alert stamps are 63x63 of \['science', 'template', 'difference'\]"),
+    ({"alerts": {"files": ["a.avro"], "survey": "Rubin"}, "stamps": {"size": 63}}, "alerts.experiment",
+     r"'bcnn' reads 63x63 stamps .* Rubin's alert stamps are 29x29"),
 ])
 def test_bad_values_are_one_error_naming_the_key(schema, overrides, key, message):
     config = validated(overrides)

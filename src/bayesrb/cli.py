@@ -111,7 +111,7 @@ def _ingest_alerts(args: argparse.Namespace) -> int:
     from bayesrb.alerts.ingest import ingest_alerts
 
     try:
-        summary = ingest_alerts(args.files, args.out)
+        summary = ingest_alerts(args.files, args.out, survey=args.survey)
     except BadInputError as error:
         print(f"bayesrb ingest-alerts: {error}", file=sys.stderr)
         return 1
@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("files", nargs="+",
                         help="alert files, directories (searched for *.avro, *.parquet, *.json[l]) or glob patterns")
     ingest.add_argument("--out", required=True, help="output stamp store (zarr directory)")
+    ingest.add_argument("--survey", choices=["ZTF", "Rubin"],
+                        help="ingest this survey's alerts only (default: the survey of the first alert read)")
     ingest.set_defaults(func=_ingest_alerts)
     classify = sub.add_parser("classify", help="context classes (bs, vs, nt, sn, or, mp) of every candidate of a stamp "
                                                 "store, from a trained context model, catalogues and CNN scores")

@@ -20,8 +20,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from bayesrb.alerts.exports import SURVEYS as ALERT_SURVEYS
 from bayesrb.alerts.packets import CHANNELS as ALERT_CHANNELS
-from bayesrb.alerts.ztf import STAMP_SIZE as ALERT_STAMP_SIZE
 from bayesrb.dataset.splits import check_fractions
 from bayesrb.dataset.store import check_block_sizes
 from bayesrb.errors import BadInputError
@@ -154,11 +154,12 @@ def _check_alerts(config: dict, experiments: dict[str, dict]) -> None:
         raise BadInputError("config alerts.experiment",
                             f"{name!r} is not an experiment; defined are {sorted(experiments)}")
     channels = experiments[name]["training"]["channels"] or config["stamps"]["channels"]
-    if config["stamps"]["size"] != ALERT_STAMP_SIZE or not set(channels) <= set(ALERT_CHANNELS):
+    survey, size = alerts["survey"], ALERT_SURVEYS[alerts["survey"]].stamp_size
+    if config["stamps"]["size"] != size or not set(channels) <= set(ALERT_CHANNELS):
         raise BadInputError("config alerts.experiment",
                             f"{name!r} reads {config['stamps']['size']}x{config['stamps']['size']} stamps of "
-                            f"channels {list(channels)}; alert cutouts are {ALERT_STAMP_SIZE}x{ALERT_STAMP_SIZE} of "
-                            f"{list(ALERT_CHANNELS)} (config/ztf.yaml trains such a model)")
+                            f"channels {list(channels)}; {survey}'s alert stamps are {size}x{size} of "
+                            f"{list(ALERT_CHANNELS)} (config/ztf.yaml trains such a model for ZTF)")
 
 
 _CROSS_KEY_RULES: tuple[tuple[str, Callable[[dict], object]], ...] = (

@@ -6,6 +6,8 @@ rule ingest_alerts:
         PLAN.alert_files(),
     output:
         directory(paths.alert_store(RESULTS)),
+    params:
+        survey=config["alerts"]["survey"],
     conda:
         "../../envs/bayesrb.yaml"
     log:
@@ -47,6 +49,7 @@ rule alert_comparison:
             category="Real alerts",
         ),
     params:
+        survey=config["alerts"]["survey"],
         threshold=config["evaluation"]["threshold"],
         n_bootstrap=config["alerts"]["n_bootstrap"],
         seed=config["alerts"]["seed"],
@@ -72,6 +75,7 @@ rule alert_galleries:
             for order in ALERT_GALLERIES
         },
     params:
+        survey=config["alerts"]["survey"],
         rows=config["alerts"]["gallery_rows"],
         threshold=config["evaluation"]["threshold"],
     conda:

@@ -5,4 +5,5 @@ from bayesrb.logs import log_to
 
 with log_to(snakemake.log[0]):
     compare(snakemake.input[0], snakemake.output.json, snakemake.output.markdown,
-            threshold=snakemake.params.threshold, n_bootstrap=snakemake.params.n_bootstrap, seed=snakemake.params.seed)
+            survey=snakemake.params.survey, threshold=snakemake.params.threshold,
+            n_bootstrap=snakemake.params.n_bootstrap, seed=snakemake.params.seed)

@@ -5,4 +5,4 @@ from bayesrb.logs import log_to
 
 with log_to(snakemake.log[0]):
     galleries(snakemake.input.scores, snakemake.input.store, dict(snakemake.output.items()),
-              rows=snakemake.params.rows, threshold=snakemake.params.threshold)
+              survey=snakemake.params.survey, rows=snakemake.params.rows, threshold=snakemake.params.threshold)

@@ -115,7 +115,8 @@ def expand_inputs(items: Iterable[str | os.PathLike]) -> list[Path]:
     return list(files)
 
 
-def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -> IngestSummary:
+def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike,
+                  survey: str | None = None) -> IngestSummary:
     """Read alert files and write their alerts as one stamp store (see the module docstring).
 
     Parameters
@@ -124,6 +125,9 @@ def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -
         Alert files, directories or glob patterns (:func:`expand_inputs`).
     out : str or os.PathLike
         The store directory to write (replaced if it is a previous store).
+    survey : str, optional
+        The survey whose alerts to ingest (a key of :data:`bayesrb.alerts.exports.SURVEYS`); files of another are
+        skipped with a warning. By default, that of the first alert read.
 
     Returns
     -------
@@ -132,10 +136,12 @@ def ingest_alerts(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -
     Raises
     ------
     bayesrb.errors.BadInputError
-        If no alert could be ingested (nothing is written), or ``out`` may not be written.
+        If ``survey`` is unknown, no alert could be ingested (nothing is written), or ``out`` may not be written.
     """
+    if survey is not None and survey not in SURVEYS:
+        raise BadInputError("survey", f"{survey!r} is not one of {', '.join(SURVEYS)}")
     files = expand_inputs(inputs)
-    summary = IngestSummary(out=str(out), files=len(files))
+    summary = IngestSummary(out=str(out), survey=survey or "", files=len(files))
     with atomic_path(out, directory_signature="zarr.json") as tmp:
         writer = None
         for alert, source, index in _unique_alerts(files, summary):

@@ -5,18 +5,22 @@ one row per alert: the posterior summaries of :func:`bayesrb.model.score.score_s
 :func:`compare_with_survey` is the simulated-to-real check: a model trained on simulated stamps, judged on real
 candidates that no one here labelled, through what the packets carry:
 
-- the rank correlation (Spearman) of the posterior mean with ZTF's deep real-bogus score ``drb`` (and with the
-  older ``rb``), with a 95 % bootstrap interval over alerts;
-- the AUROC of the posterior mean for ``drb >= 0.9`` (real to ZTF) against ``drb < 0.1`` (bogus to ZTF), NaN with
-  the two counts when either side is empty;
+- the rank correlation (Spearman) of the posterior mean with the survey's own real-bogus scores (ZTF's deep
+  ``drb`` and older ``rb``; Rubin's ``reliability``), with a 95 % bootstrap interval over alerts;
+- the AUROC of the posterior mean for the survey's first score ``>= 0.9`` (real to the survey) against ``< 0.1``
+  (bogus to it), NaN with the two counts when either side is empty;
 - the fraction of alerts called real (posterior mean at or above the threshold) with its 95 % Clopper-Pearson
-  interval, in groups: every alert, ``drb >= 0.9``, known asteroids (``ssdistnr < 2"``: a solar-system object is
-  real by construction), each sign of the subtraction, and stamps clipped at the CCD edge or with blank pixels.
+  interval, in groups: every alert, real to the survey, known asteroids (ZTF: ``ssdistnr < 2"``; Rubin: associated
+  with a solar-system object, ``ssObjectId``; such an object is real by construction), each sign of the
+  subtraction, and stamps clipped at the CCD edge or with blank pixels.
+
+What differs between surveys is in :data:`SURVEY_CHECKS`.
 """
 
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,22 +37,56 @@ from bayesrb.model.score import score_store
 from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
 from bayesrb.stamps.shard import read_shard_meta
 
-__all__ = ["ASTEROID_RADIUS_ARCSEC", "GROUPS", "compare_with_survey", "format_comparison", "gallery_rows",
-           "score_alerts"]
+__all__ = ["ASTEROID_RADIUS_ARCSEC", "GROUPS", "SURVEY_CHECKS", "SurveyCheck", "compare_with_survey",
+           "format_comparison", "gallery_rows", "score_alerts"]
 
 #: An alert within this distance of a known solar-system object's predicted position (``ssdistnr``) is that object.
 ASTEROID_RADIUS_ARCSEC: float = 2.0
-#: ZTF's drb above which an alert is real to ZTF, and below which it is bogus, for the AUROC.
-DRB_REAL, DRB_BOGUS = 0.9, 0.1
+#: The survey's score above which an alert is real to the survey, and below which it is bogus, for the AUROC.
+SURVEY_REAL, SURVEY_BOGUS = 0.9, 0.1
 
-#: Groups of alerts whose fraction called real is reported: name -> (description, selection of the scores table).
-GROUPS: dict[str, tuple[str, Callable[[pd.DataFrame], pd.Series]]] = {
+Selection = Callable[[pd.DataFrame], pd.Series]
+
+
+@dataclass(frozen=True)
+class SurveyCheck:
+    """What the check of one survey's alerts compares with.
+
+    Attributes
+    ----------
+    scores : tuple of str
+        The survey's own real-bogus scores (columns); the first is the one of the AUROC and of the group of alerts
+        real to the survey.
+    asteroids : tuple of (str, callable)
+        Description and selection of the alerts of known solar-system objects.
+    title : callable
+        ``title(row)``: what a gallery writes above an alert's stamps (``row`` a scores table row's namedtuple).
+    """
+
+    scores: tuple[str, ...]
+    asteroids: tuple[str, Selection]
+    title: Callable[[tuple], str]
+
+
+#: The check of each survey's alerts, by the store's ``survey`` attribute.
+SURVEY_CHECKS: dict[str, SurveyCheck] = {
+    "ZTF": SurveyCheck(
+        scores=("drb", "rb"),
+        asteroids=(f"known asteroids (ssdistnr < {ASTEROID_RADIUS_ARCSEC:g}\")",
+                   lambda t: t["ssdistnr"] < ASTEROID_RADIUS_ARCSEC),
+        title=lambda row: f"{row.objectId}, drb {row.drb:.2f}, isdiffpos {row.isdiffpos}"),
+    "Rubin": SurveyCheck(
+        scores=("reliability",),
+        asteroids=("known solar-system objects (ssObjectId)", lambda t: t["ssObjectId"] != 0),
+        title=lambda row: f"{row.diaObjectId or f'ss {row.ssObjectId}'}, reliability {row.reliability:.2f}, "
+                          f"{'negative' if row.sign < 0 else 'positive'}"),
+}
+
+#: Groups of alerts whose fraction called real is reported, besides the survey's: name -> (description, selection).
+GROUPS: dict[str, tuple[str, Selection]] = {
     "all": ("every alert", lambda t: pd.Series(True, index=t.index)),
-    "drb_real": (f"drb >= {DRB_REAL}", lambda t: t["drb"] >= DRB_REAL),
-    "known_asteroids": (f"known asteroids (ssdistnr < {ASTEROID_RADIUS_ARCSEC:g}\")",
-                        lambda t: t["ssdistnr"] < ASTEROID_RADIUS_ARCSEC),
-    "positive": ("positive subtractions (isdiffpos t)", lambda t: t["sign"] > 0),
-    "negative": ("negative subtractions (isdiffpos f)", lambda t: t["sign"] < 0),
+    "positive": ("positive subtractions (brighter than the template)", lambda t: t["sign"] > 0),
+    "negative": ("negative subtractions (fainter than the template)", lambda t: t["sign"] < 0),
     "edge": ("clipped at the CCD edge (padded)", lambda t: (t["stamp_flags"] & FLAG_EDGE) > 0),
     "blank_pixels": ("with NaN or blank pixels", lambda t: (t["stamp_flags"] & FLAG_NAN) > 0),
 }
@@ -98,14 +136,17 @@ def score_alerts(model_dir: str | os.PathLike, store: str | os.PathLike, out: st
     return n
 
 
-def compare_with_survey(scores: pd.DataFrame, *, threshold: float = 0.5, n_bootstrap: int = 1000,
-                        seed: int = 0) -> dict:
+def compare_with_survey(scores: pd.DataFrame, *, survey: str = "ZTF", threshold: float = 0.5,
+                        n_bootstrap: int = 1000, seed: int = 0) -> dict:
     """The simulated-to-real check of an alert scores table (see the module docstring).
 
     Parameters
     ----------
     scores : pandas.DataFrame
-        :func:`score_alerts`'s table: ``score_mean``, ``drb``, ``rb``, ``ssdistnr``, ``sign``, ``stamp_flags``.
+        :func:`score_alerts`'s table: ``score_mean``, ``sign``, ``stamp_flags`` and the survey's columns of
+        :data:`SURVEY_CHECKS`.
+    survey : str
+        The alerts' survey, a key of :data:`SURVEY_CHECKS`.
     threshold : float
         Posterior mean at or above which an alert is called real.
     n_bootstrap : int
@@ -116,22 +157,28 @@ def compare_with_survey(scores: pd.DataFrame, *, threshold: float = 0.5, n_boots
     Returns
     -------
     dict
-        ``n_alerts``, ``threshold``; ``spearman`` per survey score (``drb``, ``rb``): ``n``, ``value``, ``ci95``;
-        ``auroc_drb``: ``n_real``, ``n_bogus``, ``value``; ``called_real`` per group of :data:`GROUPS`:
-        ``description``, ``n``, ``k``, ``fraction``, ``ci95``, ``mean_score``. NaN where there is nothing to measure.
+        ``survey``, ``n_alerts``, ``threshold``; ``spearman`` per survey score: ``n``, ``value``, ``ci95``;
+        ``auroc``: ``score`` (the survey's first), ``n_real``, ``n_bogus``, ``value``; ``called_real`` per group
+        (:data:`GROUPS`, ``survey_real`` and ``known_asteroids``): ``description``, ``n``, ``k``, ``fraction``,
+        ``ci95``, ``mean_score``. NaN where there is nothing to measure.
     """
+    check = SURVEY_CHECKS[survey]
+    main = check.scores[0]
     rng = np.random.default_rng(seed)
-    real, bogus = scores["drb"] >= DRB_REAL, scores["drb"] < DRB_BOGUS
+    real, bogus = scores[main] >= SURVEY_REAL, scores[main] < SURVEY_BOGUS
     both = pd.concat([scores.loc[real, "score_mean"], scores.loc[bogus, "score_mean"]])
     labels = np.r_[np.ones(real.sum(), int), np.zeros(bogus.sum(), int)]
+    groups = {"all": GROUPS["all"], "survey_real": (f"{main} >= {SURVEY_REAL}", lambda t: t[main] >= SURVEY_REAL),
+              "known_asteroids": check.asteroids, **GROUPS}
     return {
+        "survey": survey,
         "n_alerts": len(scores),
         "threshold": threshold,
-        "spearman": {name: _spearman(scores["score_mean"], scores[name], n_bootstrap, rng) for name in ("drb", "rb")},
-        "auroc_drb": {"n_real": int(real.sum()), "n_bogus": int(bogus.sum()),
-                      "value": roc_auc(labels, both.to_numpy()) if real.any() and bogus.any() else float("nan")},
+        "spearman": {name: _spearman(scores["score_mean"], scores[name], n_bootstrap, rng) for name in check.scores},
+        "auroc": {"score": main, "n_real": int(real.sum()), "n_bogus": int(bogus.sum()),
+                  "value": roc_auc(labels, both.to_numpy()) if real.any() and bogus.any() else float("nan")},
         "called_real": {name: _called_real(scores.loc[select(scores), "score_mean"].to_numpy(), threshold, text)
-                        for name, (text, select) in GROUPS.items()},
+                        for name, (text, select) in groups.items()},
     }
 
 
@@ -156,13 +203,15 @@ def _called_real(score: np.ndarray, threshold: float, description: str) -> dict:
 
 def format_comparison(comparison: dict) -> str:
     """:func:`compare_with_survey`'s result as Markdown: the rank correlations and AUROC, then a table of groups."""
-    lines = [f"# Simulated-to-real check: {comparison['n_alerts']} real alerts\n"]
+    survey = comparison["survey"]
+    lines = [f"# Simulated-to-real check: {comparison['n_alerts']} real {survey} alerts\n"]
     for name, entry in comparison["spearman"].items():
         low, high = entry["ci95"]
-        lines.append(f"- Spearman rank correlation with ZTF's {name}: {entry['value']:.3f} "
+        lines.append(f"- Spearman rank correlation with {survey}'s {name}: {entry['value']:.3f} "
                      f"[{low:.3f}, {high:.3f}] over {entry['n']} alerts")
-    auroc = comparison["auroc_drb"]
-    lines.append(f"- AUROC, drb >= {DRB_REAL} ({auroc['n_real']}) against drb < {DRB_BOGUS} ({auroc['n_bogus']}): "
+    auroc, main = comparison["auroc"], comparison["auroc"]["score"]
+    lines.append(f"- AUROC, {main} >= {SURVEY_REAL} ({auroc['n_real']}) against {main} < {SURVEY_BOGUS} "
+                 f"({auroc['n_bogus']}): "
                  + (f"{auroc['value']:.3f}" if np.isfinite(auroc["value"]) else "not measurable (a side is empty)"))
     lines.append(f"\nCalled real: posterior mean >= {comparison['threshold']:g}; 95 % Clopper-Pearson intervals.\n")
     rows = [[entry["description"], str(entry["n"]), str(entry["k"]), _percent(entry["fraction"]),
