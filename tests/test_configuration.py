@@ -133,9 +133,11 @@ def test_rule_keys_exist_and_subtract_and_detect_read_every_imaging_key(schema):
 
 
 
-def test_the_ztf_preset_reads_the_alerts_cutouts(schema):
-    ztf = yaml.safe_load((ROOT / "config" / "ztf.yaml").read_text())
-    config = validated(ztf | {"alerts": {"files": ["a.avro"]}})
+@pytest.mark.parametrize(("preset", "survey"), [("ztf", "ZTF"), ("rubin", "Rubin")])
+def test_the_survey_presets_read_their_alerts_stamps(schema, preset, survey):
+    settings = yaml.safe_load((ROOT / "config" / f"{preset}.yaml").read_text())
+    config = validated(settings | {"alerts": {**settings["alerts"], "files": ["a.avro"]}})
+    assert config["alerts"]["survey"] == survey
     assert set(check_config(config, schema)) == {"bcnn", "mc_dropout"}
 
 
