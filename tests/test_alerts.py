@@ -219,7 +219,7 @@ def test_bad_input_is_one_warning_each_and_the_good_records_are_kept(tmp_path, c
     lines = [record.getMessage() for record in caplog.records]
     assert len(lines) == 6
     for name, record in [("missing", "record 1: cutoutDifference is missing"),
-                         ("not_fits", "record 0: cutoutTemplate is not a gzip-compressed FITS image"),
+                         ("not_fits", "record 0: cutoutTemplate is not a FITS image, gzip-compressed or not"),
                          ("truncated", "record 0: truncated or damaged Avro data"),
                          ("non_alert", "is an Avro file but not of alerts"),
                          ("not_avro", "is not an Avro object-container file"),
@@ -340,7 +340,7 @@ def test_only_a_whole_plain_float_image_takes_the_direct_path():
     assert plain_image(raw[:2880 + 100]) is None  # pixels missing
     assert plain_image(raw.replace(b"END" + b" " * 77, b" " * 80)) is None  # no END card
     assert plain_image(raw.replace(b"NAXIS   =", b"NAXES   =")) is None  # not the mandatory cards
-    with pytest.raises(AlertError, match="cutoutTemplate is not a gzip-compressed FITS image"):
+    with pytest.raises(AlertError, match="cutoutTemplate is not a FITS image, gzip-compressed or not"):
         decode_cutout({"stampData": gzip.compress(raw[:2880 + 100])}, "cutoutTemplate")
 
 

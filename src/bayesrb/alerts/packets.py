@@ -9,20 +9,27 @@ Avro file of any of the surveys it is given, recognised by the file's schema.
 
 import functools
 import json
+import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from isal import igzip, isal_zlib
 
+from bayesrb.alerts.fitsimage import read_image
 from bayesrb.alerts.projection import AvroFile, ProjectedReader, read_header
 from bayesrb.errors import BadInputError
+from bayesrb.stamps.extract import FLAG_NAN
 
-__all__ = ["CHANNELS", "Alert", "AlertError", "Survey", "read_avro_alerts"]
+__all__ = ["CHANNELS", "GZIP_MAGIC", "Alert", "AlertError", "Survey", "cutout_fits", "read_avro_alerts",
+           "required_fields", "stack_stamps"]
 
 #: Channel names of every alert store's stamps, in the order of their last axis.
 CHANNELS: tuple[str, ...] = ("science", "template", "difference")
+#: How a gzip stream starts.
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class AlertError(ValueError):
@@ -86,6 +93,80 @@ class Survey:
     stamp_size: int
     columns: Mapping[str, Any]
     attrs: Mapping[str, Any]
+
+
+def required_fields(record: dict, name: str, required: Sequence[str]) -> dict:
+    """The record's field ``name``, a record that must hold every one of ``required`` (not null).
+
+    Raises
+    ------
+    AlertError
+        If it is missing, not a record, or lacks one of ``required``.
+    """
+    inner = record.get(name)
+    if not isinstance(inner, dict):
+        raise AlertError(f"the record has no {name}")
+    missing = [field for field in required if inner.get(field) is None]
+    if missing:
+        raise AlertError(f"the {name} lacks {', '.join(missing)}")
+    return inner
+
+
+def cutout_fits(data: bytes | None, field: str) -> tuple[np.ndarray | None, bytes]:
+    """Decode a cutout's FITS file, gzip-compressed or not (gunzipped by isal, Intel's ISA-L).
+
+    Parameters
+    ----------
+    data : bytes or None
+        The cutout's bytes.
+    field : str
+        The cutout's field name, for the messages.
+
+    Returns
+    -------
+    image : numpy.ndarray or None
+        Native ``float32`` (:func:`bayesrb.alerts.fitsimage.read_image`); None if no HDU holds an image.
+    raw : bytes
+        The FITS file, uncompressed.
+
+    Raises
+    ------
+    AlertError
+        If the cutout is missing or empty, or is not a FITS file.
+    """
+    if not data:
+        raise AlertError(f"{field} is missing")
+    try:
+        raw = igzip.decompress(data) if data[:2] == GZIP_MAGIC else data
+        return read_image(raw), raw
+    except (isal_zlib.error, OSError, EOFError, ValueError, TypeError, IndexError) as error:
+        raise AlertError(f"{field} is not a FITS image, gzip-compressed or not ({error})") from error
+
+
+def stack_stamps(planes: Sequence[tuple[np.ndarray, int]], blank_limit: float = np.inf) -> tuple[np.ndarray, int]:
+    """Stack one stamp per channel and zero the pixels without data.
+
+    Parameters
+    ----------
+    planes : sequence of (numpy.ndarray, int)
+        Per channel, the stamp and its flags.
+    blank_limit : float, optional
+        Pixels of at least this magnitude are blanks (a survey's fill value), not data.
+
+    Returns
+    -------
+    stamps : numpy.ndarray
+        ``(S, S, channels)``, NaN, inf and blank pixels set to 0.
+    flags : int
+        The planes' flags, and :data:`~bayesrb.stamps.extract.FLAG_NAN` if a pixel was set to 0.
+    """
+    stamps = np.stack([plane for plane, _ in planes], axis=-1)
+    flags = functools.reduce(operator.or_, (flag for _, flag in planes), 0)
+    bad = ~np.isfinite(stamps) | (np.abs(stamps) >= blank_limit)
+    if bad.any():
+        stamps[bad] = 0.0
+        flags |= FLAG_NAN
+    return stamps, flags
 
 
 def read_avro_alerts(path: str | Path, surveys: Sequence[Survey]) -> Iterator[tuple[int, Alert | AlertError]]:

@@ -38,12 +38,11 @@ Metadata
 from typing import Any
 
 import numpy as np
-from isal import igzip, isal_zlib
 
-from bayesrb.alerts.fitsimage import header_number, read_image
-from bayesrb.alerts.packets import Alert, AlertError, Survey
+from bayesrb.alerts.fitsimage import header_number
+from bayesrb.alerts.packets import Alert, AlertError, Survey, cutout_fits, required_fields, stack_stamps
 from bayesrb.alerts.projection import ProjectedReader
-from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
+from bayesrb.stamps.extract import FLAG_EDGE
 
 __all__ = ["COLUMNS", "FLOAT_FIELDS", "PIXEL_SCALE_ARCSEC", "RUBIN", "SELECT", "STAMP_SIZE", "alert_from_record",
            "centred_stamp", "decode_cutout"]
@@ -81,7 +80,6 @@ SELECT: dict[str, Any] = {
     "diaSource": dict.fromkeys((*REQUIRED_FIELDS, "diaObjectId", "ssObjectId", "x", "y", "snr", "band",
                                 "reliability", *FLOAT_FIELDS, *NEGATIVE_FLAGS)),
 }
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 def alert_from_record(record: dict) -> Alert:
@@ -102,22 +100,9 @@ def alert_from_record(record: dict) -> Alert:
         If the ``diaSource`` or a required field of it is missing, or a cutout is missing, is not a FITS image or
         does not cover the source.
     """
-    source = record.get("diaSource")
-    if not isinstance(source, dict):
-        raise AlertError("the record has no diaSource")
-    missing = [name for name in REQUIRED_FIELDS if source.get(name) is None]
-    if missing:
-        raise AlertError(f"the diaSource lacks {', '.join(missing)}")
-    planes, flags = [], 0
-    for field in CUTOUT_FIELDS:
-        plane, flag = centred_stamp(*decode_cutout(record.get(field), field), STAMP_SIZE)
-        planes.append(plane)
-        flags |= flag
-    stamps = np.stack(planes, axis=-1)
-    bad = ~np.isfinite(stamps)
-    if bad.any():
-        stamps[bad] = 0.0
-        flags |= FLAG_NAN
+    source = required_fields(record, "diaSource", REQUIRED_FIELDS)
+    stamps, flags = stack_stamps([centred_stamp(*decode_cutout(record.get(field), field), STAMP_SIZE)
+                                  for field in CUTOUT_FIELDS])
     return Alert(int(source["diaSourceId"]), stamps, flags, _meta(source, flags), "Rubin")
 
 
@@ -144,13 +129,7 @@ def decode_cutout(data: bytes | None, field: str) -> tuple[np.ndarray, tuple[flo
     AlertError
         If the cutout is missing or empty, or is not a 2-D FITS image.
     """
-    if not data:
-        raise AlertError(f"{field} is missing")
-    try:
-        raw = igzip.decompress(data) if data[:2] == GZIP_MAGIC else data
-        image = read_image(raw)
-    except (isal_zlib.error, OSError, EOFError, ValueError, TypeError, IndexError) as error:
-        raise AlertError(f"{field} is not a FITS image ({error})") from error
+    image, raw = cutout_fits(data, field)
     if image is None or image.ndim != 2:
         raise AlertError(f"{field} is not a 2-D image ({'no data' if image is None else image.shape})")
     centre = [(n - 1) / 2 for n in image.shape]

@@ -46,13 +46,11 @@ Cutouts
 from typing import Any
 
 import numpy as np
-from isal import igzip, isal_zlib
 
-from bayesrb.alerts.fitsimage import read_image
-from bayesrb.alerts.packets import Alert, AlertError, Survey
+from bayesrb.alerts.packets import GZIP_MAGIC, Alert, AlertError, Survey, cutout_fits, required_fields, stack_stamps
 from bayesrb.alerts.projection import ProjectedReader
 from bayesrb.alerts.trailing import TrailingBlobs
-from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
+from bayesrb.stamps.extract import FLAG_EDGE
 
 __all__ = [
     "CONTEXT_FIELDS",
@@ -104,7 +102,6 @@ SELECT: dict[str, Any] = {
     "candidate": dict.fromkeys((*REQUIRED_FIELDS, "xpos", "ypos", "fwhm", "ssnamenr", *CONTEXT_FIELDS, "rb", "drb")),
 }
 SIGNS: dict[str, int] = {"t": 1, "1": 1, "f": -1, "0": -1}
-GZIP_MAGIC = b"\x1f\x8b"
 #: The cutouts, the packet's last fields: located by their gzip signature (magic and deflate method) rather than
 #: walked to through the history (:mod:`bayesrb.alerts.trailing`).
 CUTOUT_TAIL = TrailingBlobs(CUTOUT_FIELDS, GZIP_MAGIC + b"\x08")
@@ -130,23 +127,10 @@ def alert_from_record(record: dict) -> Alert:
         If the candidate or a required field of it is missing, ``isdiffpos`` is not one of t/f/1/0, or a cutout
         is missing or not a FITS image of at most 63x63 pixels.
     """
-    candidate = record.get("candidate")
-    if not isinstance(candidate, dict):
-        raise AlertError("the record has no candidate")
-    missing = [name for name in REQUIRED_FIELDS if candidate.get(name) is None]
-    if missing:
-        raise AlertError(f"the candidate lacks {', '.join(missing)}")
+    candidate = required_fields(record, "candidate", REQUIRED_FIELDS)
     x, y = _optional(candidate.get("xpos")) - 1.0, _optional(candidate.get("ypos")) - 1.0
-    planes, flags = [], 0
-    for field in CUTOUT_FIELDS:
-        plane, flag = pad_cutout(decode_cutout(record.get(field), field), x, y)
-        planes.append(plane)
-        flags |= flag
-    stamps = np.stack(planes, axis=-1)
-    bad = ~np.isfinite(stamps) | (np.abs(stamps) >= BLANK_LIMIT)
-    if bad.any():
-        stamps[bad] = 0.0
-        flags |= FLAG_NAN
+    stamps, flags = stack_stamps([pad_cutout(decode_cutout(record.get(field), field), x, y)
+                                  for field in CUTOUT_FIELDS], BLANK_LIMIT)
     meta = _meta(record, candidate, x, y, flags)
     if meta["sign"] < 0:
         difference = stamps[..., CUTOUT_FIELDS.index("cutoutDifference")]
@@ -174,13 +158,7 @@ def decode_cutout(cutout: dict | None, field: str) -> np.ndarray:
     AlertError
         If the cutout is missing or empty, or is not a 2-D FITS image of at most 63x63 pixels.
     """
-    data = cutout.get("stampData") if isinstance(cutout, dict) else None
-    if not data:
-        raise AlertError(f"{field} is missing")
-    try:
-        image = read_image(igzip.decompress(data) if data[:2] == GZIP_MAGIC else data)
-    except (isal_zlib.error, OSError, EOFError, ValueError, TypeError, IndexError) as error:
-        raise AlertError(f"{field} is not a gzip-compressed FITS image ({error})") from error
+    image, _ = cutout_fits(cutout.get("stampData") if isinstance(cutout, dict) else None, field)
     if image is None or image.ndim != 2 or not all(1 <= n <= STAMP_SIZE for n in image.shape):
         shape = "no data" if image is None else "x".join(map(str, image.shape))
         raise AlertError(f"{field} is not a 2-D image of at most {STAMP_SIZE}x{STAMP_SIZE} pixels ({shape})")
