@@ -7,7 +7,10 @@ cutouts written by astropy's ``CCDData`` (image, variance and PSF HDUs, a WCS wh
 
 import gzip
 import io
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import astropy.units as u
@@ -15,8 +18,10 @@ import fastavro
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from astropy.nddata import CCDData, VarianceUncertainty
 from astropy.wcs import WCS
+from conftest import ROOT, RUN_OPTIONS, TINY
 from test_train import TINY_CONFIG, write_store
 
 from bayesrb import cli
@@ -24,8 +29,10 @@ from bayesrb.alerts.ingest import ingest_alerts
 from bayesrb.alerts.packets import CHANNELS, AlertError, read_avro_alerts
 from bayesrb.alerts.rubin import RUBIN, STAMP_SIZE, alert_from_record, centred_stamp
 from bayesrb.errors import BadInputError
+from bayesrb.figures.names import ALERT_GALLERIES
 from bayesrb.model.data import check_compatible
 from bayesrb.model.train import train
+from bayesrb.pipeline import paths
 from bayesrb.stamps.extract import FLAG_EDGE, FLAG_NAN
 from bayesrb.stamps.shard import read_shard
 
@@ -293,21 +300,58 @@ def blob_images(real: bool, rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.normal(size=(30, 30)) + 100.0 + real * blob for _ in CHANNELS]
 
 
-def test_rubin_alerts_are_ingested_and_scored_end_to_end(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def rubin_model(tmp_path_factory) -> Path:
+    """The training directory of a small model of 29x29 science/template/difference stamps of blobs and noise."""
+    tmp = tmp_path_factory.mktemp("rubin-model")
     rng = np.random.default_rng(3)
     labels = (rng.uniform(size=384) < 0.5).astype(np.int8)
-    training = np.stack([np.stack(blob_images(bool(label), rng), -1)[15 - HALF:15 + HALF + 1, 15 - HALF:15 + HALF + 1]
-                         for label in labels]).astype(np.float32)
-    store = write_store(tmp_path / "train.zarr", training, labels, channels=CHANNELS,
+    window = slice(15 - HALF, 15 + HALF + 1)
+    training = np.stack([np.stack(blob_images(bool(label), rng), -1)[window, window] for label in labels])
+    store = write_store(tmp / "train.zarr", training.astype(np.float32), labels, channels=CHANNELS,
                         split_ranges={"train": [0, 288], "val": [288, 384]})
-    result = train(store, tmp_path / "model", TINY_CONFIG | {"epochs": 3})
-    real = np.arange(40) % 2 == 1
-    records = [packet(k + 1, blob_images(bool(is_real), rng)) for k, is_real in enumerate(real)]
-    alerts = write_packets(tmp_path / "night.avro", records)
+    train(store, tmp / "training", TINY_CONFIG | {"epochs": 3})
+    return tmp / "training"
+
+
+def night_of_packets(path: Path, n: int = 40) -> tuple[Path, np.ndarray]:
+    """``n`` packets, every other one with a source; Rubin's reliability agrees with which."""
+    rng = np.random.default_rng(4)
+    real = np.arange(n) % 2 == 1
+    records = [packet(k + 1, blob_images(bool(is_real), rng), reliability=0.95 if is_real else 0.05)
+               for k, is_real in enumerate(real)]
+    return write_packets(path, records), real
+
+
+def test_rubin_alerts_are_ingested_and_scored_end_to_end(rubin_model, tmp_path, capsys):
+    alerts, real = night_of_packets(tmp_path / "night.avro")
     assert cli.main(["ingest-alerts", str(alerts), "--out", str(tmp_path / "night.zarr")]) == 0
     assert capsys.readouterr().out.startswith("ingested 40 Rubin alerts from 1 file(s)")
-    assert cli.main(["score", "--model", str(result.model_dir), "--stamps", str(tmp_path / "night.zarr"),
+    assert cli.main(["score", "--model", str(rubin_model), "--stamps", str(tmp_path / "night.zarr"),
                      "--out", str(tmp_path / "scores.parquet"), "--samples", "8"]) == 0
     scores = pd.read_parquet(tmp_path / "scores.parquet")
     assert list(scores["candidate_id"]) == [str(k + 1) for k in range(40)]
     assert scores["score_mean"][real].mean() > scores["score_mean"][~real].mean() + 0.2
+
+
+def test_the_workflow_scores_rubin_alerts_with_a_model_of_rubin_stamps(rubin_model, tmp_path):
+    (tmp_path / "packets").mkdir()
+    alerts, real = night_of_packets(tmp_path / "packets" / "night.avro")
+    results = tmp_path / "results"
+    config = {"results": str(results), "stamps": {"size": STAMP_SIZE, "channels": list(CHANNELS)},
+              "experiments": {"rubin": {"trained": str(rubin_model)}}, "context": {"enabled": False},
+              "evaluation": {"comparisons": {}},
+              "alerts": {"files": [str(alerts.parent)], "survey": "Rubin", "experiment": "rubin", "n_bootstrap": 50}}
+    (tmp_path / "rubin.yaml").write_text(yaml.safe_dump(config))
+    targets = [paths.alert_comparison(str(results), "json"),
+               *(paths.alert_gallery(str(results), order) for order in ALERT_GALLERIES)]
+    run = subprocess.run([sys.executable, "-m", "snakemake", *RUN_OPTIONS, "--configfile", str(TINY),
+                          str(tmp_path / "rubin.yaml"), "--", *targets], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, f"snakemake failed:\n{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
+    comparison = json.loads(Path(targets[0]).read_text())
+    assert comparison["survey"] == "Rubin" and comparison["n_alerts"] == 40
+    assert comparison["auroc"]["score"] == "reliability" and comparison["auroc"]["value"] > 0.9
+    scores = pd.read_parquet(paths.alert_scores(str(results)))
+    assert (scores["reliability"] > 0.5).tolist() == real.tolist() and set(scores["band"]) == {"r"}
+    for target in targets[1:]:
+        assert Path(target).stat().st_size > 10_000
