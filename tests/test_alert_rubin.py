@@ -224,6 +224,22 @@ def test_a_gzip_compressed_cutout_reads_as_the_plain_one(tmp_path):
     np.testing.assert_array_equal(plain.stamps, squeezed.stamps)
 
 
+@pytest.mark.parametrize("version", ["11_1", "7_4"])
+def test_the_cutouts_are_located_without_reading_the_fields_before_them(version):
+    schema = rubin_schema(version)
+    schemas = RUBIN.reader.schemas(json.dumps(schema))
+    record = packet(7, version=version, history=3)
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(schema), record)
+    data = buffer.getvalue()
+    cutouts = ("cutoutDifference", "cutoutScience", "cutoutTemplate")
+    tail_start = len(data) - sum(len(record[name]) + 4 for name in cutouts)  # branch and 3-byte length each
+    damaged = data[:tail_start - 30] + b"\xff" * 20 + data[tail_start - 10:]  # the history and object, not read
+    located = schemas.locate(damaged)
+    assert located is not None and {name: located[name] for name in cutouts} == {name: record[name] for name in cutouts}
+    assert located["diaSource"]["diaSourceId"] == 7
+
+
 @pytest.mark.parametrize("codec", ["null", "deflate", "snappy"])
 def test_multi_record_files_of_every_codec_read_as_fastavro_decodes_them(tmp_path, codec):
     records = [packet(k, history=k % 3) for k in range(1, 6)]

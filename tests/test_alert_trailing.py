@@ -87,6 +87,49 @@ def test_located_cutouts_are_the_encoded_ones_and_the_rest_is_walked(null_first)
     assert located > 100
 
 
+FITS = b"SIMPLE  ="
+PLAIN_TAIL = TrailingBlobs(CUTOUTS, FITS)
+
+
+def plain_schema() -> dict:
+    """A packet like Rubin's: the cutouts are ``["null", "bytes"]``, FITS files as they are."""
+    schema = packet_schema()
+    cutouts = [{"name": name, "type": ["null", "bytes"]} for name in CUTOUTS]
+    return {**schema, "fields": [*schema["fields"][:3], *cutouts]}
+
+
+def random_plain_packet(rng: np.random.Generator) -> dict:
+    """A packet with FITS-like cutouts (or not, or null) of random sizes and a history holding the signature."""
+    def cutout():
+        if rng.random() < 0.1:
+            return None
+        return (FITS if rng.random() < 0.9 else b"") + rng.bytes(int(rng.integers(0, 3000)))
+
+    packet = random_packet(rng)
+    for past in packet["history"] or ():
+        past["b"] = None if past["b"] is None else past["b"].replace(SIGNATURE, FITS)
+    return {**packet, **{field: cutout() for field in CUTOUTS}}
+
+
+def test_located_plain_bytes_cutouts_are_the_encoded_ones():
+    schema = plain_schema()
+    schemas = ProjectedReader(SELECT, PLAIN_TAIL).schemas(json.dumps(schema))
+    assert schemas.tail is not None and schemas.tail.names is None
+    rng = np.random.default_rng(5)
+    located = 0
+    for _ in range(400):
+        record = random_plain_packet(rng)
+        data = encode(schema, record)
+        assert schemas.walk(data) == selected(record)
+        got = schemas.locate(data)
+        if all(record[field] is not None for field in CUTOUTS) and record["first"].startswith(FITS):
+            assert got == selected(record)
+            located += 1
+        else:
+            assert got is None
+    assert located > 200
+
+
 def test_the_history_is_not_read_once_the_cutouts_are_located():
     schema = packet_schema()
     schemas = ProjectedReader(SELECT, TAIL).schemas(json.dumps(schema))
@@ -143,6 +186,7 @@ def replace_field(schema: dict, name: str, field_type) -> dict:
     lambda s: replace_field(s, "third", ["null", {**CUTOUT, "name": "other"}]),  # another record type
     lambda s: replace_field(replace_field(s, "second", ["null", "string"]), "third", ["null", "string"]),
     lambda s: replace_field(s, "first", ["null", {**CUTOUT, "fields": CUTOUT["fields"][::-1]}]),  # bytes first
+    lambda s: replace_field(s, "second", ["null", "bytes"]),  # bytes among records
 ])
 def test_schemas_without_the_trailing_fields_are_walked(change):
     schema = change(packet_schema())

@@ -8,7 +8,9 @@ extensions, and a WCS whose reference pixel (``CRPIX1``, ``CRPIX2``) is the sour
 them square, at least 30 pixels on a side (larger for a larger footprint), centred on the source. The alert's id is
 ``alertId`` in schemas up to 10.x and ``diaSourceId`` from 11.0 on; either is accepted, and the alert is keyed by
 the ``diaSource``'s own ``diaSourceId``. Only the fields an alert needs (:data:`SELECT`) are decoded
-(:class:`bayesrb.alerts.projection.ProjectedReader`); the history is walked over, not decoded.
+(:class:`bayesrb.alerts.projection.ProjectedReader`), and the history is not read: the cutouts after it are located
+by the FITS signature of the first (:data:`CUTOUT_TAIL`, :mod:`bayesrb.alerts.trailing`), where a packet has all
+three.
 
 Conventions
 -----------
@@ -42,9 +44,10 @@ import numpy as np
 from bayesrb.alerts.fitsimage import header_number
 from bayesrb.alerts.packets import Alert, AlertError, Survey, cutout_fits, required_fields, stack_stamps
 from bayesrb.alerts.projection import ProjectedReader
+from bayesrb.alerts.trailing import TrailingBlobs
 from bayesrb.stamps.extract import FLAG_EDGE
 
-__all__ = ["COLUMNS", "FLOAT_FIELDS", "PIXEL_SCALE_ARCSEC", "RUBIN", "SELECT", "STAMP_SIZE", "alert_from_record",
+__all__ = ["COLUMNS", "CUTOUT_TAIL", "FLOAT_FIELDS", "PIXEL_SCALE_ARCSEC", "RUBIN", "SELECT", "STAMP_SIZE", "alert_from_record",
            "centred_stamp", "decode_cutout"]
 
 #: Side of the stamps, pixels.
@@ -74,6 +77,8 @@ COLUMNS: dict[str, Any] = {
     "reliability": np.dtype(np.float32), "stamp_flags": np.dtype(np.uint8),
     "source_file": str, "record_index": np.dtype(np.int64),
 }
+#: The cutouts, the packet's last fields in this order, located by the first's FITS signature rather than walked to.
+CUTOUT_TAIL = TrailingBlobs(("cutoutDifference", "cutoutScience", "cutoutTemplate"), b"SIMPLE  =")
 #: The packet fields decoded (:data:`bayesrb.alerts.projection.Select`): the others are skipped.
 SELECT: dict[str, Any] = {
     **dict.fromkeys(CUTOUT_FIELDS),
@@ -205,7 +210,7 @@ def _meta(source: dict, flags: int) -> dict[str, Any]:
 
 #: Rubin's alerts: how its files are recognised and read, and what a store of its alerts holds.
 RUBIN = Survey(
-    name="Rubin", alert_fields=ALERT_FIELDS, reader=ProjectedReader(SELECT), convert=alert_from_record,
+    name="Rubin", alert_fields=ALERT_FIELDS, reader=ProjectedReader(SELECT, CUTOUT_TAIL), convert=alert_from_record,
     stamp_size=STAMP_SIZE, columns=COLUMNS,
     attrs={"units": "nJy", "pixel_scale_arcsec": PIXEL_SCALE_ARCSEC,
            "difference_sign": "science - template for every source (Rubin's difference image, as it comes)"},

@@ -6,10 +6,11 @@ before it. An alert packet's cutouts are its last three fields, and before them 
 costs about nine tenths of reading the fields ingest uses even when fastavro skips it. This module locates the
 cutouts instead, from the end of the record's data:
 
-Each trailing field (:class:`TrailingBlobs`) is a union of ``null`` and a record of one ``string`` and one ``bytes``
-field (ZTF: ``fileName``, ``stampData``), and the first field's bytes start with a known signature (gzip's). So the
-encoding of the trailing fields is: the union's branch index, the string's length and text, the bytes' length and
-data, for each field, up to the end of the record. :meth:`TailLayout.read` finds the signature after the fields it
+Each trailing field (:class:`TrailingBlobs`) is a union of ``null`` and either ``bytes`` (Rubin) or a record of one
+``string`` and one ``bytes`` field (ZTF: ``fileName``, ``stampData``), all of them the same, and the first field's
+bytes start with a known signature (gzip's for ZTF, FITS's for Rubin). So the encoding of the trailing fields is:
+the union's branch index, the string's length and text (in the record case), the bytes' length and data, for each
+field, up to the end of the record. :meth:`TailLayout.read` finds the signature after the fields it
 decoded, takes the nearest byte before it that encodes the branch index as the first field's start, and decodes
 the trailing fields from there; the result stands only if the first field's bytes begin exactly at the signature
 and the last field ends exactly at the end of the record's data. Where these checks fail (a null cutout, a cutout
@@ -46,10 +47,10 @@ class TrailingBlobs:
     Attributes
     ----------
     fields : tuple of str
-        The names of the record's last fields, in order; each a union of ``null`` and a record of a ``string``
-        field then a ``bytes`` field.
+        The names of the record's last fields, in order; each a union of ``null`` and ``bytes``, or of ``null``
+        and a record of a ``string`` field then a ``bytes`` field.
     signature : bytes
-        How the first field's bytes start (gzip: ``1f 8b 08``).
+        How the first field's bytes start (gzip: ``1f 8b 08``; FITS: ``SIMPLE  =``).
     """
 
     fields: tuple[str, ...]
@@ -72,11 +73,12 @@ class TrailingBlobs:
         if tuple(field["name"] for field in trailing) != self.fields:
             return None
         named = named_records(schema)
-        branches = [_record_branch(field["type"], named) for field in trailing]
-        if None in branches or any(record is not branches[0][1] for _, record in branches):
-            return None  # not all of them the same record type
-        names = _string_and_bytes(branches[0][1])
-        if names is None:
+        branches = [_blob_branch(field["type"], named) for field in trailing]
+        if None in branches or any(kind != branches[0][1] for _, kind in branches):
+            return None  # not all of them bytes or the same record type
+        plain = branches[0][1] == "bytes"
+        names = None if plain else _string_and_bytes(branches[0][1])
+        if names is None and not plain:
             return None
         return TailLayout(self.fields, bytes(2 * index for index, _ in branches), names, self.signature)
 
@@ -91,15 +93,15 @@ class TailLayout:
         The trailing fields' names.
     branches : bytes
         For each field, the one-byte encoding of its union's record branch (Avro's zigzag: twice the index).
-    names : tuple of str
-        The inner record's string and bytes field names.
+    names : tuple of str or None
+        The inner record's string and bytes field names; None where the fields are bytes.
     signature : bytes
         How the first field's bytes start.
     """
 
     fields: tuple[str, ...]
     branches: bytes
-    names: tuple[str, str]
+    names: tuple[str, str] | None
     signature: bytes
 
     def read(self, data: bytes, start: int) -> dict[str, dict] | None:
@@ -115,7 +117,8 @@ class TailLayout:
         Returns
         -------
         dict or None
-            ``{field: {string name: str, bytes name: bytes}}``; None if no candidate fits (walk the record).
+            ``{field: bytes}``, or ``{field: {string name: str, bytes name: bytes}}`` for record fields; None if no
+            candidate fits (walk the record).
         """
         signature = data.find(self.signature, start)
         while signature != -1:
@@ -147,12 +150,13 @@ class TailLayout:
             for field, branch in zip(self.fields, self.branches, strict=True):
                 if data[position] != branch:
                     return None
-                text_start, text_stop = _value_span(data, position + 1)
+                text_start, text_stop = (position + 1,) * 2 if self.names is None else _value_span(data, position + 1)
                 blob_start, position = _value_span(data, text_stop)
                 if not values and blob_start != signature:
                     return None
-                values[field] = {self.names[0]: data[text_start:text_stop].decode(),
-                                 self.names[1]: data[blob_start:position]}
+                blob = data[blob_start:position]
+                values[field] = blob if self.names is None else {self.names[0]: data[text_start:text_stop].decode(),
+                                                                 self.names[1]: blob}
         except (IndexError, ValueError):  # UnicodeDecodeError is a ValueError
             return None
         return values if position == len(data) else None
@@ -190,12 +194,14 @@ def named_records(schema: Any, namespace: str = "", named: dict[str, dict] | Non
     return named
 
 
-def _record_branch(field_type: Any, named: Mapping[str, dict]) -> tuple[int, dict] | None:
-    """``(index, record)`` if a field's type is a union of null and one record (by definition or name)."""
+def _blob_branch(field_type: Any, named: Mapping[str, dict]) -> tuple[int, dict | str] | None:
+    """``(index, "bytes" or record)`` if a field's type is a union of null and bytes or of null and one record."""
     if not isinstance(field_type, list) or len(field_type) != 2 or "null" not in field_type:
         return None
     index = 1 - field_type.index("null")
     branch = field_type[index]
+    if branch == "bytes":
+        return index, "bytes"
     record = named.get(branch) if isinstance(branch, str) else branch
     return (index, record) if isinstance(record, dict) and record.get("type") == "record" else None
 
