@@ -1,8 +1,9 @@
 """Rubin alert packets: Avro files of Rubin's alert schema (7.x and 11.x layouts) to a 29x29 stamp store, and scored.
 
-No Rubin packet is among the development data, so the packets here are made as Rubin's pipeline makes them: the
-schema's field names and types as ``lsst/alert_packet`` defines them (a subset of the fields, written here), and
-cutouts written by astropy's ``CCDData`` (image, variance and PSF HDUs, a WCS whose reference pixel is the source).
+No Rubin packet is among the development data, so the packets here are made as Rubin's pipeline makes them
+(:mod:`bayesrb.bench.rubin`): the schema's field names and types as ``lsst/alert_packet`` defines them (a subset of
+the fields), and cutouts written by astropy's ``CCDData`` (image, variance and PSF HDUs, a WCS whose reference pixel
+is the source).
 """
 
 import gzip
@@ -13,14 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import astropy.units as u
 import fastavro
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from astropy.nddata import CCDData, VarianceUncertainty
-from astropy.wcs import WCS
 from conftest import ROOT, RUN_OPTIONS, TINY
 from test_train import TINY_CONFIG, write_store
 
@@ -28,6 +26,7 @@ from bayesrb import cli
 from bayesrb.alerts.ingest import ingest_alerts
 from bayesrb.alerts.packets import CHANNELS, AlertError, read_avro_alerts
 from bayesrb.alerts.rubin import RUBIN, STAMP_SIZE, alert_from_record, centred_stamp
+from bayesrb.bench.rubin import measure, optional, packet, rubin_schema, write_packets
 from bayesrb.errors import BadInputError
 from bayesrb.figures.names import ALERT_GALLERIES
 from bayesrb.model.data import check_compatible
@@ -39,96 +38,6 @@ from bayesrb.stamps.shard import read_shard
 ZTF_PACKET = Path(__file__).resolve().parents[2] / "shared" / "data" / "ztf_alerts" / "20231012" / \
     "2475433850015010009.avro"
 HALF = STAMP_SIZE // 2
-
-
-def optional(kind: str) -> list:
-    return ["null", kind]
-
-
-def rubin_schema(version: str) -> dict:
-    """A Rubin alert schema with some of each record's fields: ``11_1`` (``diaSourceId`` first, ``isNegative``) or
-    ``7_4`` (``alertId`` first, ``is_negative``, the history of non-detections)."""
-    space = f"lsst.v{version}"
-    negative = "is_negative" if version.startswith("7") else "isNegative"
-    source_fields = [
-        {"name": "diaSourceId", "type": "long"}, {"name": "visit", "type": "long"}, {"name": "detector", "type": "int"},
-        {"name": "diaObjectId", "type": optional("long"), "default": None},
-        {"name": "ssObjectId", "type": optional("long"), "default": None},
-        {"name": "midpointMjdTai", "type": "double"}, {"name": "ra", "type": "double"},
-        {"name": "raErr", "type": optional("float"), "default": None}, {"name": "dec", "type": "double"},
-        {"name": "x", "type": "float"}, {"name": "y", "type": "float"},
-        {"name": "centroid_flag", "type": optional("boolean"), "default": None},
-        {"name": negative, "type": optional("boolean"), "default": None},
-        {"name": "snr", "type": optional("float"), "default": None},
-        {"name": "psfFlux", "type": optional("float"), "default": None},
-        {"name": "psfFluxErr", "type": optional("float"), "default": None},
-        {"name": "trailRa", "type": optional("double"), "default": None},
-        {"name": "ixxPSF", "type": optional("float"), "default": None},
-        {"name": "extendedness", "type": optional("float"), "default": None},
-        {"name": "reliability", "type": optional("float"), "default": None},
-        {"name": "band", "type": optional("string"), "default": None},
-        {"name": "pixelFlags_edge", "type": optional("boolean"), "default": None},
-    ]
-    forced = {"type": "record", "name": "diaForcedSource", "namespace": space, "fields": [
-        {"name": "diaForcedSourceId", "type": "long"}, {"name": "psfFlux", "type": optional("float")}]}
-    fields = [
-        {"name": "alertId" if version.startswith("7") else "diaSourceId", "type": "long"},
-        {"name": "diaSource", "type": {"type": "record", "name": "diaSource", "namespace": space,
-                                       "fields": source_fields}},
-        {"name": "prvDiaSources", "type": optional({"type": "array", "items": f"{space}.diaSource"}),
-         "default": None},
-        {"name": "prvDiaForcedSources", "type": optional({"type": "array", "items": forced}), "default": None},
-        {"name": "diaObject", "type": optional({"type": "record", "name": "diaObject", "namespace": space, "fields": [
-            {"name": "diaObjectId", "type": "long"}, {"name": "nDiaSources", "type": "int"}]}), "default": None},
-        *({"name": name, "type": optional("bytes"), "default": None}
-          for name in ("cutoutDifference", "cutoutScience", "cutoutTemplate")),
-    ]
-    return {"type": "record", "name": "alert", "namespace": space, "fields": fields}
-
-
-def cutout_bytes(image: np.ndarray, source_rc: tuple[float, float]) -> bytes:
-    """A cutout as Rubin's pipeline writes it: CCDData (nJy) with variance and PSF, CRPIX at the source."""
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crpix = [source_rc[1] + 1.0, source_rc[0] + 1.0]
-    wcs.wcs.crval = [150.0, 2.0]
-    wcs.wcs.cd = np.array([[-0.2, 0.0], [0.0, 0.2]]) / 3600
-    psf = np.exp(-np.add.outer(*(2 * [np.arange(-7, 8) ** 2])) / 8.0).astype(np.float32)
-    ccd = CCDData(image.astype(np.float32), uncertainty=VarianceUncertainty(np.ones_like(image, np.float32)),
-                  wcs=wcs, psf=psf / psf.sum(), meta={"cutMinX": 100, "cutMinY": 200}, unit=u.nJy)
-    with io.BytesIO() as buffer:
-        ccd.write(buffer, format="fits")
-        return buffer.getvalue()
-
-
-def source_record(source_id: int, **fields) -> dict:
-    return {"diaSourceId": source_id, "visit": 2025120300123, "detector": 42, "diaObjectId": 9_000_000 + source_id,
-            "ssObjectId": None, "midpointMjdTai": 61012.25, "ra": 150.0, "raErr": 1e-6, "dec": 2.0, "x": 1000.5,
-            "y": 2000.25, "centroid_flag": False, "snr": 12.5, "psfFlux": 5000.0, "psfFluxErr": 400.0,
-            "trailRa": None, "ixxPSF": 0.09, "extendedness": 0.1, "reliability": 0.93, "band": "r",
-            "pixelFlags_edge": False, **fields}
-
-
-def packet(source_id: int, images=None, source_rc=(14.6, 15.2), version: str = "11_1", history: int = 2,
-           **fields) -> dict:
-    """One alert of ``rubin_schema(version)``; ``images`` (science, template, difference) default to noise."""
-    rng = np.random.default_rng(source_id)
-    images = images or [rng.normal(100.0, 5.0, (30, 30)) for _ in CHANNELS]
-    source = source_record(source_id, **fields)
-    if version.startswith("7"):
-        source["is_negative"] = source.pop("isNegative", None)
-    cutouts = dict(zip(("cutoutScience", "cutoutTemplate", "cutoutDifference"),
-                       (None if image is None else cutout_bytes(image, source_rc) for image in images), strict=True))
-    return {"alertId" if version.startswith("7") else "diaSourceId": source_id, "diaSource": source,
-            "prvDiaSources": [source_record(source_id - k - 1) for k in range(history)] or None,
-            "prvDiaForcedSources": [{"diaForcedSourceId": k, "psfFlux": 1.0} for k in range(history)],
-            "diaObject": {"diaObjectId": 9_000_000 + source_id, "nDiaSources": history + 1}, **cutouts}
-
-
-def write_packets(path: Path, records: list[dict], version: str = "11_1", codec: str = "null") -> Path:
-    with path.open("wb") as handle:
-        fastavro.writer(handle, fastavro.parse_schema(rubin_schema(version)), records, codec=codec)
-    return path
 
 
 def read_one(path: Path):
@@ -371,3 +280,9 @@ def test_the_workflow_scores_rubin_alerts_with_a_model_of_rubin_stamps(rubin_mod
     assert (scores["reliability"] > 0.5).tolist() == real.tolist() and set(scores["band"]) == {"r"}
     for target in targets[1:]:
         assert Path(target).stat().st_size > 10_000
+
+
+def test_the_rubin_benchmark_prints_its_figures():
+    line = measure(20, history=5, extra_fields=10, repeats=1)
+    assert line.startswith("20 Rubin-like packets (5 earlier sources, 32 diaSource fields")
+    assert "alerts/s per core with the cutouts located" in line and "ingested" in line

@@ -47,8 +47,8 @@ from bayesrb.alerts.projection import ProjectedReader
 from bayesrb.alerts.trailing import TrailingBlobs
 from bayesrb.stamps.extract import FLAG_EDGE
 
-__all__ = ["COLUMNS", "CUTOUT_TAIL", "FLOAT_FIELDS", "PIXEL_SCALE_ARCSEC", "RUBIN", "SELECT", "STAMP_SIZE", "alert_from_record",
-           "centred_stamp", "decode_cutout"]
+__all__ = ["COLUMNS", "CUTOUT_TAIL", "FLOAT_FIELDS", "PIXEL_SCALE_ARCSEC", "RUBIN", "SELECT", "STAMP_SIZE",
+           "alert_from_record", "centred_stamp", "decode_cutout"]
 
 #: Side of the stamps, pixels.
 STAMP_SIZE: int = 29
