@@ -11,20 +11,27 @@ the published method). TensorFlow is not a dependency of bayesrb; run this in it
 
 and ``bayesrb benchmark-model`` right after it, so that both see the same machine; or let
 ``bayesrb benchmark-model --compare-keras /tmp/keras/bin/python`` run both, in that order, and print the ratios.
+
+TensorFlow's CPU convolutions are oneDNN's only where its oneDNN operations are on: by default only on CPUs with
+AVX-512 VNNI or newer, so that on others (AVX2 machines) Keras runs Eigen's, about half as fast. ``--onednn on``
+(the default here) turns them on wherever TensorFlow can (``TF_ENABLE_ONEDNN_OPTS=1``), so that Keras is measured
+at its fastest; ``--onednn default`` leaves TensorFlow's own choice. The first line printed says which was in effect.
 """
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
-import tensorflow as tf
-from tensorflow import keras
 
 STAMP_SHAPE = (55, 55, 4)
+ONEDNN_SETTINGS = {"on": "1", "off": "0"}
+
+tf = keras = None  # imported by main(), after the oneDNN setting is in the environment
 
 
-def vgg6(dropout_rate: float = 0.5) -> keras.Model:
+def vgg6(dropout_rate: float = 0.5):
     """The default network of bayesrb, written in Keras."""
     conv = dict(kernel_size=3, padding="valid", activation="relu")
     return keras.Sequential([
@@ -38,20 +45,24 @@ def vgg6(dropout_rate: float = 0.5) -> keras.Model:
     ])
 
 
-class StepTimer(keras.callbacks.Callback):
-    """Wall seconds of every training batch."""
+def step_timer():
+    """A Keras callback that records the wall seconds of every training batch in its ``seconds``."""
 
-    def on_train_begin(self, logs=None):
-        """Start an empty list of step times."""
-        self.seconds = []
+    class StepTimer(keras.callbacks.Callback):
 
-    def on_train_batch_begin(self, batch, logs=None):
-        """Note the start of a step."""
-        self.start = time.perf_counter()
+        def on_train_begin(self, logs=None):
+            """Start an empty list of step times."""
+            self.seconds = []
 
-    def on_train_batch_end(self, batch, logs=None):
-        """Record the step's wall time."""
-        self.seconds.append(time.perf_counter() - self.start)
+        def on_train_batch_begin(self, batch, logs=None):
+            """Note the start of a step."""
+            self.start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            """Record the step's wall time."""
+            self.seconds.append(time.perf_counter() - self.start)
+
+    return StepTimer()
 
 
 def training_stamps_per_s(stamps: np.ndarray, labels: np.ndarray, batch_size: int, steps: int) -> float:
@@ -60,7 +71,7 @@ def training_stamps_per_s(stamps: np.ndarray, labels: np.ndarray, batch_size: in
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     n = batch_size * steps
     model.fit(stamps[:n], labels[:n], batch_size=batch_size, epochs=1, verbose=0)
-    timer = StepTimer()
+    timer = step_timer()
     model.fit(stamps[:n], labels[:n], batch_size=batch_size, epochs=1, verbose=0, callbacks=[timer])
     return batch_size / statistics.median(timer.seconds)
 
@@ -78,6 +89,26 @@ def mc_dropout_seconds(stamps: np.ndarray, samples: int, batch_size: int, compil
     return time.perf_counter() - start
 
 
+def import_tensorflow(onednn: str) -> None:
+    """Import TensorFlow and Keras with its oneDNN operations ``on``, ``off`` or as it chooses (``default``)."""
+    global tf, keras
+    if onednn in ONEDNN_SETTINGS:
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = ONEDNN_SETTINGS[onednn]
+    import tensorflow
+    from tensorflow import keras as tf_keras
+
+    tf, keras = tensorflow, tf_keras
+
+
+def onednn_state() -> str:
+    """``"on"`` or ``"off"``: whether TensorFlow's oneDNN operations are in effect (``"unknown"`` if it cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return "unknown"
+    return "on" if _pywrap_util_port.IsMklEnabled() else "off"
+
+
 def main() -> None:
     """Print the training speed at each batch size, and the Monte Carlo dropout scoring times."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -88,14 +119,18 @@ def main() -> None:
                         help="dropout samples timed in the eager loop, scaled to --samples (default 10; 0: skip it)")
     parser.add_argument("--batch-sizes", default="64,128",
                         help="training batch sizes, comma-separated (default 64,128)")
+    parser.add_argument("--onednn", choices=("on", "default", "off"), default="on",
+                        help="TensorFlow's oneDNN operations: on wherever possible (default), TensorFlow's own "
+                             "choice for this CPU, or off")
     args = parser.parse_args()
+    import_tensorflow(args.onednn)
     batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
     rng = np.random.default_rng(0)
     stamps = rng.standard_normal((max(args.candidates, max(batch_sizes) * args.steps), *STAMP_SHAPE),
                                  dtype=np.float32)
     labels = rng.integers(0, 2, len(stamps)).astype(np.float32)
     threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {threads} threads")
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {threads} threads, oneDNN {onednn_state()}")
     for batch_size in batch_sizes:
         rate = training_stamps_per_s(stamps, labels, batch_size, args.steps)
         print(f"training, batch {batch_size}: {rate:.0f} stamps/s (median step)", flush=True)

@@ -20,7 +20,7 @@ from bayesrb.model.methods import (
     samples_per_member,
     weight_prior,
 )
-from bayesrb.model.network import Classifier, NetworkConfig, forward_flops
+from bayesrb.model.network import Classifier, NetworkConfig, forward_flops, resolve_conv_impl
 from bayesrb.settings import settings_dict, settings_from
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
@@ -302,6 +302,15 @@ def test_speed_benchmark_times_training_and_scoring_of_every_variant(name):
     assert result.name == name
     assert result.train_stamps_per_s > 0 and result.score_seconds > 0
     assert result.train_gflops == pytest.approx(3 * flops * result.train_stamps_per_s / 1e9)
+    if resolve_conv_impl("auto") == "onednn":
+        assert 0 < result.onednn_share < 1  # the convolutions, and XLA's work around them
+
+
+def test_the_share_of_a_training_step_in_onednn_is_none_without_onednn():
+    overrides = {"kind": "deterministic", "batch_size": 8,
+                 "network": {"filters": [4], "dense_units": 8, "conv_impl": "matmul"}}
+    result = measure("deterministic", overrides, stamp_shape=(11, 11, 2), steps=2, n_candidates=8, n_samples=1)
+    assert result.onednn_share is None and result.train_stamps_per_s > 0
 
 
 def test_ensemble_members_get_their_own_seeds_and_share_the_samples():

@@ -6,6 +6,7 @@ import platform
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import flax.linen as nn
@@ -192,6 +193,18 @@ def test_guard_runs_inside_a_jit_trace(fresh_guard):
     assert network.resolve_conv_impl("auto") == "onednn"
     reference = Classifier(NetworkConfig(filters=(4,), convs_per_block=1, dense_units=8, conv_impl="xla"))
     np.testing.assert_allclose(model.apply(params, x), reference.apply(params, x), rtol=1e-5, atol=1e-5)
+
+
+@NEEDS_ONEDNN
+def test_time_in_onednn_counts_the_convolutions_it_runs(fresh_guard):
+    assert onednn.seconds_in_onednn() == 0.0  # not loaded yet
+    convolve = jax.jit(lambda x: onednn.conv_onednn(x, jnp.ones((3, 3, 4, 8)), jnp.zeros(8)))
+    x = _stamps((16, 40, 40, 4))
+    convolve(x).block_until_ready()
+    before, start = onednn.seconds_in_onednn(), time.perf_counter()
+    convolve(x).block_until_ready()
+    spent, wall = onednn.seconds_in_onednn() - before, time.perf_counter() - start
+    assert 0 < spent <= wall
 
 
 _SPIN_PROBE = """

@@ -24,6 +24,7 @@ import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
 from bayesrb.model.network import forward_flops, resolve_conv_impl
+from bayesrb.model.onednn import seconds_in_onednn
 from bayesrb.model.preprocess import normalise_on_host
 from bayesrb.model.scoring import ScoringSettings
 from bayesrb.seeding import rng_for
@@ -48,12 +49,17 @@ KERAS_SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "keras_refer
 
 @dataclass(frozen=True)
 class SpeedResult:
-    """Measured speed of one variant."""
+    """Measured speed of one variant.
+
+    ``onednn_share`` is the median fraction of a training step spent in oneDNN's convolutions (None where the
+    convolutions are not oneDNN's): the rest is XLA's work (pooling, dense layers, loss, sampling, optimiser).
+    """
 
     name: str
     train_stamps_per_s: float
     train_gflops: float
     score_seconds: float
+    onednn_share: float | None = None
 
 
 def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
@@ -68,11 +74,12 @@ def _stamps(n: int, shape: tuple[int, int, int], seed: int) -> np.ndarray:
 
 
 def _train_speed(method, settings: ModelSettings, shape, steps: int):
-    """Stamps per second of the median jitted training step (after one compile-and-warm-up step), and the state.
+    """Stamps/s of the median training step, the median fraction of a step in oneDNN, and the state.
 
-    Each step is waited for and timed on its own: the median ignores the occasional step slowed by other work on
-    the machine (on a shared virtual machine whole stretches of steps can run 2-3x slower). The step takes
-    normalised stamps, as training's input pipeline serves them (normalised once per stamp, not once per step).
+    The fraction is None without oneDNN. Steps are timed after one compile-and-warm-up step, each waited for and
+    timed on its own: the median ignores the occasional step slowed by other work on the machine (on a shared
+    virtual machine whole stretches of steps can run 2-3x slower). The step takes normalised stamps, as training's
+    input pipeline serves them (normalised once per stamp, not once per step).
     """
     size = settings.batch_size
     x = normalise_on_host(_stamps(size, shape, 1), settings.normalisation)
@@ -81,12 +88,14 @@ def _train_speed(method, settings: ModelSettings, shape, steps: int):
     key = jax.random.PRNGKey(0)
     state = method.init(key, x)
     state, _ = jax.block_until_ready(method.train_step(state, batch, key))
-    seconds = []
+    seconds, shares = [], []
     for step in range(steps):
-        start = time.perf_counter()
+        start, in_onednn = time.perf_counter(), seconds_in_onednn()
         state, _ = jax.block_until_ready(method.train_step(state, batch, jax.random.fold_in(key, step)))
         seconds.append(time.perf_counter() - start)
-    return size / statistics.median(seconds), state
+        shares.append((seconds_in_onednn() - in_onednn) / seconds[-1])
+    share = statistics.median(shares) if max(shares) > 0 else None
+    return size / statistics.median(seconds), share, state
 
 
 def _score_seconds(method, state, shape, n_candidates: int, n_samples: int) -> float:
@@ -107,14 +116,14 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
     """Measure one variant: training stamps/s and GFLOP/s, and seconds to score the candidates."""
     settings = settings_from(ModelSettings, overrides, "model")
     method = build_method(settings, n_train=10_000, total_steps=1_000)
-    stamps_per_s, state = _train_speed(method, settings, stamp_shape, steps)
+    stamps_per_s, onednn_share, state = _train_speed(method, settings, stamp_shape, steps)
     gflops = 3 * forward_flops(settings.network, stamp_shape) * stamps_per_s / 1e9
     seconds = _score_seconds(method, state, stamp_shape, n_candidates, n_samples)
-    return SpeedResult(name, stamps_per_s, gflops, seconds)
+    return SpeedResult(name, stamps_per_s, gflops, seconds, onednn_share)
 
 
 def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_impl: str = "auto",
-        batch_size: int = 128, keras_python: str | None = None) -> Iterator[str]:
+        batch_size: int = 128, keras_python: str | None = None, keras_onednn: str = "on") -> Iterator[str]:
     """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish.
 
     With ``keras_python`` the published stack is measured first (:func:`keras_reference`, same stamp shape, steps,
@@ -133,6 +142,9 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
         Training mini-batch size.
     keras_python : str, optional
         Python of an environment with TensorFlow, to compare with the published stack.
+    keras_onednn : {"on", "default", "off"}
+        TensorFlow's oneDNN operations in that comparison (the script's ``--onednn``): ``on`` measures Keras at its
+        fastest on CPUs where TensorFlow leaves them off by default.
 
     Yields
     ------
@@ -143,7 +155,7 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
     keras = None
     if keras_python is not None:
         keras = keras_reference(keras_python, steps=steps, n_candidates=n_candidates, n_samples=n_samples,
-                                batch_size=batch_size)
+                                batch_size=batch_size, onednn=keras_onednn)
         yield (f"published stack: {keras.versions}; training, batch {batch_size}: {keras.train_stamps_per_s:.0f} "
                f"stamps/s; MC dropout {n_candidates}x{n_samples}, compiled: {keras.mc_dropout_seconds:.1f} s")
     device = jax.devices()[0]
@@ -151,15 +163,17 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
            f"batch {batch_size}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default network "
            f"{forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
     score_column = f"score {n_candidates}x{n_samples} (s)"
-    yield f"{'variant':<{NAME_WIDTH}} {'train stamps/s':>15} {'train GFLOP/s':>14} {score_column:>24}"
+    yield (f"{'variant':<{NAME_WIDTH}} {'train stamps/s':>15} {'train GFLOP/s':>14} {'step in oneDNN':>15} "
+           f"{score_column:>24}")
     results = []
     for name, overrides in VARIANTS.items():
         settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
         result = measure(name, settings, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
                          n_samples=n_samples)
         results.append(result)
+        share = "-" if result.onednn_share is None else f"{result.onednn_share:.0%}"
         yield (f"{result.name:<{NAME_WIDTH}} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
-               f"{result.score_seconds:>24.1f}")
+               f"{share:>15} {result.score_seconds:>24.1f}")
     if keras is not None:
         yield from ratio_lines(results, keras)
 
@@ -199,7 +213,8 @@ def parse_keras_output(text: str, batch_size: int) -> KerasSpeed:
     return KerasSpeed(text.splitlines()[0], float(training.group(1)), float(scoring.group(1)))
 
 
-def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: int, batch_size: int) -> KerasSpeed:
+def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: int, batch_size: int,
+                    onednn: str = "on") -> KerasSpeed:
     """Run ``benchmarks/keras_reference.py`` with the interpreter of an environment that has TensorFlow.
 
     Parameters
@@ -208,6 +223,8 @@ def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: in
         That environment's Python (TensorFlow is not a dependency of bayesrb).
     steps, n_candidates, n_samples, batch_size : int
         As for :func:`run`; the eager-mode loop is skipped.
+    onednn : {"on", "default", "off"}
+        TensorFlow's oneDNN operations (the script's ``--onednn``).
 
     Raises
     ------
@@ -217,7 +234,8 @@ def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: in
     if not KERAS_SCRIPT.is_file():
         raise RuntimeError(f"{KERAS_SCRIPT} not found: --compare-keras needs a source checkout of bayesrb")
     command = [python, str(KERAS_SCRIPT), "--steps", str(steps), "--candidates", str(n_candidates),
-               "--samples", str(n_samples), "--batch-sizes", str(batch_size), "--eager-samples", "0"]
+               "--samples", str(n_samples), "--batch-sizes", str(batch_size), "--eager-samples", "0",
+               "--onednn", onednn]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]

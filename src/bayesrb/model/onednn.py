@@ -54,6 +54,7 @@ import functools
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import jax
@@ -184,6 +185,7 @@ class _OneDnn:
         self.lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
         self.engine = self.create("dnnl_engine_create", _CPU, 0)
         self.stream = self.create("dnnl_stream_create", self.engine, _IN_ORDER)
+        self.seconds = 0.0  # wall time spent in execute(), for seconds_in_onednn()
 
     @staticmethod
     def _load() -> ctypes.CDLL:
@@ -221,7 +223,7 @@ class _OneDnn:
 
     def execute(self, primitive: _HANDLE, arrays: dict[int, tuple[_HANDLE, int]]) -> None:
         """Run ``primitive`` on ``{argument: (memory descriptor, data address)}`` and wait for it."""
-        memories = {}
+        start, memories = time.perf_counter(), {}
         try:
             for arg, (desc, address) in arrays.items():
                 memories[arg] = self.create("dnnl_memory_create", desc, self.engine, address)
@@ -231,11 +233,21 @@ class _OneDnn:
         finally:
             for memory in memories.values():
                 self.destroy("memory", memory)
+            self.seconds += time.perf_counter() - start
 
 
 @functools.cache
 def _onednn() -> _OneDnn:
     return _OneDnn()
+
+
+def seconds_in_onednn() -> float:
+    """Wall seconds this process has spent running oneDNN primitives (convolutions and their kernel reorders).
+
+    0 if oneDNN has not been loaded. The difference across a training step tells how much of the step the
+    convolutions take (``bayesrb benchmark-model`` prints it).
+    """
+    return _onednn().seconds if _onednn.cache_info().currsize else 0.0
 
 
 class _ConvPlan:
