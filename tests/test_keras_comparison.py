@@ -5,7 +5,16 @@ import sys
 
 import pytest
 
-from bayesrb.bench.model import KERAS_SCRIPT, KerasSpeed, SpeedResult, keras_reference, parse_keras_output, ratio_lines
+from bayesrb.bench.model import (
+    KERAS_SCRIPT,
+    KerasSpeed,
+    SpeedResult,
+    keras_reference,
+    median_keras,
+    median_result,
+    parse_keras_output,
+    ratio_lines,
+)
 from bayesrb.cli import main
 
 #: What benchmarks/keras_reference.py prints for --batch-sizes 64,128 (numbers made up).
@@ -32,6 +41,18 @@ def test_ratios_are_bayesrb_over_keras():
                               SpeedResult("bayesian (full)", 900.0, 80.0, 100.0)], keras))
     assert lines[1].split()[-2:] == ["1.25", "0.07"]
     assert lines[2].split()[-2:] == ["0.90", "1.25"]
+
+
+def test_rounds_are_summarised_by_the_median_of_each_quantity():
+    runs = [SpeedResult("bayesian (full)", 900.0, 80.0, 100.0, 0.7),
+            SpeedResult("bayesian (full)", 700.0, 62.0, 140.0, 0.8),
+            SpeedResult("bayesian (full)", 800.0, 71.0, 90.0, 0.75)]
+    assert median_result(runs) == SpeedResult("bayesian (full)", 800.0, 71.0, 100.0, 0.75)
+    assert median_result([SpeedResult("x", 1.0, 1.0, 1.0), SpeedResult("x", 3.0, 3.0, 3.0)]).onednn_share is None
+    keras = median_keras([KerasSpeed("TF", 1000.0, 80.0), KerasSpeed("TF", 800.0, 120.0),
+                          KerasSpeed("TF", 900.0, 90.0)])
+    assert keras == KerasSpeed("TF", 900.0, 90.0)
+    assert list(ratio_lines([median_result(runs)], keras))[1].split()[-2:] == ["0.89", "1.11"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed here")

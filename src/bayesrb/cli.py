@@ -154,7 +154,7 @@ def _benchmark_model(args: argparse.Namespace) -> int:
     try:
         for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
                         conv_impl=args.conv_impl, batch_size=args.batch_size, keras_python=args.compare_keras,
-                        keras_onednn=args.keras_onednn):
+                        keras_onednn=args.keras_onednn, rounds=args.rounds):
             print(line, flush=True)
     except (RuntimeError, ValueError) as error:
         print(f"bayesrb benchmark-model: {error}", file=sys.stderr)
@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     model_bench.add_argument("--compare-keras", metavar="PYTHON",
                              help="first run benchmarks/keras_reference.py with this Python (an environment with "
                                   "TensorFlow), then print each variant's speed relative to it")
+    model_bench.add_argument("--rounds", type=_positive_int, default=1,
+                             help="repeat the whole measurement this many times (with --compare-keras the two "
+                                  "stacks alternate) and tabulate the medians (default 1)")
     model_bench.add_argument("--keras-onednn", default="on", choices=("on", "default", "off"),
                              help="TensorFlow's oneDNN operations in that comparison: on wherever TensorFlow can "
                                   "(default: Keras at its fastest), TensorFlow's own choice for this CPU, or off")

@@ -123,12 +123,15 @@ def measure(name: str, overrides: dict, *, stamp_shape=(55, 55, 4), steps: int =
 
 
 def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_impl: str = "auto",
-        batch_size: int = 128, keras_python: str | None = None, keras_onednn: str = "on") -> Iterator[str]:
+        batch_size: int = 128, keras_python: str | None = None, keras_onednn: str = "on",
+        rounds: int = 1) -> Iterator[str]:
     """Measure every variant of :data:`VARIANTS`; yield the table line by line as the measurements finish.
 
     With ``keras_python`` the published stack is measured first (:func:`keras_reference`, same stamp shape, steps,
     batch size, candidates and samples), then every variant, then their ratios (:func:`ratio_lines`), so that
-    one command compares the two stacks on the machine as it is.
+    one command compares the two stacks on the machine as it is. With ``rounds`` above 1 the whole sequence is
+    repeated, the stacks alternating, and the medians over the rounds are tabulated and compared: on a shared
+    machine whose speed drifts by tens of per cent within minutes, a single pass can favour either stack.
 
     Parameters
     ----------
@@ -145,37 +148,76 @@ def run(steps: int = 20, n_candidates: int = 10_000, n_samples: int = 50, conv_i
     keras_onednn : {"on", "default", "off"}
         TensorFlow's oneDNN operations in that comparison (the script's ``--onednn``): ``on`` measures Keras at its
         fastest on CPUs where TensorFlow leaves them off by default.
+    rounds : int
+        Times the whole measurement is repeated.
 
     Yields
     ------
     str
-        A line naming the machine, a header, then one line per variant.
+        A line naming the machine, then per round the published stack's line, a header and one line per variant;
+        after several rounds the medians; then the ratios.
     """
     shape = (55, 55, 4)
-    keras = None
-    if keras_python is not None:
-        keras = keras_reference(keras_python, steps=steps, n_candidates=n_candidates, n_samples=n_samples,
-                                batch_size=batch_size, onednn=keras_onednn)
-        yield (f"published stack: {keras.versions}; training, batch {batch_size}: {keras.train_stamps_per_s:.0f} "
-               f"stamps/s; MC dropout {n_candidates}x{n_samples}, compiled: {keras.mc_dropout_seconds:.1f} s")
     device = jax.devices()[0]
     yield (f"machine: {device.platform} ({device.device_kind}), conv_impl {resolve_conv_impl(conv_impl)}, training "
            f"batch {batch_size}, numpy float32 matmul {matmul_gflops():.0f} GFLOP/s; default network "
            f"{forward_flops(ModelSettings().network, shape) / 1e6:.1f} MFLOP per forward pass on 55x55x4")
+    keras_runs: list[KerasSpeed] = []
+    variant_runs: dict[str, list[SpeedResult]] = {name: [] for name in VARIANTS}
+    for round_index in range(rounds):
+        if rounds > 1:
+            yield f"round {round_index + 1} of {rounds}"
+        if keras_python is not None:
+            keras_runs.append(keras_reference(keras_python, steps=steps, n_candidates=n_candidates,
+                                              n_samples=n_samples, batch_size=batch_size, onednn=keras_onednn))
+            yield _keras_line(keras_runs[-1], batch_size, n_candidates, n_samples)
+        yield _header(n_candidates, n_samples)
+        for name, overrides in VARIANTS.items():
+            settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
+            variant_runs[name].append(measure(name, settings, stamp_shape=shape, steps=steps,
+                                              n_candidates=n_candidates, n_samples=n_samples))
+            yield _result_line(variant_runs[name][-1])
+    results = [median_result(runs) for runs in variant_runs.values()]
+    if rounds > 1:
+        yield f"median over {rounds} rounds"
+        if keras_runs:
+            yield _keras_line(median_keras(keras_runs), batch_size, n_candidates, n_samples)
+        yield _header(n_candidates, n_samples)
+        yield from map(_result_line, results)
+    if keras_runs:
+        yield from ratio_lines(results, median_keras(keras_runs))
+
+
+def _keras_line(keras: "KerasSpeed", batch_size: int, n_candidates: int, n_samples: int) -> str:
+    return (f"published stack: {keras.versions}; training, batch {batch_size}: {keras.train_stamps_per_s:.0f} "
+            f"stamps/s; MC dropout {n_candidates}x{n_samples}, compiled: {keras.mc_dropout_seconds:.1f} s")
+
+
+def _header(n_candidates: int, n_samples: int) -> str:
     score_column = f"score {n_candidates}x{n_samples} (s)"
-    yield (f"{'variant':<{NAME_WIDTH}} {'train stamps/s':>15} {'train GFLOP/s':>14} {'step in oneDNN':>15} "
-           f"{score_column:>24}")
-    results = []
-    for name, overrides in VARIANTS.items():
-        settings = overrides | {"batch_size": batch_size, "network": {"conv_impl": conv_impl}}
-        result = measure(name, settings, stamp_shape=shape, steps=steps, n_candidates=n_candidates,
-                         n_samples=n_samples)
-        results.append(result)
-        share = "-" if result.onednn_share is None else f"{result.onednn_share:.0%}"
-        yield (f"{result.name:<{NAME_WIDTH}} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
-               f"{share:>15} {result.score_seconds:>24.1f}")
-    if keras is not None:
-        yield from ratio_lines(results, keras)
+    return (f"{'variant':<{NAME_WIDTH}} {'train stamps/s':>15} {'train GFLOP/s':>14} {'step in oneDNN':>15} "
+            f"{score_column:>24}")
+
+
+def _result_line(result: SpeedResult) -> str:
+    share = "-" if result.onednn_share is None else f"{result.onednn_share:.0%}"
+    return (f"{result.name:<{NAME_WIDTH}} {result.train_stamps_per_s:>15.0f} {result.train_gflops:>14.1f} "
+            f"{share:>15} {result.score_seconds:>24.1f}")
+
+
+def median_result(runs: Sequence[SpeedResult]) -> SpeedResult:
+    """The median of each measured quantity of one variant over rounds."""
+    shares = [run.onednn_share for run in runs if run.onednn_share is not None]
+    return SpeedResult(runs[0].name, statistics.median(run.train_stamps_per_s for run in runs),
+                       statistics.median(run.train_gflops for run in runs),
+                       statistics.median(run.score_seconds for run in runs),
+                       statistics.median(shares) if shares else None)
+
+
+def median_keras(runs: Sequence["KerasSpeed"]) -> "KerasSpeed":
+    """The median of the published stack's training speed and scoring time over rounds."""
+    return KerasSpeed(runs[0].versions, statistics.median(run.train_stamps_per_s for run in runs),
+                      statistics.median(run.mc_dropout_seconds for run in runs))
 
 
 @dataclass(frozen=True)
