@@ -98,6 +98,47 @@ def mc_dropout_seconds(stamps: np.ndarray, samples: int, batch_size: int, compil
     return time.perf_counter() - start
 
 
+def convolution_lines(batch_size: int = 128, repeats: int = 20):
+    """Wall milliseconds of TensorFlow's three calls for each convolution of :func:`vgg6`, one line per layer.
+
+    The same layers, shapes, order and line format as ``bayesrb.bench.model.convolution_lines`` (forward with bias
+    and ReLU, input gradient, kernel and bias gradient; each a ``tf.function`` on arrays already in TensorFlow,
+    timed by its median call).
+    """
+    rng = np.random.default_rng(0)
+    layers, rows = [(4, 16), (16, 16), (16, 32), (32, 32)], STAMP_SHAPE[0]
+    for index, (channels, features) in enumerate(layers):
+        args = (tf.constant(rng.standard_normal((batch_size, rows, rows, channels), dtype=np.float32)),
+                tf.constant(0.1 * rng.standard_normal((3, 3, channels, features), dtype=np.float32)),
+                tf.zeros(features),
+                tf.constant(rng.standard_normal((batch_size, rows - 2, rows - 2, features), dtype=np.float32)))
+        times = {name: median_call_ms(tf.function(call), args, repeats) for name, call in CONVOLUTION_CALLS.items()}
+        yield (f"conv {rows}x{rows}x{channels}->{features}: "
+               + ", ".join(f"{name} {ms:.1f} ms" for name, ms in times.items()))
+        rows = rows - 2 if index % 2 == 0 else (rows - 2) // 2
+
+
+#: What :func:`convolution_lines` times, as functions of ``(x, kernel, bias, y_grad)``.
+CONVOLUTION_CALLS = {
+    "forward": lambda x, kernel, bias, y_grad: tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "VALID") + bias),
+    "input gradient": lambda x, kernel, bias, y_grad: tf.compat.v1.nn.conv2d_backprop_input(
+        x.shape, kernel, y_grad, [1, 1, 1, 1], "VALID"),
+    "kernel gradient": lambda x, kernel, bias, y_grad: (tf.compat.v1.nn.conv2d_backprop_filter(
+        x, kernel.shape, y_grad, [1, 1, 1, 1], "VALID"), tf.reduce_sum(y_grad, axis=(0, 1, 2))),
+}
+
+
+def median_call_ms(function, args, repeats: int) -> float:
+    """Median wall milliseconds of ``function(*args)``, its result brought to NumPy (after a warm-up call)."""
+    tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda t: t.numpy(), function(*args))
+        seconds.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(seconds)
+
+
 def import_tensorflow(onednn: str) -> None:
     """Import TensorFlow and Keras with its oneDNN operations ``on``, ``off`` or as it chooses (``default``)."""
     global tf, keras
@@ -131,9 +172,17 @@ def main() -> None:
     parser.add_argument("--onednn", choices=("on", "default", "off"), default="on",
                         help="TensorFlow's oneDNN operations: on wherever possible (default), TensorFlow's own "
                              "choice for this CPU, or off")
+    parser.add_argument("--convolutions", action="store_true",
+                        help="time each convolution's forward, input-gradient and kernel-gradient calls instead, at "
+                             "the first of --batch-sizes")
     args = parser.parse_args()
     import_tensorflow(args.onednn)
     batch_sizes = [int(size) for size in args.batch_sizes.split(",")]
+    if args.convolutions:
+        print(f"TensorFlow {tf.__version__}, oneDNN {onednn_state()}, batch {batch_sizes[0]}")
+        for line in convolution_lines(batch_sizes[0]):
+            print(line, flush=True)
+        return
     rng = np.random.default_rng(0)
     stamps = rng.standard_normal((max(args.candidates, max(batch_sizes) * args.steps), *STAMP_SHAPE),
                                  dtype=np.float32)

@@ -1,5 +1,7 @@
 """Tests for bayesrb.model.methods: one interface for the three kinds, and the SVI machinery on a toy problem."""
 
+import re
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -7,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from bayesrb.bench.model import VARIANTS, measure
+from bayesrb.bench.model import VARIANTS, convolution_lines, measure
 from bayesrb.model.keys import named_key
 from bayesrb.model.methods import (
     MeanFieldSVI,
@@ -20,7 +22,7 @@ from bayesrb.model.methods import (
     samples_per_member,
     weight_prior,
 )
-from bayesrb.model.network import Classifier, NetworkConfig, forward_flops, resolve_conv_impl
+from bayesrb.model.network import Classifier, NetworkConfig, conv_input_shapes, forward_flops, resolve_conv_impl
 from bayesrb.settings import settings_dict, settings_from
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
@@ -304,6 +306,22 @@ def test_speed_benchmark_times_training_and_scoring_of_every_variant(name):
     assert result.train_gflops == pytest.approx(3 * flops * result.train_stamps_per_s / 1e9)
     if resolve_conv_impl("auto") == "onednn":
         assert 0 < result.onednn_share < 1  # the convolutions, and XLA's work around them
+
+
+def test_convolution_inputs_are_listed_layer_by_layer():
+    assert conv_input_shapes(NetworkConfig(), (55, 55, 4)) == [(55, 55, 4, 16), (53, 53, 16, 16), (25, 25, 16, 32),
+                                                                 (23, 23, 32, 32)]
+
+
+@pytest.mark.skipif(resolve_conv_impl("auto") != "onednn", reason="oneDNN's convolutions cannot run here")
+def test_each_convolution_of_the_network_is_timed_in_its_three_calls():
+    lines = list(convolution_lines(batch_size=2, repeats=1))
+    assert [line.split(":")[0] for line in lines] == ["conv 55x55x4->16", "conv 53x53x16->16", "conv 25x25x16->32",
+                                                      "conv 23x23x32->32"]
+    for line in lines:
+        times = re.findall(r"(forward|input gradient|kernel gradient) ([0-9.]+) ms", line)
+        assert [name for name, _ in times] == ["forward", "input gradient", "kernel gradient"]
+        assert all(float(ms) > 0 for _, ms in times)
 
 
 def test_the_share_of_a_training_step_in_onednn_is_none_without_onednn():

@@ -149,9 +149,17 @@ def _classify(args: argparse.Namespace) -> int:
 
 
 def _benchmark_model(args: argparse.Namespace) -> int:
-    from bayesrb.bench.model import run
+    from bayesrb.bench.model import convolution_lines, keras_convolution_lines, run
 
     try:
+        if args.convolutions:
+            if args.compare_keras:
+                print("\n".join(keras_convolution_lines(args.compare_keras, args.batch_size,
+                                                        args.keras_onednn)), flush=True)
+            print(f"bayesrb, conv_impl onednn, batch {args.batch_size}", flush=True)
+            for line in convolution_lines(args.batch_size):
+                print(line, flush=True)
+            return 0
         for line in run(steps=args.steps, n_candidates=args.candidates, n_samples=args.samples,
                         conv_impl=args.conv_impl, batch_size=args.batch_size, keras_python=args.compare_keras,
                         keras_onednn=args.keras_onednn, rounds=args.rounds):
@@ -200,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     model_bench.add_argument("--compare-keras", metavar="PYTHON",
                              help="first run benchmarks/keras_reference.py with this Python (an environment with "
                                   "TensorFlow), then print each variant's speed relative to it")
+    model_bench.add_argument("--convolutions", action="store_true",
+                             help="instead, time oneDNN's forward, input-gradient and kernel-gradient calls of each "
+                                  "convolution (with --compare-keras, TensorFlow's first)")
     model_bench.add_argument("--rounds", type=_positive_int, default=1,
                              help="repeat the whole measurement this many times (with --compare-keras the two "
                                   "stacks alternate) and tabulate the medians (default 1)")

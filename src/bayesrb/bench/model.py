@@ -23,8 +23,8 @@ import jax
 import numpy as np
 
 from bayesrb.model.methods import ModelSettings, TrainBatch, build_method, pad_rows
-from bayesrb.model.network import forward_flops, resolve_conv_impl
-from bayesrb.model.onednn import seconds_in_onednn
+from bayesrb.model.network import NetworkConfig, conv_input_shapes, forward_flops, resolve_conv_impl
+from bayesrb.model.onednn import conv_onednn, seconds_in_onednn
 from bayesrb.model.preprocess import normalise_on_host
 from bayesrb.model.scoring import ScoringSettings
 from bayesrb.seeding import rng_for
@@ -220,6 +220,49 @@ def median_keras(runs: Sequence["KerasSpeed"]) -> "KerasSpeed":
                       statistics.median(run.mc_dropout_seconds for run in runs))
 
 
+def convolution_lines(batch_size: int = 128, repeats: int = 20) -> Iterator[str]:
+    """Wall milliseconds of oneDNN's three calls for each convolution of the default network, one line per layer.
+
+    The forward pass (with bias and ReLU), the input gradient and the kernel (and bias) gradient, each jitted alone
+    on random arrays of the layer's shapes at ``batch_size`` and timed by its median call; the lines have the form
+    that ``benchmarks/keras_reference.py --convolutions`` prints for TensorFlow, so the two stacks' kernels compare
+    layer by layer.
+    """
+    rng = rng_for(0, "convolution_lines")
+    for rows, cols, channels, features in conv_input_shapes(NetworkConfig(), (55, 55, 4)):
+        x = rng.standard_normal((batch_size, rows, cols, channels), dtype=np.float32)
+        kernel = 0.1 * rng.standard_normal((3, 3, channels, features), dtype=np.float32)
+        bias = np.zeros(features, np.float32)
+        y_grad = rng.standard_normal((batch_size, rows - 2, cols - 2, features), dtype=np.float32)
+        calls = {
+            "forward": jax.jit(lambda x, k, b, g: conv_onednn(x, k, b, relu=True)),
+            "input gradient": jax.jit(lambda x, k, b, g: jax.vjp(lambda x: conv_onednn(x, k, b), x)[1](g)),
+            "kernel gradient": jax.jit(lambda x, k, b, g: jax.vjp(lambda k, b: conv_onednn(x, k, b), k, b)[1](g)),
+        }
+        args = jax.device_put((x, kernel, bias, y_grad))
+        times = {name: _median_call_ms(call, args, repeats) for name, call in calls.items()}
+        yield (f"conv {rows}x{cols}x{channels}->{features}: "
+               + ", ".join(f"{name} {ms:.1f} ms" for name, ms in times.items()))
+
+
+def keras_convolution_lines(python: str, batch_size: int = 128, onednn: str = "on") -> list[str]:
+    """What ``benchmarks/keras_reference.py --convolutions`` prints with ``python`` (its header line first).
+
+    Raises
+    ------
+    RuntimeError
+        As :func:`keras_reference`.
+    """
+    options = ["--convolutions", "--batch-sizes", str(batch_size), "--onednn", onednn]
+    return _run_keras_script(python, options).splitlines()
+
+
+def _median_call_ms(function, args, repeats: int) -> float:
+    jax.block_until_ready(function(*args))
+    return 1e3 * statistics.median(timeit.repeat(lambda: jax.block_until_ready(function(*args)), number=1,
+                                                 repeat=repeats))
+
+
 @dataclass(frozen=True)
 class KerasSpeed:
     """What ``benchmarks/keras_reference.py`` measured: the published stack on the same stamps.
@@ -273,17 +316,21 @@ def keras_reference(python: str, *, steps: int, n_candidates: int, n_samples: in
     RuntimeError
         If the script is not there (not a source checkout) or fails, with the last line it wrote.
     """
+    options = ["--steps", str(steps), "--candidates", str(n_candidates), "--samples", str(n_samples),
+               "--batch-sizes", str(batch_size), "--eager-samples", "0", "--onednn", onednn]
+    return parse_keras_output(_run_keras_script(python, options), batch_size)
+
+
+def _run_keras_script(python: str, options: list[str]) -> str:
+    """The standard output of ``benchmarks/keras_reference.py`` run by ``python`` with ``options``."""
     if not KERAS_SCRIPT.is_file():
         raise RuntimeError(f"{KERAS_SCRIPT} not found: --compare-keras needs a source checkout of bayesrb")
-    command = [python, str(KERAS_SCRIPT), "--steps", str(steps), "--candidates", str(n_candidates),
-               "--samples", str(n_samples), "--batch-sizes", str(batch_size), "--eager-samples", "0",
-               "--onednn", onednn]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run([python, str(KERAS_SCRIPT), *options], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"{python} {KERAS_SCRIPT.name} failed: {last} (install tensorflow-cpu in that "
                            "environment, see the script's docstring)")
-    return parse_keras_output(done.stdout, batch_size)
+    return done.stdout
 
 
 def ratio_lines(results: Sequence[SpeedResult], keras: KerasSpeed) -> Iterator[str]:

@@ -344,6 +344,19 @@ def _conv_layers(config: NetworkConfig, input_shape: tuple[int, int, int]):
     yield rows, cols, channels, None
 
 
+def conv_input_shapes(config: NetworkConfig, input_shape: tuple[int, int, int]) -> list[tuple[int, int, int, int]]:
+    """``(rows, cols, in_channels, features)`` of the input of every convolution, in order, for stamps ``(H, W, C)``.
+
+    Raises
+    ------
+    ValueError
+        If the stamps are too small for the convolutions and pools of ``config``.
+    """
+    *convs, _ = _conv_layers(config, input_shape)
+    grow = config.kernel_size - 1
+    return [(rows + grow, cols + grow, channels, features) for rows, cols, channels, features in convs]
+
+
 def trunk_output_shape(config: NetworkConfig, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """Shape ``(rows, cols, channels)`` of the last pooled feature map for stamps of ``input_shape`` ``(H, W, C)``.
 
