@@ -285,11 +285,14 @@ def test_visit_images_validate():
 def test_science_without_subexposures_gets_signal_and_one_exposure_of_noise():
     shape = (41, 41)
     images = VisitImages(np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros((0, *shape)), gain=1.0)
-    model = PointSource(flux=5000.0, x=20.0, y=20.0, fwhm_px=3.0, beta=3.0)
+    model = PointSource(flux=50000.0, x=20.0, y=20.0, fwhm_px=3.0, beta=3.0)
     injected = add_static_source(images, 20.0, 20.0, model, model, np.random.default_rng(0))
     assert injected.subexposures.shape == (0, *shape)
     np.testing.assert_array_equal(injected.science, injected.difference)
-    assert abs(injected.science.sum() - 5000.0) < 5 * np.sqrt(5000.0)
+    signal = model.image(shape, 20.0, 20.0)
+    bright = signal > 200.0
+    pulls = (injected.science - signal)[bright] / np.sqrt(signal[bright])  # gain 1: variance = signal
+    assert pulls.std() == pytest.approx(1.0, abs=4 / np.sqrt(2 * pulls.size))
 
 
 # --- host offsets --------------------------------------------------------------------------------------------

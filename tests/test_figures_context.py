@@ -107,16 +107,16 @@ def test_confusion_matrices_without_candidates_say_no_data():
     assert says_no_data(confusion_matrices(np.zeros((2, 2), dtype=int), ("bs", "sn")))
 
 
-@pytest.mark.parametrize("counts, classes", [
-    (np.ones((2, 3), dtype=int), ("bs", "sn")),
-    (np.ones((3, 3), dtype=int), ("bs", "sn")),
-    (np.array([[1, -1], [0, 2]]), ("bs", "sn")),
-    (np.array([[1.5, 1.0], [0.0, 2.0]]), ("bs", "sn")),
-    (np.array([[1.0, np.nan], [0.0, 2.0]]), ("bs", "sn")),
-    (np.ones((2, 2), dtype=int), ("bs", "bs")),
+@pytest.mark.parametrize("counts, classes, message", [
+    (np.ones((2, 3), dtype=int), ("bs", "sn"), r"square \(K, K\) matrix, got shape \(2, 3\)"),
+    (np.ones((3, 3), dtype=int), ("bs", "sn"), "2 classes for 3 rows and columns"),
+    (np.array([[1, -1], [0, 2]]), ("bs", "sn"), "non-negative whole numbers"),
+    (np.array([[1.5, 1.0], [0.0, 2.0]]), ("bs", "sn"), "non-negative whole numbers"),
+    (np.array([[1.0, np.nan], [0.0, 2.0]]), ("bs", "sn"), "non-negative whole numbers"),
+    (np.ones((2, 2), dtype=int), ("bs", "bs"), "classes must be distinct"),
 ])
-def test_confusion_matrices_reject_bad_counts(counts, classes):
-    with pytest.raises(ValueError):
+def test_confusion_matrices_reject_bad_counts(counts, classes, message):
+    with pytest.raises(ValueError, match=message):
         confusion_matrices(counts, classes)
 
 
@@ -196,9 +196,16 @@ def test_censoring_curves_without_metrics_say_no_data():
     assert says_no_data(censoring_curves(LOSS, {}))
 
 
-@pytest.mark.parametrize("change", ["unsorted loss", "loss in percent", "short metric", "metric in percent",
-                                    "interval shape", "interval reversed", "interval of unknown scenario"])
-def test_censoring_curves_reject_bad_input(change):
+@pytest.mark.parametrize("change, message", [
+    ("unsorted loss", "loss must be increasing fractions"),
+    ("loss in percent", "loss must be increasing fractions"),
+    ("short metric", r"must have shape \(4,\) like loss"),
+    ("metric in percent", r"\['accuracy'\] must be fractions in \[0, 1\]"),
+    ("interval shape", r"must have shape \(4, 2\)"),
+    ("interval reversed", "a lower end exceeds its upper end"),
+    ("interval of unknown scenario", "has no metric to go with it"),
+])
+def test_censoring_curves_reject_bad_input(change, message):
     loss, metrics = LOSS.copy(), censoring_metrics()
     intervals = None
     if change == "unsorted loss":
@@ -215,7 +222,7 @@ def test_censoring_curves_reject_bad_input(change):
         intervals = {"stars": {"accuracy": censoring_intervals(metrics)["stars"]["accuracy"][:, ::-1]}}
     else:
         intervals = {"quasars": {"accuracy": censoring_intervals(metrics)["stars"]["accuracy"]}}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         censoring_curves(loss, metrics, intervals=intervals)
 
 
@@ -248,15 +255,15 @@ def test_feature_importance_without_gain_says_no_data():
     assert says_no_data(feature_importance([], []))
 
 
-@pytest.mark.parametrize("names, gain, top", [
-    (NAMES, GAIN[:-1], 20),
-    (NAMES, -GAIN, 20),
-    (NAMES, np.where(GAIN == 1.0, np.nan, GAIN), 20),
-    (("mag", "mag"), (1.0, 2.0), 20),
-    (NAMES, GAIN, 0),
+@pytest.mark.parametrize("names, gain, top, message", [
+    (NAMES, GAIN[:-1], 20, "one value per name"),
+    (NAMES, -GAIN, 20, "finite and non-negative"),
+    (NAMES, np.where(GAIN == 1.0, np.nan, GAIN), 20, "finite and non-negative"),
+    (("mag", "mag"), (1.0, 2.0), 20, "names must be distinct"),
+    (NAMES, GAIN, 0, "top must be a positive integer"),
 ])
-def test_feature_importance_rejects_bad_input(names, gain, top):
-    with pytest.raises(ValueError):
+def test_feature_importance_rejects_bad_input(names, gain, top, message):
+    with pytest.raises(ValueError, match=message):
         feature_importance(names, gain, top=top)
 
 
@@ -318,9 +325,15 @@ def test_class_reliability_marks_a_class_without_candidates():
     assert says_no_data(class_reliability({}))
 
 
-@pytest.mark.parametrize("change", ["missing column", "negative count", "gap between bins", "probability above 1",
-                                    "no rows", "interval reversed"])
-def test_class_reliability_rejects_bad_bins(change):
+@pytest.mark.parametrize("change, message", [
+    ("missing column", r"lack the column\(s\) \['frac_real'\]"),
+    ("negative count", "non-negative whole numbers"),
+    ("gap between bins", "must be contiguous"),
+    ("probability above 1", "mean_prob of the reliability bins of 'sn' must be fractions"),
+    ("no rows", "have no rows"),
+    ("interval reversed", r"a lower end \(low\) exceeds its upper end"),
+])
+def test_class_reliability_rejects_bad_bins(change, message):
     table = class_bins(np.random.default_rng(6), {"sn": 1.0})["sn"]
     if change == "missing column":
         table = table.drop(columns="frac_real")
@@ -333,8 +346,8 @@ def test_class_reliability_rejects_bad_bins(change):
     elif change == "no rows":
         table = table.iloc[:0]
     else:
-        table["low"], table["high"] = table["frac_real"] + 0.1, table["frac_real"]
-    with pytest.raises(ValueError):
+        table["low"], table["high"] = table["frac_real"], table["frac_real"] / 2
+    with pytest.raises(ValueError, match=message):
         class_reliability({"sn": table})
 
 
@@ -408,9 +421,16 @@ def test_explanation_cards_mark_missing_contributions_and_missing_cards():
     assert says_no_data(explanation_cards([]))
 
 
-@pytest.mark.parametrize("change", ["missing key", "channel names", "stamp dimensions", "short p_mean",
-                                    "p_mean not summing to 1", "negative spread", "infinite contribution"])
-def test_explanation_cards_reject_bad_cards(change):
+@pytest.mark.parametrize("change, message", [
+    ("missing key", r"lacks the key\(s\) \['p_std'\]"),
+    ("channel names", "one channel per name"),
+    ("stamp dimensions", "one channel per name"),
+    ("short p_mean", "one value per class"),
+    ("p_mean not summing to 1", "probabilities summing to 1"),
+    ("negative spread", "p_std must be finite and non-negative"),
+    ("infinite contribution", "contributions must be finite"),
+])
+def test_explanation_cards_reject_bad_cards(change, message):
     card = make_card(np.random.default_rng(11))
     if change == "missing key":
         del card["p_std"]
@@ -426,7 +446,7 @@ def test_explanation_cards_reject_bad_cards(change):
         card["p_std"] = -card["p_std"]
     else:
         card["contributions"]["feature_0"] = np.inf
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=message):
         explanation_cards([make_card(np.random.default_rng(12)), card])
 
 

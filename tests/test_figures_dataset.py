@@ -317,5 +317,5 @@ def test_figure_names_load_without_heavy_modules():
     assert dataset_figures == str(DATASET_FIGURES) == "('gallery', 'label_counts', 'magnitudes', 'host_offsets')"
 
 
-def test_dataset_steps_write_the_named_figures():
+def test_dataset_steps_take_the_figure_names_from_the_names_module():
     assert dataset_steps.DATASET_FIGURES is DATASET_FIGURES

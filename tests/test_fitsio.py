@@ -71,6 +71,30 @@ def _expect_bad(path, fragment, reader=read_image):
     assert fragment in str(info.value)
 
 
+def _header(**cards) -> fits.Header:
+    """A valid 8×8 TAN header with ``cards`` changed."""
+    header = make_wcs_header((8, 8))
+    header.update(cards)
+    return header
+
+
+NOISE = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
+ZERO_CD = {"CD1_1": 0.0, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 0.0}
+
+
+@pytest.mark.parametrize("name, data, header, fragment", [
+    ("empty", None, _header(), "no image data"),
+    ("cube", np.ones((2, 8, 8), np.float32), None, "not a 2-D image"),
+    ("no_wcs", NOISE, None, "no celestial WCS"),
+    ("singular_wcs", NOISE, _header(**ZERO_CD), "WCS"),
+    ("unknown_projection", NOISE, _header(CTYPE1="RA---XYZ", CTYPE2="DEC--XYZ"), "WCS"),
+    ("all_nan", np.full((8, 8), np.nan, np.float32), _header(), "no finite pixels"),
+    ("constant", np.full((8, 8), 7.0, np.float32), _header(), "constant"),
+])
+def test_bad_image_is_one_error_naming_the_file(tmp_path, name, data, header, fragment):
+    _expect_bad(_write(tmp_path / f"{name}.fits", data, header), fragment)
+
+
 def test_missing_file(tmp_path):
     _expect_bad(tmp_path / "nope.fits", "does not exist")
 
@@ -87,32 +111,6 @@ def test_garbage_bytes(tmp_path):
     path.write_bytes(np.random.default_rng(0).bytes(5000))
     _expect_bad(path, "corrupt")
     _expect_bad(path, "corrupt", reader=read_subexposures)
-
-
-def test_no_image_data(tmp_path):
-    _expect_bad(_write(tmp_path / "empty.fits", None, make_wcs_header((8, 8))), "no image data")
-
-
-def test_not_2d(tmp_path):
-    _expect_bad(_write(tmp_path / "cube.fits", np.ones((2, 8, 8), np.float32)), "not a 2-D image")
-
-
-def test_missing_wcs(tmp_path):
-    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
-    _expect_bad(_write(tmp_path / "nowcs.fits", data), "no celestial WCS")
-
-
-def test_invalid_wcs(tmp_path):
-    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
-    header = make_wcs_header((8, 8))
-    for key in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
-        header[key] = 0.0
-    _expect_bad(_write(tmp_path / "badwcs.fits", data, header), "WCS")
-
-
-def test_all_nan(tmp_path):
-    _expect_bad(_write(tmp_path / "nan.fits", np.full((8, 8), np.nan, np.float32), make_wcs_header((8, 8))),
-                "no finite pixels")
 
 
 def test_inf_pixels_read_as_nan_and_all_inf_is_rejected(tmp_path):
@@ -149,11 +147,6 @@ def test_low_usable_area_warns_or_fails_naming_the_file(tmp_path, caplog, fail):
         assert "holey.fits: only 20.0 % of the pixels are finite" in caplog.text
 
 
-def test_constant(tmp_path):
-    _expect_bad(_write(tmp_path / "const.fits", np.full((8, 8), 7.0, np.float32), make_wcs_header((8, 8))),
-                "constant")
-
-
 def test_template_without_overlap(tmp_path, pair):
     sci = read_image(pair.science_path)
     far = make_wcs_header((64, 64), ra0=151.0)
@@ -171,10 +164,3 @@ def test_template_with_too_little_overlap(tmp_path, pair):
     assert 0.02 < np.isfinite(aligned).mean() < 0.1
     with pytest.raises(BadInputError, match="covers only"):
         align_template(read_image(tmpl_path), sci, min_coverage=0.2)
-
-
-def test_unknown_projection(tmp_path):
-    data = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
-    header = make_wcs_header((8, 8))
-    header["CTYPE1"], header["CTYPE2"] = "RA---XYZ", "DEC--XYZ"
-    _expect_bad(_write(tmp_path / "proj.fits", data, header), "WCS")

@@ -23,7 +23,6 @@ from bayesrb.model.methods import (
     weight_prior,
 )
 from bayesrb.model.network import Classifier, NetworkConfig, conv_input_shapes, forward_flops, resolve_conv_impl
-from bayesrb.settings import settings_dict, settings_from
 
 NETWORK = NetworkConfig(filters=(4, 8), convs_per_block=1, dense_units=16, dropout_rate=0.3)
 VARIANTS_OF_KINDS = [{"kind": "bayesian"}, {"kind": "bayesian", "local_reparameterisation": True},
@@ -139,11 +138,7 @@ def test_learning_rate_schedules():
     assert [float(constant(s)) for s in (0, 2, 4, 40)] == pytest.approx([0, 0.05, 0.1, 0.1])
 
 
-def test_settings_round_trip_and_reject_bad_values():
-    settings = settings_from(ModelSettings, {"kind": "mc_dropout", "network": {"filters": [8, 16], "dense_units": 32}},
-                             "model")
-    assert settings.network == NetworkConfig(filters=(8, 16), dense_units=32)
-    assert settings_from(ModelSettings, settings_dict(settings), "model") == settings
+def test_model_settings_reject_bad_values():
     with pytest.raises(ValueError, match="model.kind must be one of"):
         ModelSettings(kind="ensemble")
     with pytest.raises(ValueError, match="model.prior_scale must be positive"):

@@ -52,7 +52,8 @@ def test_bad_config_raises():
 
 
 def test_forward_flops_of_default_network():
-    # multiply-adds: convs 53^2*576 + 51^2*4608 + 23^2*9216 + 21^2*18432, dense 3200*256 + 256; times 2
+    # multiply-adds per output pixel k*k*C*F: convs 53^2*(3*3*4*16) + 51^2*(3*3*16*16) + 23^2*(3*3*16*32) +
+    # 21^2*(3*3*32*32) after 2x2 pooling, dense 10*10*32*256 + 256; times 2
     assert forward_flops(NetworkConfig(), (55, 55, 4)) == 29_864_064
 
 

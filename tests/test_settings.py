@@ -42,6 +42,7 @@ def test_the_defaults_of_every_settings_class_are_the_schemas(path, cls):
     defaults = settings_dict(cls())
     for field in dataclasses.fields(cls):
         assert field.name in schema, f"{cls.__name__}.{field.name} is not a key of {path}"
+        assert schema[field.name].get("description"), f"{path}.{field.name} has no description"
         if "default" in schema[field.name] and not dataclasses.is_dataclass(getattr(cls(), field.name)):
             assert defaults[field.name] == schema[field.name]["default"], f"{path}.{field.name}"
 

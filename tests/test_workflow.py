@@ -305,7 +305,7 @@ def test_the_ensemble_trains_two_members_and_scores_with_both(tiny_run):
     np.testing.assert_allclose(p95, mean + 0.9 * std, atol=1e-5)
 
 
-def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_path):
+def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_path, capsys):
     import pandas as pd
 
     from bayesrb.cli import main
@@ -332,7 +332,10 @@ def test_classify_command_runs_a_trained_context_model_on_a_store(tiny_run, tmp_
     # a CNN score table of another store is one clear error naming it
     other = tmp_path / "other.parquet"
     pd.read_parquet(scores).iloc[:2].to_parquet(other)
+    capsys.readouterr()
     assert main([*args[:6], str(other), *args[7:]]) == 1
+    error = [line for line in capsys.readouterr().err.splitlines() if line.startswith("bayesrb classify:")]
+    assert len(error) == 1 and f"{other}: has no score for {len(classes) - 2} of" in error[0]
 
 
 def test_the_reference_features_of_the_workflow_are_those_of_the_visits_template(tiny_run):
