@@ -86,16 +86,21 @@ def test_bad_json_lines_are_skipped_by_name_and_the_rest_ingested(tmp_path, reco
     del no_cutout["cutoutTemplate"]
     bad_base64 = json.loads(lines[0])
     bad_base64["cutoutScience"]["stampData"] = "not base64!"
+    text_ra, list_fid = json.loads(lines[1]), json.loads(lines[1])
+    text_ra["candidate"]["ra"], list_fid["candidate"]["fid"] = "x", [1]
     path.write_text("\n".join([lines[0], "{truncated", lines[1], json.dumps(no_cutout), json.dumps(bad_base64),
-                               "[1, 2]"]) + "\n")
+                               "[1, 2]", json.dumps(text_ra), json.dumps(list_fid)]) + "\n")
     with caplog.at_level(logging.WARNING, logger="bayesrb.alerts.ingest"):
         summary = ingest_alerts([path], tmp_path / "out.zarr")
-    assert (summary.ingested, summary.skipped_records) == (2, 4)
+    assert (summary.ingested, summary.skipped_records) == (2, 6)
     messages = [record.getMessage() for record in caplog.records]
     assert any(f"{path}: record 1: the line is not JSON" in message for message in messages)
     assert any(f"{path}: record 3: cutoutTemplate is missing" in message for message in messages)
     assert any(f"{path}: record 4: cutoutScience.stampData is not base64" in message for message in messages)
     assert any(f"{path}: record 5: the record is a JSON list, not an object" in message for message in messages)
+    assert any(f"{path}: record 6: a field holds a value of the wrong type (could not convert string to float: 'x')"
+               in message for message in messages)
+    assert any(f"{path}: record 7: a field holds a value of the wrong type" in message for message in messages)
 
 
 def test_files_that_are_not_alert_exports_are_skipped_by_name(tmp_path, records, caplog):

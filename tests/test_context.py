@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -352,6 +353,26 @@ def test_a_saved_classifier_loads_only_with_the_versions_that_wrote_it(tmp_path)
                                   classifier.predict_proba(table.assign(cnn_score=0.5)))
     with pytest.raises(BadInputError, match="other package versions"):
         load_classifier(path, {"xgboost": "9.9"})
+
+
+@pytest.mark.parametrize("model_bytes, metadata", [
+    (b"not a pickle", '{"versions": {"xgboost": "1.0"}}'),
+    (None, '[1, 2]'),
+    (None, None),
+])
+def test_a_file_that_is_not_a_saved_classifier_is_one_error_naming_it(tmp_path, model_bytes, metadata):
+    table, k = synthetic_table(n_per_class=20)
+    path = tmp_path / "model.joblib"
+    classifier = fit_classifier(table.assign(cnn_score=table["cnn_p50"]), k, ClassifierSettings(n_estimators=2), seed=0)
+    save_classifier(classifier, path, {"xgboost": "1.0"})
+    if model_bytes is not None:
+        path.write_bytes(model_bytes)
+    if metadata is None:
+        Path(f"{path}.json").unlink()
+    else:
+        Path(f"{path}.json").write_text(metadata)
+    with pytest.raises(BadInputError, match=r"model\.joblib: not a context classifier written by bayesrb"):
+        load_classifier(path, {"xgboost": "1.0"})
 
 
 def test_experiment_settings_merge_and_reject_unknown_keys():

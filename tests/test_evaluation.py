@@ -21,6 +21,7 @@ from test_figures_evaluation import (
     make_table,
 )
 
+from bayesrb.context.table import CNN_SCORE_COLUMNS
 from bayesrb.dataset import build_dataset, open_dataset
 from bayesrb.errors import BadInputError
 from bayesrb.evaluation import steps
@@ -67,6 +68,7 @@ from bayesrb.evaluation.table import evaluation_table, held_out
 from bayesrb.figures import names
 from bayesrb.figures.style import save_figure
 from bayesrb.model.score import SCORE_COLUMNS
+from bayesrb.model.scoring import read_scores
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +271,12 @@ def test_unscored_or_twice_scored_candidates_are_clear_errors(store, tmp_path):
     (tmp_path / "junk.parquet").write_text("not parquet")
     with pytest.raises(BadInputError, match=r"junk\.parquet: cannot read the scores"):
         evaluation_table(store, tmp_path / "junk.parquet")
+    scores.drop(columns="candidate_id").to_parquet(tmp_path / "anonymous.parquet", index=False)
+    with pytest.raises(BadInputError, match=r"anonymous\.parquet: lacks the column\(s\) \['candidate_id'\]"):
+        evaluation_table(store, tmp_path / "anonymous.parquet")
+    scores.drop(columns="bald").to_parquet(tmp_path / "no_bald.parquet", index=False)
+    with pytest.raises(BadInputError, match=r"no_bald\.parquet: lacks the column\(s\) \['bald'\]"):
+        read_scores(tmp_path / "no_bald.parquet", CNN_SCORE_COLUMNS)
 
 
 def test_metrics_count_the_held_out_mistakes(store, tmp_path):

@@ -113,10 +113,10 @@ def _science_file(path, header_cards, subexposure_mjds=()):
 
 
 def test_visit_observation_epoch_and_site(tmp_path):
-    site = {"OBSGEO-L": -17.88, "OBSGEO-B": 28.76, "OBSGEO-H": 2300.0, "GAIN": 2.0}
+    site = {"OBSGEO-L": -17.88, "OBSGEO-B": 28.76, "OBSGEO-H": 2300.0}
     stacked = _science_file(tmp_path / "a.fits", {"MJD-OBS": 61000.0, **site}, [61000.1, 61000.3])
     observation = read_visit_observation(stacked)
-    assert observation.mjd_utc == pytest.approx(61000.2) and observation.gain == 2.0
+    assert observation.mjd_utc == pytest.approx(61000.2)
     assert observation.location.lat.deg == pytest.approx(28.76)
     single = _science_file(tmp_path / "b.fits", {"MJD-OBS": 61000.0, "EXPTIME": 864.0, **site})
     assert read_visit_observation(single).mjd_utc == pytest.approx(61000.005)
@@ -129,6 +129,22 @@ def test_visit_observation_names_the_file_when_site_or_time_is_missing(tmp_path)
     no_time = _science_file(tmp_path / "notime.fits", {"OBSGEO-L": 0.0, "OBSGEO-B": 0.0, "OBSGEO-H": 0.0})
     with pytest.raises(BadInputError, match="notime.fits.*observation time"):
         read_visit_observation(no_time)
+
+
+@pytest.mark.parametrize("card, value, subexposure_mjds, source", [
+    ("MJD-OBS", "tonight", (), "bad.fits"),
+    ("EXPTIME", "long", (), "bad.fits"),
+    ("OBSGEO-B", "north", (), "bad.fits"),
+    ("OBSGEO-H", "nan", (), "bad.fits"),
+    ("MJD-OBS", 61000.0, (61000.1, "later"), r"bad.fits\[SUBEXP2\]"),
+])
+def test_visit_observation_names_the_file_and_card_that_is_not_a_number(tmp_path, card, value, subexposure_mjds,
+                                                                        source):
+    cards = {"MJD-OBS": 61000.0, "OBSGEO-L": -17.88, "OBSGEO-B": 28.76, "OBSGEO-H": 2300.0, card: value}
+    bad = _science_file(tmp_path / "bad.fits", cards, subexposure_mjds)
+    card_name = "MJD-OBS" if subexposure_mjds else card
+    with pytest.raises(BadInputError, match=rf"{source}: header card {card_name} = .* is not a finite number"):
+        read_visit_observation(bad)
 
 
 def test_catalogue_errors_name_file_and_problem(tmp_path):

@@ -95,7 +95,7 @@ def packet_features(meta: pd.DataFrame, settings: FeatureSettings | None = None)
     features |= _ps1_family("galaxies", meta, ~is_star, covered, settings)
     for family in ("variables", "agn"):
         features |= dict.fromkeys(family_columns(family), np.full(len(meta), np.nan))
-    features |= _host(features, meta, covered, settings)
+    features |= _host(features, covered, settings)
     features |= _minor_planet(meta, settings)
     features |= _reference(meta, settings)
     return features | sky_latitudes(meta["ra"].to_numpy(float), meta["dec"].to_numpy(float))
@@ -126,8 +126,7 @@ def _ps1_family(family: str, meta: pd.DataFrame, member: np.ndarray, covered: np
     return {name: np.where(covered, values, np.nan) for name, values in columns.items()}
 
 
-def _host(features: dict[str, np.ndarray], meta: pd.DataFrame, covered: np.ndarray,
-          settings: FeatureSettings) -> dict[str, np.ndarray]:
+def _host(features: dict[str, np.ndarray], covered: np.ndarray, settings: FeatureSettings) -> dict[str, np.ndarray]:
     """Host features from the nearest PS1 galaxy; shapes are unknown."""
     separation = features["galaxies_sep1_arcsec"]
     within = separation <= settings.host_search_radius_arcsec

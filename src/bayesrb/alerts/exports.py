@@ -141,7 +141,14 @@ def _from_json(record) -> Alert | AlertError:
 
 
 def _converted(record: dict) -> Alert | AlertError:
+    """The alert of an export's record, or the AlertError that says why it is not one.
+
+    Unlike Avro, whose schema types every field, JSON and Parquet can hold text or lists where the packet has
+    numbers: the conversion's TypeError or ValueError is then the record's error too.
+    """
     try:
         return alert_from_record(record)
     except AlertError as error:
         return error
+    except (TypeError, ValueError) as error:
+        return AlertError(f"a field holds a value of the wrong type ({error})")

@@ -13,6 +13,7 @@ deviation, so each class probability carries the CNN's uncertainty.
 import dataclasses
 import json
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -388,7 +389,7 @@ def load_classifier(path: str | os.PathLike, versions: dict[str, str]) -> Contex
     try:
         made_with = json.loads(Path(f"{path}.json").read_text())["versions"]
         classifier = joblib.load(path)
-    except (OSError, KeyError, ValueError, EOFError) as error:
+    except (OSError, KeyError, TypeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise BadInputError(path, f"not a context classifier written by bayesrb ({error!r})") from error
     differ = {k: (made_with.get(k), v) for k, v in versions.items() if made_with.get(k) != v}
     if differ:

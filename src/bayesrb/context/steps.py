@@ -28,6 +28,7 @@ from bayesrb.context.models import contributions as contributions_of
 from bayesrb.context.models import feature_importance, load_classifier, save_classifier
 from bayesrb.context.settings import ContextSettings, FeatureSettings
 from bayesrb.context.table import (
+    CNN_SCORE_COLUMNS,
     CNN_TRAINING_SPLITS,
     EXCLUDED,
     check_no_leakage,
@@ -46,6 +47,7 @@ from bayesrb.imaging.fitsio import read_image
 from bayesrb.labels.catalogues import read_catalogue
 from bayesrb.labels.observing import VisitObservation, predicted_minor_planets, read_visit_observation
 from bayesrb.markdown import markdown_table
+from bayesrb.model.scoring import read_scores
 from bayesrb.settings import settings_dict
 from bayesrb.stamps.store import open_store
 from bayesrb.textfiles import read_text
@@ -157,7 +159,7 @@ def write_context_table(feature_paths: Sequence[str], scores_path: str, summary_
     features = _read_features(feature_paths, settings.features.history_radius_arcsec)
     cnn_split = {f: s for s, fields in split_fields.items() for f in fields}
     features = features[~features["field"].map(cnn_split).isin(CNN_TRAINING_SPLITS)]
-    scores = cnn_features(pd.read_parquet(scores_path))
+    scores = cnn_features(read_scores(scores_path, CNN_SCORE_COLUMNS))
     table = features.merge(scores, on="candidate_id", how="left", validate="one_to_one")
     unscored = table["cnn_mean"].isna().to_numpy()
     if unscored.any():
@@ -432,11 +434,13 @@ def classify_store(model_path: str, store_path: str, scores_path: str,
     if template_path:
         reference = visit_reference_sources(science_path, template_path, "", settings.reference_threshold_sigma)
         meta["x"], meta["y"] = read_image(science_path).wcs.all_world2pix(meta["ra"], meta["dec"], 0)
-    features = candidate_features(meta, float(store.attrs["pixel_scale_arcsec"]), read_families(catalogues),
-                                  planets, settings, reference)
+    families = read_families(catalogues, "--catalogue")
+    features = candidate_features(meta, float(store.attrs["pixel_scale_arcsec"]), families, planets, settings,
+                                  reference)
     table = pd.DataFrame({"candidate_id": meta["candidate_id"].astype(str)} | features
                          | _history(meta, observation, history_path, settings.history_radius_arcsec))
-    table = table.merge(cnn_features(pd.read_parquet(scores_path)), on="candidate_id", how="left", validate="1:1")
+    scores = cnn_features(read_scores(scores_path, CNN_SCORE_COLUMNS))
+    table = table.merge(scores, on="candidate_id", how="left", validate="1:1")
     if table["cnn_mean"].isna().any():
         raise BadInputError(scores_path, f"has no score for {int(table['cnn_mean'].isna().sum())} of the store's "
                                          f"{len(table)} candidates; score the store with `bayesrb score` first")

@@ -14,17 +14,15 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from bayesrb.context.catalogues import chord_radius, unit_vectors
-from bayesrb.dataset.splits import EVAL_SPLIT, assign_splits
+from bayesrb.dataset.splits import assign_splits
 from bayesrb.errors import BadInputError
 from bayesrb.vocabulary import CONTEXT_CLASS_OF_TRUTH, CONTEXT_CLASSES
 
-__all__ = ["CNN_TRAINING_SPLITS", "HELD_OUT_CNN_SPLITS", "EXCLUDED", "context_splits", "history_features",
+__all__ = ["CNN_TRAINING_SPLITS", "CNN_SCORE_COLUMNS", "EXCLUDED", "context_splits", "history_features",
            "history_from_detections", "classes_from_truth", "classes_from_labels", "cnn_features", "check_no_leakage"]
 
 #: The CNN's splits whose fields it trained or early-stopped on: never in the context table.
 CNN_TRAINING_SPLITS: tuple[str, ...] = ("train", "val")
-#: The CNN's held-out splits: their fields are context ``test``.
-HELD_OUT_CNN_SPLITS: tuple[str, ...] = ("test", EVAL_SPLIT)
 #: The context split of a field that must not be used (a CNN training field).
 EXCLUDED = "excluded"
 
@@ -136,6 +134,10 @@ def classes_from_labels(path: str, labels: pd.DataFrame, candidate_ids: np.ndarr
         raise BadInputError(path, f"unknown class(es) {unknown}; allowed: {list(CONTEXT_CLASSES)}")
     index = dict(zip(labels["candidate_id"].astype(str), labels["class"].astype(str), strict=True))
     return np.array([CONTEXT_CLASSES.index(index[c]) if c in index else -1 for c in candidate_ids.astype(str)])
+
+
+#: The columns of a scores file that :func:`cnn_features` needs besides the other ``score_*`` summaries.
+CNN_SCORE_COLUMNS = ("score_mean", "score_std", "bald")
 
 
 def cnn_features(scores: pd.DataFrame) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import pandas as pd
 from bayesrb.dataset.store import open_dataset
 from bayesrb.errors import BadInputError
 from bayesrb.evaluation.metrics import HELD_OUT_SPLITS
+from bayesrb.model.scoring import read_scores
 
 __all__ = ["META_COLUMNS", "ALWAYS_PRESENT", "evaluation_table", "held_out", "require_columns"]
 
@@ -56,7 +57,7 @@ def evaluation_table(store_path: str | os.PathLike, scores_path: str | os.PathLi
     for name in ALWAYS_PRESENT:
         if name not in meta:
             meta[name] = np.nan
-    scores = _read_scores(scores_path)
+    scores = read_scores(scores_path).set_index("candidate_id")
     missing = ~meta["candidate_id"].isin(scores.index)
     if missing.any():
         raise BadInputError(scores_path, f"{missing.sum()} of the data set's {len(meta)} candidates are not scored, "
@@ -91,16 +92,3 @@ def require_columns(table: pd.DataFrame, names: Sequence[str], what: str = "eval
         raise ValueError(f"{what} lacks the column(s) {missing}; it has {sorted(table.columns)}")
 
 
-def _read_scores(path: str | os.PathLike) -> pd.DataFrame:
-    """The scores indexed by candidate id; BadInputError naming the file if unreadable or ids repeat."""
-    try:
-        scores = pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise BadInputError(path, f"cannot read the scores: {error}") from error
-    if "candidate_id" not in scores:
-        raise BadInputError(path, "no 'candidate_id' column: not a scores file of `bayesrb score`")
-    repeated = scores["candidate_id"][scores["candidate_id"].duplicated()]
-    if len(repeated):
-        raise BadInputError(path, f"{len(repeated)} candidate id(s) scored twice, e.g. "
-                                  f"{np.unique(repeated)[:_SHOWN].tolist()}")
-    return scores.set_index("candidate_id")

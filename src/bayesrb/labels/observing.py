@@ -36,20 +36,28 @@ class VisitObservation:
         Celestial WCS of the science image.
     shape : tuple of int
         Image shape ``(rows, cols)``.
-    gain : float
-        ``GAIN`` in e-/ADU (1 when absent).
     """
 
     mjd_utc: float
     location: EarthLocation
     wcs: WCS
     shape: tuple[int, int]
-    gain: float
+
+
+def _header_number(header: fits.Header, key: str, path) -> float:
+    """``header[key]`` as a finite float; BadInputError naming ``path`` and the card if it is not one."""
+    try:
+        value = float(header[key])
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value):
+        raise BadInputError(path, f"header card {key} = {header[key]!r} is not a finite number")
+    return value
 
 
 def _start_mjd(header: fits.Header, path) -> float:
     if "MJD-OBS" in header:
-        return float(header["MJD-OBS"])
+        return _header_number(header, "MJD-OBS", path)
     if "DATE-OBS" in header:
         try:
             return float(Time(header["DATE-OBS"], scale="utc").mjd)
@@ -60,22 +68,22 @@ def _start_mjd(header: fits.Header, path) -> float:
 
 def _location(header: fits.Header, path) -> EarthLocation:
     if all(f"OBSGEO-{k}" in header for k in "LBH"):
-        return EarthLocation.from_geodetic(header["OBSGEO-L"] * u.deg, header["OBSGEO-B"] * u.deg,
-                                           header["OBSGEO-H"] * u.m)
+        longitude, latitude, height = (_header_number(header, f"OBSGEO-{k}", path) for k in "LBH")
+        return EarthLocation.from_geodetic(longitude * u.deg, latitude * u.deg, height * u.m)
     if all(f"OBSGEO-{k}" in header for k in "XYZ"):
-        return EarthLocation.from_geocentric(header["OBSGEO-X"], header["OBSGEO-Y"], header["OBSGEO-Z"], unit=u.m)
+        return EarthLocation.from_geocentric(*(_header_number(header, f"OBSGEO-{k}", path) for k in "XYZ"), unit=u.m)
     raise BadInputError(path, "no observatory location (need OBSGEO-L/B/H or OBSGEO-X/Y/Z in the primary header); "
                               "minor-planet positions are topocentric")
 
 
 def _subexposure_mjds(path) -> list[float]:
     with fits.open(path, memmap=False) as hdul:
-        return [float(h.header["MJD-OBS"]) for h in hdul[1:]
+        return [_header_number(h.header, "MJD-OBS", f"{path}[{h.name}]") for h in hdul[1:]
                 if str(h.header.get("EXTNAME", "")).upper().startswith("SUBEXP") and "MJD-OBS" in h.header]
 
 
 def read_visit_observation(science_path: str | os.PathLike) -> VisitObservation:
-    """Read a visit's epoch, site, WCS, shape and gain from its science FITS file.
+    """Read a visit's epoch, site, WCS and shape from its science FITS file.
 
     Parameters
     ----------
@@ -90,7 +98,7 @@ def read_visit_observation(science_path: str | os.PathLike) -> VisitObservation:
     ------
     BadInputError
         Naming the file, for anything :func:`bayesrb.imaging.fitsio.read_image` rejects, no observation
-        time or no observatory location.
+        time or no observatory location, or a time, exposure or location card that is not a number.
     """
     image = read_image(science_path)
     header = image.header
@@ -98,9 +106,10 @@ def read_visit_observation(science_path: str | os.PathLike) -> VisitObservation:
     if sub_mjds:
         mjd = float(np.mean(sub_mjds))
     else:
-        mjd = _start_mjd(header, science_path) + float(header.get("EXPTIME", 0.0)) / 2 / 86400
+        exposure = _header_number(header, "EXPTIME", science_path) if "EXPTIME" in header else 0.0
+        mjd = _start_mjd(header, science_path) + exposure / 2 / 86400
     return VisitObservation(mjd_utc=mjd, location=_location(header, science_path), wcs=image.wcs,
-                            shape=image.data.shape, gain=float(header.get("GAIN", 1.0)))
+                            shape=image.data.shape)
 
 
 def predicted_minor_planets(observation: VisitObservation, orbits_path: str | os.PathLike,
