@@ -39,6 +39,7 @@ from bayesrb.context.table import (
     context_splits,
     history_features,
     history_from_detections,
+    read_context_labels,
 )
 from bayesrb.errors import BadInputError
 from bayesrb.vocabulary import CONTEXT_CLASSES
@@ -181,6 +182,9 @@ def test_a_catalogue_without_coverage_covers_the_sky(tmp_path):
     ({"ra": [1.0, np.nan], "dec": [1.0, 2.0], "mag": [15.0, 16.0], "hlr_arcsec": [1.0, 1.0]},
      "column 'ra' has 1 non-numeric"),
     ({"ra": [1.0], "dec": [1.0], "mag": [15.0], "hlr_arcsec": [-1.0]}, "non-positive or non-finite hlr_arcsec"),
+    ({"ra": [1.0, 2.0], "dec": [1.0, 2.0], "mag": [15.0, 16.0], "hlr_arcsec": [1.0, 1.0],
+      "axis_ratio": ["0.5", "flat"]},
+     "(or a value that is not a number), first in data row 2"),
 ])
 def test_a_bad_catalogue_is_one_error_naming_the_file_and_column(tmp_path, columns, message):
     path = write_catalogue(tmp_path / "bad.ecsv", columns)
@@ -247,6 +251,26 @@ def test_classes_from_truth_and_from_a_labels_table():
     with pytest.raises(BadInputError) as error:
         classes_from_labels("l.csv", pd.DataFrame({"candidate_id": ["a"], "class": ["SN Ia"]}), np.array(["a"]))
     assert "l.csv" in str(error.value) and "'SN Ia'" in str(error.value) and "'bs'" in str(error.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("candidate_id,class\na,sn\nb,vs\na,bs\n", r"1 candidate_id\(s\) labelled more than once, e.g. \['a'\]"),
+    ("candidate_id,class\na,sn\n,vs\n", r"1 row\(s\) without a candidate_id"),
+    ("candidate_id,class\na,\n", r"unknown class\(es\) \[''\]"),
+    ("", "not a CSV with a header row"),
+])
+def test_a_bad_labels_csv_is_one_error_naming_it(tmp_path, text, message):
+    path = tmp_path / "labels.csv"
+    path.write_text(text)
+    with pytest.raises(BadInputError, match=rf"labels\.csv: {message}"):
+        classes_from_labels(path, read_context_labels(path), np.array(["a", "b"]))
+
+
+def test_a_labels_file_that_is_not_text_is_one_error_naming_it(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(BadInputError, match=r"labels\.csv: context labels CSV"):
+        read_context_labels(path)
 
 
 # ------------------------------------------------------------------------------------------------ models

@@ -16,7 +16,7 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from bayesrb.errors import BadInputError
-from bayesrb.labels.catalogues import read_catalogue
+from bayesrb.labels.catalogues import numeric_column, read_catalogue
 
 __all__ = ["FAMILIES", "NO_SOURCE_MAG", "DUPLICATE_RADIUS_ARCSEC", "CatalogueSource", "Family", "unit_vectors",
            "chord_radius", "read_family", "read_families"]
@@ -123,14 +123,15 @@ def _shape_columns(table: Table, path: str, galaxies: bool) -> dict[str, np.ndar
     n = len(table)
     if not galaxies:
         return {"hlr_arcsec": np.full(n, np.nan), "axis_ratio": np.ones(n), "pa_deg": np.zeros(n)}
-    shape = {"hlr_arcsec": np.asarray(table["hlr_arcsec"], float),
-             "axis_ratio": np.asarray(table["axis_ratio"], float) if "axis_ratio" in table.colnames else np.ones(n),
-             "pa_deg": np.asarray(table["pa_deg"], float) if "pa_deg" in table.colnames else np.zeros(n)}
+    shape = {"hlr_arcsec": numeric_column(table, "hlr_arcsec"),
+             "axis_ratio": numeric_column(table, "axis_ratio") if "axis_ratio" in table.colnames else np.ones(n),
+             "pa_deg": numeric_column(table, "pa_deg") if "pa_deg" in table.colnames else np.zeros(n)}
     bad = ~(np.isfinite(shape["hlr_arcsec"]) & (shape["hlr_arcsec"] > 0) & (shape["axis_ratio"] > 0)
             & (shape["axis_ratio"] <= 1) & np.isfinite(shape["pa_deg"]))
     if bad.any():
         raise BadInputError(path, f"{int(bad.sum())} galaxy row(s) with a non-positive or non-finite hlr_arcsec, an "
-                                  f"axis_ratio outside (0, 1] or a non-finite pa_deg, first in data row "
+                                  f"axis_ratio outside (0, 1] or a non-finite pa_deg (or a value that is not a "
+                                  f"number), first in data row "
                                   f"{int(np.flatnonzero(bad)[0]) + 1}")
     return shape
 

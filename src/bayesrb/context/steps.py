@@ -38,6 +38,7 @@ from bayesrb.context.table import (
     context_splits,
     history_features,
     history_from_detections,
+    read_context_labels,
 )
 from bayesrb.context.visit import visit_reference_sources
 from bayesrb.errors import BadInputError
@@ -120,8 +121,7 @@ def _history(meta: Mapping[str, np.ndarray], observation: VisitObservation | Non
 
 def _classes(table: pd.DataFrame, truth_paths: Sequence[str], labels_path: str) -> np.ndarray:
     if labels_path:
-        labels = pd.read_csv(labels_path, dtype=str)
-        return classes_from_labels(labels_path, labels, table["candidate_id"].to_numpy(str))
+        return classes_from_labels(labels_path, read_context_labels(labels_path), table["candidate_id"].to_numpy(str))
     truth = pd.concat([Table.read(p, format="ascii.ecsv")[["candidate_id", "truth_kind"]].to_pandas()
                        for p in truth_paths], ignore_index=True)
     kinds = truth.astype({"candidate_id": str}).set_index("candidate_id")["truth_kind"].fillna("").astype(str)

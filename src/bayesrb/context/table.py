@@ -7,6 +7,8 @@ classifier trains on fields reserved for it (never in the CNN's data set), split
 models are tested on sky neither saw.
 """
 
+import io
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -16,10 +18,12 @@ from scipy.spatial import cKDTree
 from bayesrb.context.catalogues import chord_radius, unit_vectors
 from bayesrb.dataset.splits import assign_splits
 from bayesrb.errors import BadInputError
+from bayesrb.textfiles import read_text
 from bayesrb.vocabulary import CONTEXT_CLASS_OF_TRUTH, CONTEXT_CLASSES
 
 __all__ = ["CNN_TRAINING_SPLITS", "CNN_SCORE_COLUMNS", "EXCLUDED", "context_splits", "history_features",
-           "history_from_detections", "classes_from_truth", "classes_from_labels", "cnn_features", "check_no_leakage"]
+           "history_from_detections", "classes_from_truth", "classes_from_labels", "read_context_labels",
+           "cnn_features", "check_no_leakage"]
 
 #: The CNN's splits whose fields it trained or early-stopped on: never in the context table.
 CNN_TRAINING_SPLITS: tuple[str, ...] = ("train", "val")
@@ -118,21 +122,43 @@ def classes_from_truth(truth_kinds: np.ndarray) -> np.ndarray:
     return np.array([CONTEXT_CLASSES.index(c) for c in codes], dtype=np.int64)
 
 
-def classes_from_labels(path: str, labels: pd.DataFrame, candidate_ids: np.ndarray) -> np.ndarray:
+def read_context_labels(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a labels CSV of ``candidate_id,class`` rows (every value a string, empty cells ``""``).
+
+    Raises
+    ------
+    BadInputError
+        Naming ``path``: missing, not UTF-8 text, or not a CSV with a header row.
+    """
+    text = read_text(path, "context labels CSV")
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise BadInputError(path, f"not a CSV with a header row of candidate_id,class ({error})") from error
+
+
+def classes_from_labels(path: str | os.PathLike, labels: pd.DataFrame, candidate_ids: np.ndarray) -> np.ndarray:
     """Class index of each candidate from a labels table (``candidate_id``, ``class``); -1 where unlabelled.
 
     Raises
     ------
     BadInputError
-        Naming ``path``: missing columns, or a class that is not one of :data:`CONTEXT_CLASSES` (listing them).
+        Naming ``path``: missing columns, an empty or repeated ``candidate_id``, or a class that is not one of
+        :data:`CONTEXT_CLASSES` (listing them).
     """
     missing = [c for c in ("candidate_id", "class") if c not in labels.columns]
     if missing:
         raise BadInputError(path, f"missing column(s) {missing}; a labels table has candidate_id,class")
-    unknown = sorted(set(labels["class"].astype(str)) - set(CONTEXT_CLASSES))
+    ids, classes = labels["candidate_id"].astype(str).str.strip(), labels["class"].astype(str).str.strip()
+    if (ids == "").any():
+        raise BadInputError(path, f"{int((ids == '').sum())} row(s) without a candidate_id")
+    repeated = sorted(ids[ids.duplicated()].unique())
+    if repeated:
+        raise BadInputError(path, f"{len(repeated)} candidate_id(s) labelled more than once, e.g. {repeated[:5]}")
+    unknown = sorted(set(classes) - set(CONTEXT_CLASSES))
     if unknown:
         raise BadInputError(path, f"unknown class(es) {unknown}; allowed: {list(CONTEXT_CLASSES)}")
-    index = dict(zip(labels["candidate_id"].astype(str), labels["class"].astype(str), strict=True))
+    index = dict(zip(ids, classes, strict=True))
     return np.array([CONTEXT_CLASSES.index(index[c]) if c in index else -1 for c in candidate_ids.astype(str)])
 
 

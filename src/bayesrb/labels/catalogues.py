@@ -44,13 +44,18 @@ def read_catalogue(path: str | os.PathLike, required: tuple[str, ...] = ("ra", "
     if missing:
         raise BadInputError(path, f"missing column(s) {missing}; have {table.colnames}")
     for column in required:
-        values = np.array([_as_float(v) for v in np.ma.filled(np.ma.asarray(table[column], dtype=object), None)])
+        values = numeric_column(table, column)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
             raise BadInputError(path, f"column {column!r} has {len(bad)} non-numeric or non-finite value(s), "
                                       f"first in data row {bad[0] + 1}")
         table[column] = values
     return table
+
+
+def numeric_column(table: Table, column: str) -> np.ndarray:
+    """A table column as floats: NaN where a value is masked, missing or not a number (e.g. text)."""
+    return np.array([_as_float(v) for v in np.ma.filled(np.ma.asarray(table[column], dtype=object), None)])
 
 
 def _as_float(value) -> float:
