@@ -5,8 +5,8 @@ record that the reader's lacks is skipped, not decoded. :func:`project` makes, f
 reader schema of the selected fields only (:data:`Select`), and :class:`ProjectedReader` reads files with it. Each
 distinct writer schema met is projected and parsed (:func:`fastavro.parse_schema`) once.
 
-:func:`fastavro.reader` parses the writer schema of every file it opens, which adds about half to the cost of reading
-the selected fields of a ZTF alert, and ZTF ships one alert per file. So a file of codec ``null`` (ZTF's) is read with
+:func:`fastavro.reader` parses the writer schema of every file it opens, a large part of the cost of reading the
+selected fields of a ZTF alert, and ZTF ships one alert per file. So a file of codec ``null`` (ZTF's) is read with
 :func:`fastavro.schemaless_reader` and the parsed schemas: its header and blocks are Avro data of the schemas the
 Avro specification gives them (:data:`HEADER`, :data:`BLOCK`), its records are of the writer schema. A file of any
 other codec is read by :func:`fastavro.reader`, with the projected reader schema.

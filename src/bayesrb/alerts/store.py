@@ -26,8 +26,8 @@ __all__ = ["ALERT_STAMP_CODECS", "BlockWriter"]
 
 #: Compression of the stamps: none, unlike the shards' zstd level 5 (:data:`bayesrb.stamps.shard.STAMP_CODECS`).
 #: Alert cutouts are noise-dominated ``float32``, which compresses little (ZTF's: about 1.18:1 with Blosc lz4, 1.32:1
-#: with zstd), and compressing costs more than the rest of writing: lz4 took ~35 µs of CPU per alert and its
-#: 12 MB output buffer per chunk, freshly mapped each time, ~75 µs of page faults, about a fifth of an ingest.
+#: with zstd), and compressing costs more than the rest of writing (lz4's CPU time and the page faults of its
+#: freshly mapped output buffer per chunk: README.md, *Real alert packets*, gives the measurement).
 #: Uncompressed chunks are also the fastest to read back. Every reader decodes either.
 ALERT_STAMP_CODECS: tuple = ()
 

@@ -3,7 +3,7 @@
 Avro's binary encoding has no field offsets: to reach a record's last field, a reader decodes or skips every value
 before it. An alert packet's cutouts are its last three fields, and before them lies the detection history
 (``prv_candidates``, and ``fp_hists`` from ZTF schema 4.x: tens of earlier candidates of ~60 fields each), which
-costs about nine tenths of reading the fields ingest uses even when fastavro skips it. This module locates the
+costs most of the time of reading the fields ingest uses even when fastavro skips it. This module locates the
 cutouts instead, from the end of the record's data:
 
 Each trailing field (:class:`TrailingBlobs`) is a union of ``null`` and either ``bytes`` (Rubin) or a record of one

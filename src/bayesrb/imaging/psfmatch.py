@@ -12,12 +12,13 @@ Two solvers of the same least-squares problem (minimise ``sum over the tile of (
     The normal equations in closed form. With a periodic convolution, the products of two shifted copies of
     ``I`` are its circular autocorrelation at the difference of the shifts, and the products of a shifted
     ``I`` with ``J`` or a background term are cross-correlations; all of them come from a handful of FFTs
-    of the tile. Then one dense solve of ``(2 hw + 1)^2 + n_background`` unknowns. About 0.1 s per 1024²
-    tile on one core, ~30 MB.
+    of the tile. Then one dense solve of ``(2 hw + 1)^2 + n_background`` unknowns: fast, and small in memory
+    (README.md, *Benchmark*, gives the measured cost).
 ``sfft`` (:class:`SfftSolver`)
     The sfft package's NumPy backend (Hu et al. 2022) with a constant kernel: the same kernel to ~1e-9
-    (tested), at ~3.5 s per 1024² tile and ~1.7 GB. Its first call for a tile shape compiles numba kernels
-    (6-15 s), cached in ``NUMBA_CACHE_DIR`` (set here to ``~/.cache/bayesrb/numba`` unless already set).
+    (tested), some tens of times slower and with gigabytes of memory per 1024² tile. Its first call for a tile
+    shape compiles numba kernels, cached in ``NUMBA_CACHE_DIR`` (set here to ``~/.cache/bayesrb/numba`` unless
+    already set).
 """
 
 from __future__ import annotations

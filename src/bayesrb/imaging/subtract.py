@@ -30,8 +30,8 @@ Header fallbacks (logged)
 
 Kernel fit
     :mod:`bayesrb.imaging.psfmatch` solves ``J ~ K * I + B`` per tile by least squares, in closed form with
-    FFTs (``kernel_fit="fourier"``, the default: ~0.1 s per 1024 x 1024 tile) or with the sfft package
-    (``kernel_fit="sfft"``: the same kernel, ~3.5 s per tile and ~1.7 GB). An image is cut into equal tiles
+    FFTs (``kernel_fit="fourier"``, the default) or with the sfft package (``kernel_fit="sfft"``: the same
+    kernel, far slower and with gigabytes of memory per tile; README.md, *Benchmark*). An image is cut into equal tiles
     of at most ``tile_size`` whose overlaps (``2 (hw + 2 + max(8, hw))`` px) are blended with linear ramps.
 
 Known limitation: the template is resampled with bilinear interpolation; a template PSF narrower than

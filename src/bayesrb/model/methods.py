@@ -441,7 +441,7 @@ class MeanFieldSVI:
     ``"{site}_loc"`` and a ``"{site}_scale"`` parameter (softplus-positive), initialised at the Flax initialisation
     of the module and at ``guide_init_scale``. It is written out rather than built by ``AutoNormal`` so that the
     SVI initialisation compiles as one program: ``AutoNormal`` traces the model eagerly, op by op, which costs
-    ~20 s of compilation for the CNN at every start of training or scoring. The loss is
+    many seconds of compilation for the CNN at every start of training or scoring. The loss is
     :class:`~numpyro.infer.TraceMeanField_ELBO` (analytic KL between the Normal guide and the Normal prior, far
     less noisy than a sampled KL over ~10^6 weights).
 

@@ -18,8 +18,8 @@ GPUs and TPUs; so one config trains fast everywhere and its checkpoints move bet
     The k*k shifted views of the input are concatenated along the channel axis into patches, which are contracted
     with the kernel in one matrix product. On CPU the batch is processed in micro-batches whose patches stay in
     the cache, and a custom gradient computes the weight gradient as one matrix product per micro-batch and the
-    input gradient as (patch gradient) pads and adds. XLA:CPU computes the weight gradient of its own
-    convolution at ~10 GFLOP/s for these shapes.
+    input gradient as (patch gradient) pads and adds; XLA:CPU's own weight gradient of a convolution is far
+    slower for these shapes.
 ``"xla"`` (:func:`conv_xla`, for GPUs)
     :func:`jax.lax.conv_general_dilated`, the reference implementation; use it on GPUs (cuDNN).
 
@@ -27,7 +27,7 @@ Forward-mode autodiff (``jax.jvp``) is not available through the custom gradient
 ``"matmul"``.
 
 Max pooling is written as the maximum of four strided slices, whose gradient is a cheap select (the gradient of
-:func:`flax.linen.max_pool` is a select-and-scatter, 15x slower on CPU).
+:func:`flax.linen.max_pool` is a select-and-scatter, many times slower on CPU).
 """
 
 import functools
@@ -108,9 +108,8 @@ def conv_patches(x: jax.Array, kernel_size: int) -> jax.Array:
     return jnp.concatenate(shifted, axis=-1)
 
 
-# Convolution patches per micro-batch on CPU, in bytes: 2 MiB per core. Measured on this project's 2-core AMD EPYC
-# (1 MiB L2 per core, 32 MiB L3), training at batch 128: 1 core fastest at 1-1.5 MiB (4 MiB 5 % slower);
-# 2 cores fastest at 3-4 MiB (1 MiB 20 % slower, 8 MiB 15 % slower).
+# Convolution patches per micro-batch on CPU, in bytes: 2 MiB per core, about what a core's L2 cache holds (the
+# micro-batch sizes tried are in README.md, *The classifier*).
 CPU_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 MICRO_BATCH_BYTES = 2 * 2**20 * CPU_CORES
 
