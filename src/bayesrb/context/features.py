@@ -52,6 +52,15 @@ def _chord_to_arcsec(chord: np.ndarray) -> np.ndarray:
 def neighbour_features(family: Family, ra: np.ndarray, dec: np.ndarray, settings: FeatureSettings) -> dict:
     """Nearest-neighbour features of candidates at ``(ra, dec)`` (deg) in one family.
 
+    Parameters
+    ----------
+    family : Family
+        The family's ensembled catalogue and footprint.
+    ra, dec : numpy.ndarray
+        The candidates' positions (ICRS, deg).
+    settings : FeatureSettings
+        ``search_radius_arcsec`` (nearest and second-nearest neighbours) and ``count_radius_arcsec`` (counts).
+
     Returns
     -------
     dict of str to numpy.ndarray
@@ -171,6 +180,16 @@ def minor_planet_features(planets: Table | None, ra: np.ndarray, dec: np.ndarray
     ----------
     planets : astropy.table.Table or None
         Predicted minor planets at the visit's epoch (``ra``, ``dec`` in deg, ``mag``), any magnitude.
+    ra, dec : numpy.ndarray
+        The candidates' positions (ICRS, deg).
+    settings : FeatureSettings
+        ``mp_search_radius_arcsec``: how far a planet may lie; beyond it the separation is that radius and the
+        magnitude :data:`NO_SOURCE_MAG`.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``mp_sep_arcsec`` and ``mp_mag``.
     """
     n = len(ra)
     if planets is None:

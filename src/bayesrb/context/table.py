@@ -69,6 +69,14 @@ def history_features(field: np.ndarray, mjd: np.ndarray, ra: np.ndarray, dec: np
                      radius_arcsec: float) -> dict[str, np.ndarray]:
     """Detections at each candidate's position in earlier visits of its field.
 
+    Parameters
+    ----------
+    field, mjd, ra, dec : numpy.ndarray
+        Every candidate's field, visit epoch (MJD) and position (ICRS, deg): the detections that are searched
+        are the candidates themselves.
+    radius_arcsec : float
+        How close an earlier detection must lie to count.
+
     Returns
     -------
     dict of str to numpy.ndarray

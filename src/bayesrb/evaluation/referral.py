@@ -111,6 +111,15 @@ def accuracy_after_referral(labels, scores, uncertainty, threshold: float = 0.5,
                             fractions=REFERRED_FRACTIONS) -> dict[str, float]:
     """The expected accuracy kept when each fraction of the most uncertain candidates is referred.
 
+    Parameters
+    ----------
+    labels, scores, uncertainty : array_like
+        True classes (1 real, 0 bogus), scores and uncertainties of the candidates (no NaN uncertainty).
+    threshold : float
+        Scores at or above it are called real.
+    fractions : sequence of float
+        Fractions in [0, 1) of the candidates referred, most uncertain first (ties shared out evenly).
+
     Returns
     -------
     dict of str to float

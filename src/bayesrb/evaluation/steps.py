@@ -63,6 +63,17 @@ def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, se
                   experiment: str) -> dict[str, Any]:
     """Compute an experiment's metrics on its validation and held-out splits and write them as JSON.
 
+    Parameters
+    ----------
+    table_path : str or os.PathLike
+        The experiment's evaluation table (:func:`bayesrb.evaluation.table.evaluation_table`).
+    out_path : str or os.PathLike
+        The JSON file written.
+    settings : EvaluationSettings
+        Threshold, target FPR, calibration bins and bootstrap resamples.
+    experiment : str
+        Its name, written into the file.
+
     Returns
     -------
     dict
@@ -79,6 +90,19 @@ def write_metrics(table_path: str | os.PathLike, out_path: str | os.PathLike, se
 def write_experiment_figures(table_path: str | os.PathLike, store_path: str | os.PathLike,
                              out_dir: str | os.PathLike, settings: EvaluationSettings, experiment: str) -> list[Path]:
     """Write every per-experiment figure as ``out_dir/<stem>.png``.
+
+    Parameters
+    ----------
+    table_path : str or os.PathLike
+        The experiment's evaluation table; the figures show its held-out splits.
+    store_path : str or os.PathLike
+        The data set, whose stamps the gallery of uncertain candidates shows.
+    out_dir : str or os.PathLike
+        The folder of the figures.
+    settings : EvaluationSettings
+        Threshold, target FPR, calibration bins, and how many uncertain candidates the gallery shows.
+    experiment : str
+        Its name, in the figures' legends.
 
     Returns
     -------

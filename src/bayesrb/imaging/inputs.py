@@ -85,6 +85,14 @@ def load_visit_images(science_path: str, template_path: str, difference_path: st
     The resampled template is the one the workflow's difference file holds; with an external difference
     image the template is resampled here (:func:`bayesrb.imaging.align.align_template`).
 
+    Parameters
+    ----------
+    science_path, template_path, difference_path : str
+        The visit's science, template and difference FITS files.
+    external_difference_image : bool
+        Whether the difference file is the user's own (a single image on the science grid) rather than the
+        workflow's (which holds the resampled template too).
+
     Returns
     -------
     science : bayesrb.imaging.fitsio.Image

@@ -134,6 +134,18 @@ def _max_offset_arcsec(hlr_arcsec: np.ndarray, settings: AugmentSettings) -> np.
 def place_on_hosts(hosts: Hosts, n: int, settings: AugmentSettings, wcs, rng: np.random.Generator) -> dict:
     """Choose ``n`` hosts (each once while possible) and an offset position on each.
 
+    Parameters
+    ----------
+    hosts : Hosts
+        The galaxies that may host a synthetic transient.
+    n : int
+        Positions to place.
+    settings : AugmentSettings
+        ``max_offset`` and ``offset_unit``: how far from each host's centre (:func:`draw_host_offsets`).
+    wcs : astropy.wcs.WCS
+        The visit's WCS, for the pixel positions.
+    rng : numpy.random.Generator
+
     Returns
     -------
     dict of str to numpy.ndarray

@@ -287,6 +287,16 @@ def simulate_visit(visit: Visit, sky: Table, orbits: Orbits, settings: SurveySet
 def simulate_template(field: Field, sky: Table, settings: SurveySettings) -> fits.HDUList:
     """The field's deep template: a noise-reduced coadd with its own PSF and WCS, no transients.
 
+    Parameters
+    ----------
+    field : Field
+        The field (its index seeds the template's noise).
+    sky : astropy.table.Table
+        The field's sources, drawn as the template sees them (:func:`~bayesrb.simulate.sky.magnitudes_at` without
+        an epoch).
+    settings : SurveySettings
+        The template's seeing, depth (``template_n_combine``), pixel scale and image size.
+
     Returns
     -------
     astropy.io.fits.HDUList
