@@ -7,7 +7,7 @@ from snakemake.utils import validate
 from bayesrb.configuration import canonical, check_config, comparison_groups, load_schema, rule_settings
 from bayesrb.figures.names import ALERT_GALLERIES, DATASET_FIGURES
 from bayesrb.pipeline import paths
-from bayesrb.pipeline.plan import WorkflowPlan, config_hash
+from bayesrb.pipeline.plan import NAME_PATTERN, WorkflowPlan, config_hash
 
 CONFIG_SCHEMA = "../schemas/config.schema.yaml"
 
@@ -35,8 +35,8 @@ wildcard_constraints:
     experiment="|".join(map(re.escape, EXPERIMENTS)),
     context_experiment="|".join(CONTEXT_EXPERIMENTS) or "(?!)",
     comparison="|".join(COMPARISONS) or "(?!)",
-    visit=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    field=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    visit=NAME_PATTERN,
+    field=NAME_PATTERN,
 
 
 def science_fits(wildcards):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from bayesrb.evaluation.metrics import expected_calibration_error, json_safe, reliability_bins
+from bayesrb.evaluation.metrics import checked_positive_int, expected_calibration_error, json_safe, reliability_bins
 from bayesrb.seeding import rng_for
 
 __all__ = ["ROW_SUM_TOLERANCE", "CI_PERCENTILES", "classification_metrics", "class_reliability"]
@@ -72,13 +72,6 @@ def _checked_proba(proba, n_rows: int, n_classes: int) -> np.ndarray:
         raise ValueError(f"proba rows must sum to 1 within {ROW_SUM_TOLERANCE:g}; {n_off} row(s) do not, "
                          f"the worst by {off.max():.6g}")
     return proba
-
-
-def _checked_positive_int(value: int, name: str) -> int:
-    """Return ``value`` as an int after checking it is a positive whole number."""
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _checked_inputs(y_true, proba, classes) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -237,7 +230,7 @@ def classification_metrics(y_true, proba, classes: Sequence[str], *, n_bootstrap
         ``n_bootstrap`` or ``n_bins`` is not a positive integer.
     """
     y_true, proba, classes = _checked_inputs(y_true, proba, classes)
-    n_bootstrap, n_bins = _checked_positive_int(n_bootstrap, "n_bootstrap"), _checked_positive_int(n_bins, "n_bins")
+    n_bootstrap, n_bins = checked_positive_int(n_bootstrap, "n_bootstrap"), checked_positive_int(n_bins, "n_bins")
     n_classes, y_pred = len(classes), np.argmax(proba, axis=1)
     confusion = _confusion_matrix(y_true, y_pred, n_classes)
     rng = rng_for(seed, "context_metrics", "bootstrap")
@@ -275,5 +268,5 @@ def class_reliability(y_true, proba, classes: Sequence[str], n_bins: int = 10) -
         As :func:`classification_metrics`.
     """
     y_true, proba, classes = _checked_inputs(y_true, proba, classes)
-    n_bins = _checked_positive_int(n_bins, "n_bins")
+    n_bins = checked_positive_int(n_bins, "n_bins")
     return {name: reliability_bins((y_true == k).astype(int), proba[:, k], n_bins) for k, name in enumerate(classes)}

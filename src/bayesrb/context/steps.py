@@ -29,12 +29,12 @@ from bayesrb.context.models import feature_importance, load_classifier, save_cla
 from bayesrb.context.settings import ContextSettings, FeatureSettings
 from bayesrb.context.table import (
     CNN_SCORE_COLUMNS,
-    CNN_TRAINING_SPLITS,
     EXCLUDED,
     check_no_leakage,
     classes_from_labels,
     classes_from_truth,
     cnn_features,
+    cnn_training_fields,
     context_splits,
     history_features,
     history_from_detections,
@@ -93,7 +93,7 @@ def score_held_out_candidates(model_dir: str, shard_paths: Sequence[str], fields
     from bayesrb.model.score import score_store  # JAX loads in this rule only, not in every job of this module
 
     split_fields = _cnn_split_fields(summary_path)
-    training = {f for s in CNN_TRAINING_SPLITS for f in split_fields.get(s, ())}
+    training = cnn_training_fields(split_fields)
     shards = [s for s, f in zip(shard_paths, fields, strict=True) if f not in training]
     log.info("scoring the candidates of %d of %d visits (the others are in the CNN's training fields %s)",
              len(shards), len(shard_paths), sorted(training))
@@ -157,8 +157,8 @@ def write_context_table(feature_paths: Sequence[str], scores_path: str, summary_
     """
     split_fields = _cnn_split_fields(summary_path)
     features = _read_features(feature_paths, settings.features.history_radius_arcsec)
+    features = features[~features["field"].isin(cnn_training_fields(split_fields))]
     cnn_split = {f: s for s, fields in split_fields.items() for f in fields}
-    features = features[~features["field"].map(cnn_split).isin(CNN_TRAINING_SPLITS)]
     scores = cnn_features(read_scores(scores_path, CNN_SCORE_COLUMNS))
     table = features.merge(scores, on="candidate_id", how="left", validate="one_to_one")
     unscored = table["cnn_mean"].isna().to_numpy()

@@ -23,7 +23,7 @@ from bayesrb.vocabulary import CONTEXT_CLASS_OF_TRUTH, CONTEXT_CLASSES
 
 __all__ = ["CNN_TRAINING_SPLITS", "CNN_SCORE_COLUMNS", "EXCLUDED", "context_splits", "history_features",
            "history_from_detections", "classes_from_truth", "classes_from_labels", "read_context_labels",
-           "cnn_features", "check_no_leakage"]
+           "cnn_features", "cnn_training_fields", "check_no_leakage"]
 
 #: The CNN's splits whose fields it trained or early-stopped on: never in the context table.
 CNN_TRAINING_SPLITS: tuple[str, ...] = ("train", "val")
@@ -192,10 +192,14 @@ def cnn_features(scores: pd.DataFrame) -> pd.DataFrame:
         ["candidate_id", *renamed.values(), "cnn_bald"]].astype({"candidate_id": str})
 
 
+def cnn_training_fields(cnn_split_fields: Mapping[str, Sequence[str]]) -> set[str]:
+    """The fields the CNN trained or early-stopped on (its :data:`CNN_TRAINING_SPLITS`), from its split -> fields."""
+    return {f for s in CNN_TRAINING_SPLITS for f in cnn_split_fields.get(s, ())}
+
+
 def check_no_leakage(table: pd.DataFrame, cnn_split_fields: Mapping[str, Sequence[str]]) -> None:
     """Raise ValueError if any row of ``table`` lies in a field the CNN trained or early-stopped on."""
-    training = {f for s in CNN_TRAINING_SPLITS for f in cnn_split_fields.get(s, ())}
-    leaked = sorted(set(table["field"].astype(str)) & training)
+    leaked = sorted(set(table["field"].astype(str)) & cnn_training_fields(cnn_split_fields))
     if leaked:
         raise ValueError(f"the context table holds candidates of the CNN's training field(s) {leaked}: their CNN "
                          "scores would leak the CNN's training labels")

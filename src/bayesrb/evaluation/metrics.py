@@ -19,6 +19,7 @@ from bayesrb.evaluation.bootstrap import CONFIDENCE, Statistic, bootstrap_interv
 from bayesrb.evaluation.referral import UNCERTAINTY_MEASURES, accuracy_after_referral, error_detection_auroc
 
 __all__ = [
+    "checked_positive_int",
     "HELD_OUT_SPLITS",
     "ALL_HELD_OUT",
     "SELECTION_SPLIT",
@@ -299,11 +300,11 @@ def _bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return index
 
 
-def _checked_n_bins(n_bins: int) -> int:
-    """Return ``n_bins`` after checking it is a positive integer."""
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
-    return int(n_bins)
+def checked_positive_int(value: int, name: str) -> int:
+    """``value`` as an int if it is a positive whole number (not a bool), else ValueError naming ``name``."""
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
 
 
 def reliability_bins(labels, probs, n_bins: int = 15) -> pd.DataFrame:
@@ -330,7 +331,7 @@ def reliability_bins(labels, probs, n_bins: int = 15) -> pd.DataFrame:
         As :func:`confusion_counts` (with ``probs`` for ``scores``), or if ``n_bins`` is not a positive integer.
     """
     labels, probs = _checked_pair(labels, probs, name="probs")
-    n_bins = _checked_n_bins(n_bins)
+    n_bins = checked_positive_int(n_bins, "n_bins")
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     index = _bin_index(probs, edges)
     count = np.bincount(index, minlength=n_bins)
