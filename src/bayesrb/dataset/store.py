@@ -115,30 +115,6 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.stamps.shape[0])
 
-    def split_slice(self, name: str) -> slice:
-        """Return the rows of a split.
-
-        Parameters
-        ----------
-        name : str
-            ``train``, ``val``, ``test`` or ``eval``.
-
-        Returns
-        -------
-        slice
-            The split's contiguous range of rows (empty if the split has none).
-
-        Raises
-        ------
-        KeyError
-            If ``name`` is not a split of the data set.
-        """
-        ranges = self.attrs["split_ranges"]
-        if name not in ranges:
-            raise KeyError(f"no split {name!r}; the data set has {list(ranges)}")
-        start, stop = ranges[name]
-        return slice(start, stop)
-
 
 @dataclass
 class _VisitRows:
