@@ -31,6 +31,7 @@ from scipy.stats import spearmanr
 
 from bayesrb.atomic import atomic_path, check_output_path
 from bayesrb.errors import BadInputError
+from bayesrb.evaluation.bootstrap import percentile_interval
 from bayesrb.evaluation.metrics import binomial_interval, roc_auc
 from bayesrb.markdown import markdown_table
 from bayesrb.model.score import score_store
@@ -189,8 +190,7 @@ def _spearman(score: pd.Series, survey: pd.Series, n_bootstrap: int, rng: np.ran
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return {"n": int(len(x)), "value": float("nan"), "ci95": [float("nan"), float("nan")]}
     draws = [spearmanr(x[rows], y[rows]).statistic for rows in rng.integers(0, len(x), (n_bootstrap, len(x)))]
-    low, high = np.nanpercentile(draws, [2.5, 97.5])
-    return {"n": int(len(x)), "value": float(spearmanr(x, y).statistic), "ci95": [float(low), float(high)]}
+    return {"n": int(len(x)), "value": float(spearmanr(x, y).statistic), "ci95": percentile_interval(draws)}
 
 
 def _called_real(score: np.ndarray, threshold: float, description: str) -> dict:

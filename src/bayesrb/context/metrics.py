@@ -13,15 +13,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from bayesrb.evaluation.bootstrap import percentile_interval
 from bayesrb.evaluation.metrics import checked_positive_int, expected_calibration_error, json_safe, reliability_bins
 from bayesrb.seeding import rng_for
 
-__all__ = ["ROW_SUM_TOLERANCE", "CI_PERCENTILES", "classification_metrics", "class_reliability"]
+__all__ = ["ROW_SUM_TOLERANCE", "classification_metrics", "class_reliability"]
 
 #: Largest accepted ``|sum(row) - 1|`` of a row of ``proba``.
 ROW_SUM_TOLERANCE = 1e-4
-#: Percentiles of the bootstrap distribution that bound the 95 % interval.
-CI_PERCENTILES: tuple[float, float] = (2.5, 97.5)
 #: Bootstrap resamples drawn at once are limited to about this many rows in total, to bound memory.
 _ROWS_PER_CHUNK = 2**22
 
@@ -147,8 +146,7 @@ def _bootstrap_confusions(codes: np.ndarray, n_classes: int, n_bootstrap: int,
 
 def _with_interval(value: float, draws: np.ndarray) -> dict:
     """``{"value": value, "ci95": [low, high]}`` with the percentile interval of the bootstrap ``draws``."""
-    low, high = np.percentile(draws, CI_PERCENTILES)
-    return {"value": float(value), "ci95": [float(low), float(high)]}
+    return {"value": float(value), "ci95": percentile_interval(draws)}
 
 
 def _per_class_entries(y_true: np.ndarray, proba: np.ndarray, classes: list[str], confusion: np.ndarray,

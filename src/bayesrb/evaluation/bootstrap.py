@@ -20,7 +20,8 @@ from scipy import stats
 
 from bayesrb.seeding import rng_for
 
-__all__ = ["CONFIDENCE", "Statistic", "resamples", "bootstrap_intervals", "paired_differences", "mcnemar_test"]
+__all__ = ["CONFIDENCE", "Statistic", "resamples", "bootstrap_intervals", "percentile_interval", "paired_differences",
+           "mcnemar_test"]
 
 #: Coverage of every bootstrap interval.
 CONFIDENCE: float = 0.95
@@ -80,7 +81,7 @@ def bootstrap_intervals(statistic: Statistic, n_rows: int, n_resamples: int, see
         Metric name -> ``[low, high]``; ``[nan, nan]`` where the metric is undefined on every resample.
     """
     draws = _draws(statistic, resamples(n_rows, n_resamples, seed, stream))
-    return {name: _interval(values) for name, values in draws.items()}
+    return {name: percentile_interval(values) for name, values in draws.items()}
 
 
 def paired_differences(statistic_a: Statistic, statistic_b: Statistic, n_rows: int, n_resamples: int, seed: int,
@@ -113,7 +114,7 @@ def paired_differences(statistic_a: Statistic, statistic_b: Statistic, n_rows: i
         return {name: values_a[name] - values_b[name] for name in names}
 
     draws = _draws(difference, resamples(n_rows, n_resamples, seed, stream))
-    return {name: {"difference": estimate_a[name] - estimate_b[name], "ci95": _interval(draws[name]),
+    return {name: {"difference": estimate_a[name] - estimate_b[name], "ci95": percentile_interval(draws[name]),
                    "p_value": _two_sided_p(draws[name])} for name in names}
 
 
@@ -158,8 +159,9 @@ def _draws(statistic: Statistic, rows: Iterator[np.ndarray]) -> dict[str, np.nda
     return {name: np.asarray(draws, dtype=float) for name, draws in values.items()}
 
 
-def _interval(draws: np.ndarray) -> list[float]:
-    """The central :data:`CONFIDENCE` percentile interval of the defined draws; NaN twice if none is."""
+def percentile_interval(draws: np.ndarray) -> list[float]:
+    """The central :data:`CONFIDENCE` percentile interval of the defined (not NaN) draws; NaN twice if none is."""
+    draws = np.asarray(draws, dtype=float)
     defined = draws[~np.isnan(draws)]
     if not defined.size:
         return [math.nan, math.nan]
